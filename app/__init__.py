@@ -1,0 +1,12 @@
+"""Inpainting studio: erase things from photos with classical and neural inpainters.
+
+Library use::
+
+    from app import inpaint
+    results = inpaint("photo.jpg", "mask.png", models=["telea", "patchmatch"])
+    results[0].photo  # full resolution, everything outside the hole untouched
+"""
+
+from app.api import inpaint, list_models, to_pil
+
+__all__ = ["inpaint", "list_models", "to_pil"]

@@ -1,0 +1,54 @@
+"""The library API: ``inpaint(image, mask, models) -> results``, a thin layer over the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app import masks, pipeline, registry
+from app.images import load_photo
+from app.model_cache import availability
+from app.pipeline import Options, Result
+
+ImageLike = str | Path | bytes | Image.Image | np.ndarray
+
+
+def inpaint(image: ImageLike, mask: ImageLike, models: Sequence[str] | str = registry.DEFAULT_MODELS,
+            guides: dict[str, ImageLike] | None = None, progress: pipeline.Progress | None = None,
+            **options: Any) -> list[Result]:
+    """Fill the white (or opaque) part of ``mask`` in ``image`` with each model.
+
+    ``options`` are the fields of :class:`app.pipeline.Options` (strategy, margin, grow,
+    feather, samples, seed). ``guides`` are extra stroke maps a model understands, e.g.
+    ``{"edges": strokes}`` for EdgeConnect. Each :class:`Result` holds a full-resolution
+    :class:`~app.images.Photo` (``result.photo``); ``to_pil(result)`` gives a PIL image.
+    """
+    photo = load_photo(image)
+    hole = masks.to_hole(mask, photo.size)
+    guide_maps = {name: masks.to_hole(g, photo.size) for name, g in (guides or {}).items()}
+    model_ids = [models] if isinstance(models, str) else list(models)
+    return pipeline.run(photo, hole, model_ids, Options(**options), guide_maps, progress)
+
+
+def to_pil(result: Result) -> Image.Image:
+    """The result as an 8-bit PIL image (16-bit photos are scaled; save ``result.photo`` to keep 16 bit)."""
+    pixels = result.photo.pixels
+    if pixels.dtype == np.uint16:
+        from app.images import to_uint8
+
+        pixels = to_uint8(pixels)
+    return Image.fromarray(pixels)
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Every registered model with what a caller needs to choose one."""
+    rows = []
+    for spec in registry.MODELS:
+        state = availability(spec)
+        rows.append({"id": spec.id, "name": spec.name, "kind": spec.kind, "diverse": spec.diverse,
+                     "licence": spec.licence, "available": state.ok, "reason": state.reason})
+    return rows

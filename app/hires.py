@@ -1,0 +1,162 @@
+"""High-resolution strategy: which part of the photo a model sees, and at what size.
+
+As IOPaint users know it: ORIGINAL runs on the whole photo, RESIZE on a downscaled
+whole photo, CROP (default) on one window around each hole region with some context,
+resized to what the model handles. Results go back through :func:`paste`, which only
+touches the hole and a feathered band around it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+import cv2
+import numpy as np
+
+
+class Strategy(str, Enum):
+    ORIGINAL = "original"
+    RESIZE = "resize"
+    CROP = "crop"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A region of the photo (``x, y, w, h``) and the size the model gets it at."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    target: tuple[int, int]  # (width, height) fed to the model
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y, self.y + self.h), slice(self.x, self.x + self.w)
+
+
+def plan(hole: np.ndarray, strategy: Strategy, limit: int | None, multiple: int, margin: int,
+         square: bool = False) -> list[Window]:
+    """Windows covering every hole pixel exactly once.
+
+    ``limit``: the longest side the model takes (None = any); ``multiple``: its size
+    multiple; ``square``: models trained on square images get square context.
+    """
+    h, w = hole.shape
+    if strategy is Strategy.CROP:
+        boxes = _merge([_grow_box(b, margin, square, w, h) for b in _hole_boxes(hole)])
+    else:
+        boxes = [(0, 0, w, h)]
+    if strategy is Strategy.ORIGINAL:
+        limit = None if limit is None or max(w, h) <= limit else limit
+    return [_fit(box, limit, multiple, w, h) for box in boxes]
+
+
+def _hole_boxes(hole: np.ndarray) -> list[tuple[int, int, int, int]]:
+    count, _, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
+    return [tuple(int(v) for v in stats[i, :4]) for i in range(1, count)]
+
+
+def _grow_box(box, margin: int, square: bool, img_w: int, img_h: int) -> tuple[int, int, int, int]:
+    x, y, w, h = box
+    x0, y0, x1, y1 = x - margin, y - margin, x + w + margin, y + h + margin
+    if square:
+        side = max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        x0, x1 = round(cx - side / 2), round(cx - side / 2) + side
+        y0, y1 = round(cy - side / 2), round(cy - side / 2) + side
+    return _shift_inside(x0, x1, img_w) + _shift_inside(y0, y1, img_h)
+
+
+def _shift_inside(lo: int, hi: int, size: int) -> tuple[int, int]:
+    """Move the span [lo, hi) inside [0, size) keeping its length where possible."""
+    length = min(hi - lo, size)
+    lo = min(max(lo, 0), size - length)
+    return lo, lo + length
+
+
+def _merge(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Union overlapping boxes (x0, x1, y0, y1) until none overlap, so no pixel is filled twice."""
+    boxes = list(boxes)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
+                    boxes[i] = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [(x0, y0, x1 - x0, y1 - y0) for x0, x1, y0, y1 in boxes]
+
+
+def _fit(box, limit: int | None, multiple: int, img_w: int, img_h: int) -> Window:
+    """Choose the model-side size: downscale to ``limit``, else grow the box to the multiple."""
+    x, y, w, h = box
+    if limit is not None and max(w, h) > limit:
+        scale = limit / max(w, h)
+        return Window(x, y, w, h, (_round_to(w * scale, multiple), _round_to(h * scale, multiple)))
+    # Growing the window by a few pixels avoids resampling the crop at all.
+    x, x1 = _shift_inside(x, x + _ceil_to(w, multiple), img_w)
+    y, y1 = _shift_inside(y, y + _ceil_to(h, multiple), img_h)
+    w, h = x1 - x, y1 - y
+    return Window(x, y, w, h, (_round_to(w, multiple), _round_to(h, multiple)))
+
+
+def _ceil_to(value: float, multiple: int) -> int:
+    return max(multiple, math.ceil(value / multiple) * multiple)
+
+
+def _round_to(value: float, multiple: int) -> int:
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
+def extract(array: np.ndarray, window: Window, nearest: bool = False) -> np.ndarray:
+    """The window's pixels at the model's size."""
+    crop = array[window.slices]
+    if (window.w, window.h) == window.target:
+        return np.ascontiguousarray(crop)
+    return resize(crop, window.target, nearest)
+
+
+def resize(array: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """Resize (w, h); bool arrays stay bool (any overlap with the hole counts as hole)."""
+    if array.dtype == bool:
+        up = cv2.resize(array.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        return up > (0.5 if nearest else 0.0)
+    shrinking = size[0] * size[1] < array.shape[0] * array.shape[1]
+    mode = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return cv2.resize(array, size, interpolation=mode)
+
+
+def feather_alpha(hole: np.ndarray, feather: int) -> np.ndarray:
+    """1 inside the hole, falling linearly to 0 over ``feather`` px outside it (float32)."""
+    if feather <= 0:
+        return hole.astype(np.float32)
+    distance = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
+    return np.clip(1.0 - distance / (feather + 1), 0.0, 1.0).astype(np.float32)
+
+
+def paste(pixels: np.ndarray, fill: np.ndarray, window: Window, alpha: np.ndarray) -> None:
+    """Blend ``fill`` ((target h, w, 3) float in [0, 1]) into ``pixels`` in place.
+
+    Only pixels with ``alpha > 0`` change; all others stay bit-identical. ``pixels``
+    keeps its dtype (8/16 bit) and alpha channel.
+    """
+    fill = resize(fill, (window.w, window.h)) if fill.shape[1::-1] != (window.w, window.h) else fill
+    region = pixels[window.slices]
+    a = alpha[window.slices]
+    touched = a > 0
+    if not touched.any():
+        return
+    top = np.iinfo(pixels.dtype).max
+    old = region[..., :3][touched].astype(np.float32)
+    new = np.clip(fill[touched], 0.0, 1.0) * top
+    weight = a[touched][:, None]
+    region[..., :3][touched] = np.round(old * (1 - weight) + new * weight).astype(pixels.dtype)

@@ -1,0 +1,221 @@
+"""Image hygiene: whatever the user uploads becomes clean RGB(A) pixels, losslessly.
+
+Models only ever see 8-bit RGB; the :class:`Photo` keeps the pixels at their
+original precision (8 or 16 bit) and alpha, so that pasting the fill back leaves
+everything outside the hole exactly as uploaded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from app.errors import BadImageError
+
+MAX_PIXELS_ENV = "INPAINT_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: a 12 MP phone photo passes, a 20k x 20k scan does not
+
+# Pillow's own bomb guard at twice our limit: we check the header first with a clearer
+# message, this only catches files that lie about their size in the header.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def max_pixels() -> int:
+    """The configured pixel limit (``INPAINT_MAX_PIXELS``)."""
+    return int(os.environ.get(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS))
+
+
+@dataclass
+class Photo:
+    """An uploaded photo after hygiene, at full resolution."""
+
+    pixels: np.ndarray  # (H, W, 3|4) uint8 or uint16, RGB(A), orientation applied
+    exif: bytes | None = None  # EXIF with orientation reset, written back on save
+    icc: bytes | None = None  # colour profile the pixels are in, written back on save
+    source: str = ""  # what was uploaded, e.g. "JPEG RGB 4032x3024", for messages
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) like PIL."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    @property
+    def rgb8(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB: what the models see."""
+        rgb = self.pixels[..., :3]
+        return to_uint8(rgb) if rgb.dtype == np.uint16 else np.ascontiguousarray(rgb)
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        return self.pixels[..., 3] if self.pixels.shape[2] == 4 else None
+
+    def with_pixels(self, pixels: np.ndarray) -> Photo:
+        return replace(self, pixels=pixels)
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """16-bit -> 8-bit by scaling (65535 -> 255), never by clipping."""
+    return ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def load_photo(source: str | Path | bytes | Image.Image | np.ndarray, limit: int | None = None) -> Photo:
+    """Open and normalise an upload; raise :class:`BadImageError` with a human message."""
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, Image.Image):
+        return _from_pil(source, data=None, limit=limit)
+    data = source if isinstance(source, bytes) else _read(Path(source))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            check_size(image.size, limit)
+            return _from_pil(image, data=data, limit=limit)
+    except BadImageError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise BadImageError(f"This file looks like a decompression bomb and was refused ({exc}).") from exc
+    except UnidentifiedImageError as exc:
+        raise BadImageError("This file is not an image we can read (PNG, JPEG, WebP, TIFF, BMP...).") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise BadImageError(f"The image file is damaged or truncated and cannot be read ({exc}).") from exc
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadImageError(f"Cannot read {path.name}: {exc.strerror or exc}.") from exc
+
+
+def check_size(size: tuple[int, int], limit: int | None = None) -> None:
+    """Refuse images over the pixel limit before decoding them."""
+    limit = limit or max_pixels()
+    w, h = size
+    if w < 1 or h < 1:
+        raise BadImageError("The image is empty (0 pixels).")
+    if w * h > limit:
+        raise BadImageError(
+            f"The image is {w}x{h} = {w * h / 1e6:.1f} megapixels, over this app's limit of "
+            f"{limit / 1e6:.0f} MP. Please downscale it (or raise {MAX_PIXELS_ENV} when running it yourself)."
+        )
+
+
+def _from_pil(image: Image.Image, data: bytes | None, limit: int | None) -> Photo:
+    check_size(image.size, limit)
+    source = f"{image.format or 'image'} {image.mode} {image.width}x{image.height}"
+    exif = image.getexif()
+    orientation = exif.get(0x0112, 1)
+    icc = image.info.get("icc_profile")
+    if data is not None and _is_16bit_colour(image):
+        pixels = _orient(_decode_16bit(data), orientation)
+    else:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        pixels, icc = _pil_pixels(image, icc)
+    if 0x0112 in exif:
+        exif[0x0112] = 1  # pixels are upright now; viewers must not rotate again
+    return Photo(pixels=pixels, exif=exif.tobytes() if len(exif) else None, icc=icc, source=source)
+
+
+def _is_16bit_colour(image: Image.Image) -> bool:
+    """Pillow opens 48/64-bit colour files as 8-bit RGB; we decode those ourselves."""
+    rawmode = image.tile[0][3] if image.tile and isinstance(image.tile[0][3], str) else ""
+    if image.tile and isinstance(image.tile[0][3], tuple):
+        rawmode = str(image.tile[0][3][0])
+    return image.mode in {"RGB", "RGBA"} and ";16" in rawmode
+
+
+def _decode_16bit(data: bytes) -> np.ndarray:
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None or array.ndim != 3:
+        raise BadImageError("This 16-bit image could not be decoded.")
+    code = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
+    return cv2.cvtColor(array, code)
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an array, as ImageOps.exif_transpose does to images."""
+    ops = {2: "f", 3: "rr", 4: "rrf", 5: "rf", 6: "rrr", 7: "rrrf", 8: "r"}
+    for op in ops.get(orientation, ""):
+        pixels = np.rot90(pixels) if op == "r" else pixels[:, ::-1]
+    return np.ascontiguousarray(pixels)
+
+
+def _pil_pixels(image: Image.Image, icc: bytes | None) -> tuple[np.ndarray, bytes | None]:
+    """Convert any Pillow mode to RGB(A) pixels at the original bit depth."""
+    mode = image.mode
+    if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I"}:
+        gray = np.asarray(image)
+        gray = np.clip(gray, 0, 65535).astype(np.uint16) if mode == "I" else gray.astype(np.uint16)
+        return np.repeat(gray[..., None], 3, axis=2), icc
+    if mode == "CMYK":
+        return np.asarray(_cmyk_to_srgb(image, icc)), None
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in {"LA", "PA", "RGBa", "La"}:
+        image = image.convert("RGBA")
+    elif mode not in {"RGB", "RGBA"}:
+        image = image.convert("RGB")  # L, 1, F, YCbCr, LAB, HSV
+    return np.asarray(image).copy(), icc
+
+
+def _cmyk_to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """CMYK through its embedded profile when there is one (Pillow's naive formula otherwise)."""
+    if icc:
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(image, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError):
+            pass
+    return image.convert("RGB")
+
+
+def _from_array(array: np.ndarray) -> Photo:
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise BadImageError(f"Expected an (H, W, 3|4) image array, got shape {array.shape}.")
+    if array.dtype not in (np.uint8, np.uint16):
+        if np.issubdtype(array.dtype, np.floating) and array.min() >= 0 and array.max() <= 1:
+            array = np.round(array * 255).astype(np.uint8)
+        else:
+            raise BadImageError(f"Expected uint8/uint16 pixels or floats in [0, 1], got {array.dtype}.")
+    check_size((array.shape[1], array.shape[0]))
+    return Photo(pixels=np.ascontiguousarray(array), source=f"array {array.shape}")
+
+
+def preview(photo: Photo, max_side: int = 1024) -> Image.Image:
+    """A small RGB copy for painting in the browser; the mask is scaled back up later."""
+    image = Image.fromarray(photo.rgb8)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
+
+
+def encode_png(photo: Photo) -> bytes:
+    """Lossless PNG with EXIF and ICC kept (16-bit photos are written as 16-bit PNG)."""
+    if photo.pixels.dtype == np.uint16:
+        code = cv2.COLOR_RGBA2BGRA if photo.pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(photo.pixels, code))
+        return buf.tobytes()
+    out = io.BytesIO()
+    extra = {k: v for k, v in {"exif": photo.exif, "icc_profile": photo.icc}.items() if v}
+    Image.fromarray(photo.pixels).save(out, format="PNG", compress_level=1, **extra)
+    return out.getvalue()
+
+
+def save_png(photo: Photo, path: str | Path) -> Path:
+    """Write :func:`encode_png` to ``path`` (a full disk becomes a clear error)."""
+    path = Path(path)
+    try:
+        path.write_bytes(encode_png(photo))
+    except OSError as exc:
+        raise BadImageError(f"Could not write {path}: {exc.strerror or exc}.") from exc
+    return path

@@ -1,0 +1,90 @@
+"""Masks: from whatever the user painted or uploaded to a clean boolean hole map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from app.errors import BadMaskError
+
+DEFAULT_GROW = 8  # px: covers the soft edge of a brush stroke and JPEG halos around objects
+
+
+def to_hole(mask: Any, size: tuple[int, int]) -> np.ndarray:
+    """Any mask (array, PIL image, path) -> (H, W) bool at ``size`` = (width, height).
+
+    Transparent-background masks use their alpha, others their brightness
+    (white = hole). A mask drawn on a smaller preview is scaled up to the photo.
+    """
+    if isinstance(mask, (str, Path)):
+        try:
+            mask = Image.open(mask)
+        except OSError as exc:
+            raise BadMaskError(f"The mask file cannot be read ({exc}).") from exc
+    if isinstance(mask, Image.Image):
+        mask = np.asarray(mask.convert("RGBA") if mask.mode in {"P", "LA", "RGBA", "PA"} else mask.convert("L"))
+    array = np.asarray(mask)
+    if array.ndim == 3:
+        has_alpha = array.shape[2] == 4 and array[..., 3].min() < 255
+        array = array[..., 3] if has_alpha else array[..., :3].max(axis=2)
+    hole = array > (0 if array.dtype == bool else 127 if array.max() > 1 else 0)
+    return resize_hole(hole, size)
+
+
+def resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale a bool mask to ``size`` (w, h); smooth upscaling so strokes keep round edges."""
+    w, h = size
+    if hole.shape == (h, w):
+        return hole
+    up = cv2.resize(hole.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    return up > 0.5
+
+
+def from_editor(value: dict | None, size: tuple[int, int]) -> np.ndarray:
+    """Hole map from a ``gr.ImageEditor`` value: any painted (non-transparent) layer pixel."""
+    if not value or not value.get("layers"):
+        raise BadMaskError("Paint over what should disappear first (the mask is empty).")
+    painted = None
+    for layer in value["layers"]:
+        if layer is None:
+            continue
+        alpha = _alpha(layer) > 0
+        painted = alpha if painted is None else painted | alpha
+    if painted is None:
+        raise BadMaskError("Paint over what should disappear first (the mask is empty).")
+    return resize_hole(painted, size)
+
+
+def _alpha(layer: Any) -> np.ndarray:
+    array = np.asarray(Image.open(layer) if isinstance(layer, (str, Path)) else layer)
+    if array.ndim == 3 and array.shape[2] == 4:
+        return array[..., 3]
+    return array.max(axis=2) if array.ndim == 3 else array
+
+
+def grow(hole: np.ndarray, pixels: int) -> np.ndarray:
+    """Dilate the hole by ``pixels`` with a round kernel."""
+    if pixels <= 0:
+        return hole
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return cv2.dilate(hole.astype(np.uint8), kernel).astype(bool)
+
+
+def validate(hole: np.ndarray) -> None:
+    """Refuse masks nothing can be done with."""
+    if not hole.any():
+        raise BadMaskError("The mask is empty: paint over what should disappear, then run again.")
+    if hole.all():
+        raise BadMaskError("The mask covers the whole image: leave some of the photo unpainted to fill from.")
+
+
+def hole_preview(hole: np.ndarray, size: tuple[int, int], colour=(255, 0, 80, 160)) -> Image.Image:
+    """A translucent RGBA layer showing ``hole`` at ``size``, for the editor."""
+    small = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    layer = np.zeros((*small.shape, 4), np.uint8)
+    layer[small] = colour
+    return Image.fromarray(layer, "RGBA")

@@ -1,0 +1,172 @@
+"""The model-agnostic pipeline every front end calls.
+
+image hygiene -> mask -> windows at the model's size -> model -> paste back only the
+hole with a soft seam. The UI, the CLI and the library API are thin layers over
+:func:`run`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app import hires, masks, registry
+from app.errors import InpaintError
+from app.hires import Strategy, Window
+from app.images import Photo
+from app.model_cache import get_inpainter, run_guarded
+from app.models.base import Batch, Prediction
+from app.registry import ModelSpec
+
+Progress = Callable[[float, str], None]
+
+MAX_SAMPLES = 16
+
+
+@dataclass
+class Options:
+    """User-facing knobs; the defaults are what the UI starts with."""
+
+    strategy: Strategy = Strategy.CROP
+    margin: int = 128  # px of context around each hole region (CROP)
+    grow: int = masks.DEFAULT_GROW  # px the painted mask is dilated by
+    feather: int = 8  # px of soft seam outside the hole
+    samples: int = 1  # per model that gives diverse samples
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.strategy = Strategy(self.strategy)
+        if not 1 <= self.samples <= MAX_SAMPLES:
+            raise InpaintError(f"Samples must be between 1 and {MAX_SAMPLES}.")
+        if min(self.margin, self.grow, self.feather) < 0:
+            raise InpaintError("Margin, mask growth and feather must not be negative.")
+
+
+@dataclass
+class Result:
+    """One completion of the photo, at full resolution."""
+
+    model: ModelSpec
+    sample: int
+    photo: Photo
+    seconds: float  # the model's whole run (all samples), not this sample alone
+    maps: dict[str, np.ndarray] = field(default_factory=dict)  # (H, W) float side outputs
+    score: float | None = None
+
+    @property
+    def label(self) -> str:
+        sample = f" · sample {self.sample + 1}" if self.model.diverse else ""
+        score = f" · score {self.score:.2f}" if self.score is not None else ""
+        return f"{self.model.name}{sample}{score} · {self.seconds:.1f} s"
+
+
+def prepare_hole(photo: Photo, hole: np.ndarray, grow: int) -> np.ndarray:
+    """Check and grow the painted hole; it must match the photo's size."""
+    if hole.shape != photo.pixels.shape[:2]:
+        raise InpaintError(f"The mask is {hole.shape[1]}x{hole.shape[0]} but the photo is {photo.size[0]}x{photo.size[1]}.")
+    masks.validate(hole)
+    grown = masks.grow(hole, grow)
+    masks.validate(grown)
+    return grown
+
+
+def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Options | None = None,
+        guides: dict[str, np.ndarray] | None = None, progress: Progress | None = None) -> list[Result]:
+    """Inpaint ``photo`` where ``hole`` is True with every model in ``model_ids``."""
+    options = options or Options()
+    if not model_ids:
+        raise InpaintError("Choose at least one model.")
+    specs = [registry.get(model_id) for model_id in model_ids]
+    hole = prepare_hole(photo, hole, options.grow)
+    alpha = hires.feather_alpha(hole, options.feather)
+    results: list[Result] = []
+    for index, spec in enumerate(specs):
+        report = _scaled(progress, index, len(specs))
+        results += run_model(spec, photo, hole, alpha, options, guides or {}, report)
+    if progress:
+        progress(1.0, "Done")
+    return results
+
+
+def _scaled(progress: Progress | None, index: int, count: int) -> Progress:
+    def report(fraction: float, message: str) -> None:
+        if progress:
+            progress((index + fraction) / count, message)
+
+    return report
+
+
+def run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarray, options: Options,
+              guides: dict[str, np.ndarray], progress: Progress) -> list[Result]:
+    """All samples of one model, pasted back into copies of the photo."""
+    progress(0.0, f"Loading {spec.name}")
+    inpainter = get_inpainter(spec, progress=lambda f, m: progress(0.3 * f, m))
+    progress(0.3, f"Running {spec.name}")
+    start = time.perf_counter()
+    windows = hires.plan(hole, options.strategy, spec.crop_limit, spec.size_multiple, options.margin,
+                         square=spec.native_size is not None)
+    samples = options.samples if spec.diverse else 1
+    runs = [(indices, run_guarded(spec, inpainter.inpaint, batch, samples=samples, seed=options.seed))
+            for indices, batch in _batches(photo, hole, guides, windows)]
+    outputs = _assemble(photo, alpha, windows, runs, samples)
+    seconds = time.perf_counter() - start
+    maps = _assemble_maps(photo, windows, runs)
+    scores = _scores([prediction for _, prediction in runs], samples)
+    return [Result(spec, k, out, seconds, maps, scores[k]) for k, out in enumerate(outputs)]
+
+
+Runs = list[tuple[list[int], Prediction]]  # window indices of a batch, and its prediction
+
+
+def _batches(photo: Photo, hole: np.ndarray, guides: dict[str, np.ndarray],
+             windows: list[Window]) -> list[tuple[list[int], Batch]]:
+    """Windows grouped by model-side size, so each group runs in one forward pass."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, window in enumerate(windows):
+        groups.setdefault(window.target, []).append(i)
+    rgb = photo.rgb8
+
+    def stack(array: np.ndarray, indices: list[int]) -> np.ndarray:
+        return np.stack([hires.extract(array, windows[i]) for i in indices])
+
+    return [(indices, Batch(images=stack(rgb, indices), holes=stack(hole, indices),
+                            guides={name: stack(g, indices) for name, g in guides.items()}))
+            for indices in groups.values()]
+
+
+def _walk(runs: Runs):
+    """(window index, prediction, row of that window in the prediction) for every window."""
+    for indices, prediction in runs:
+        for row, window_index in enumerate(indices):
+            yield window_index, prediction, row
+
+
+def _assemble(photo: Photo, alpha: np.ndarray, windows: list[Window], runs: Runs, samples: int) -> list[Photo]:
+    outputs = [photo.pixels.copy() for _ in range(samples)]
+    for window_index, prediction, row in _walk(runs):
+        for k in range(samples):
+            hires.paste(outputs[k], prediction.samples[row, k], windows[window_index], alpha)
+    return [photo.with_pixels(pixels) for pixels in outputs]
+
+
+def _assemble_maps(photo: Photo, windows: list[Window], runs: Runs) -> dict[str, np.ndarray]:
+    """Side outputs (e.g. predicted edges) placed at their windows on a full-size canvas."""
+    h, w = photo.pixels.shape[:2]
+    canvases: dict[str, np.ndarray] = {}
+    for window_index, prediction, row in _walk(runs):
+        window = windows[window_index]
+        for name, values in prediction.maps.items():
+            canvas = canvases.setdefault(name, np.zeros((h, w), np.float32))
+            canvas[window.slices] = hires.resize(values[row].astype(np.float32), (window.w, window.h))
+    return canvases
+
+
+def _scores(predictions: list[Prediction], samples: int) -> list[float | None]:
+    """Mean score per sample over the windows, when the model scores its samples."""
+    if any(p.scores is None for p in predictions):
+        return [None] * samples
+    stacked = np.concatenate([p.scores for p in predictions], axis=0)
+    return [float(stacked[:, k].mean()) for k in range(samples)]

@@ -1,0 +1,246 @@
+"""EdgeConnect against the official outputs, loaded the way the app loads it.
+
+Weights are synthetic (``init_weights.make_state_dict``) but written as the authors'
+release files, so the test covers the container, the key layout, the strict load and
+every intermediate of the official ``test()``: gray, masked Canny, edge net, inpainting
+net, composite and uint8 export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import fixture_params, fixture_tolerances, make_state_dict
+
+from app import registry
+from app.errors import WeightsError
+from app.models.base import Batch
+from app.models.edgeconnect import EdgeConnect, SpectralNormConv
+from app.weights.loader import load_from_folder
+
+MODEL_ID = "edgeconnect-places2"
+# release file -> (manifest name, our component)
+RELEASE = {
+    "EdgeModel_gen.pth": ("edgeconnect_EdgeModel_gen", "edge"),
+    "InpaintingModel_gen.pth": ("edgeconnect_InpaintingModel_gen", "inpaint"),
+}
+FLOAT16_STORAGE_ERR = 2.5e-4  # relative rounding of float16-stored reference arrays
+BATCH_ATOL = 1e-5  # batched vs one-by-one (the official code measured 0)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@lru_cache(maxsize=4)
+def _official_state(manifest: str, seed: int) -> dict[str, torch.Tensor]:
+    return dict(make_state_dict(manifest, seed))
+
+
+def official_state(manifest: str, seed: int) -> dict[str, torch.Tensor]:
+    """A fresh copy (the strict tests edit it) of the cached synthetic state_dict."""
+    return dict(_official_state(manifest, seed))
+
+
+def write_release(folder: Path, seed: int, edit: dict[str, Callable[[dict], object]] | None = None) -> Path:
+    """Write both generator files exactly as the official ``BaseModel.save`` does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for file, (manifest, _) in RELEASE.items():
+        state = official_state(manifest, seed)
+        if edit and file in edit:
+            edit[file](state)
+        torch.save({"iteration": 0, "generator": state}, folder / file)
+    return folder
+
+
+def load(folder: Path) -> EdgeConnect:
+    return load_from_folder(registry.get(MODEL_ID), folder)
+
+
+def read_case(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def max_error(name: str, got: torch.Tensor | np.ndarray, ref: np.ndarray, atol: float) -> tuple[float, float]:
+    """(max abs error, tolerance used) of one array; float16 storage widens the tolerance."""
+    got = got.detach().cpu().numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
+    assert got.shape == ref.shape, f"{name}: shape {got.shape} != {ref.shape}"
+    if ref.dtype == np.float16:
+        atol = max(atol, FLOAT16_STORAGE_ERR * max(1.0, float(np.abs(ref.astype(np.float64)).max())))
+    return float(np.abs(got.astype(np.float64) - ref.astype(np.float64)).max()), atol
+
+
+def scene(seed: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A small image with clear structure (gradient + rectangles) and a central hole."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:size, :size] / size
+    image = np.stack([x, y, 1 - x * y], -1) * 160
+    for _ in range(4):
+        top, left = rng.integers(0, size - 16, 2)
+        image[top:top + 16, left:left + 20] = rng.integers(0, 256, 3)
+    hole = np.zeros((size, size), dtype=bool)
+    hole[size // 4:3 * size // 4, size // 3:2 * size // 3] = True
+    return image.clip(0, 255).astype(np.uint8), hole
+
+
+def batch_of(*scenes: tuple[np.ndarray, np.ndarray], **guides: np.ndarray) -> Batch:
+    return Batch(np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes]), guides=guides)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> EdgeConnect:
+    """One loaded model (weight seed 1) shared by the behaviour tests."""
+    return load(write_release(tmp_path_factory.mktemp("checkpoints") / MODEL_ID, seed=1))
+
+
+# --------------------------------------------------------------------------- official outputs
+
+
+@pytest.mark.parametrize("path", fixture_params("edgeconnect"))
+def test_matches_official(path: Path, checkpoints: Path) -> None:
+    case = read_case(path)
+    net = load(write_release(checkpoints / MODEL_ID, seed=int(case["weight_seed"])))
+    images, gray, canny, masks = net.prepare(case["image"][None], case["hole"][None].astype(bool))
+    # Feed the reference Canny so the networks are tested independently of scikit-image.
+    ref_canny = torch.from_numpy(case["edges_canny"].astype(np.float32))[None] if "edges_canny" in case else canny
+    edge_pred = net.predict_edges(gray, ref_canny, masks)
+    fill = net.inpaint_rgb(images, edge_pred, masks)
+    merged = fill * masks + images * (1 - masks)
+    ours = {
+        "images_gray": gray[0], "edges_canny": canny[0], "masks": masks[0], "edge_pred": edge_pred[0],
+        "inpaint_out": fill[0], "outputs_merged": merged[0],
+        "outputs_merged_uint8": (merged[0] * 255).int().permute(1, 2, 0),
+    }
+    tolerances = fixture_tolerances("edgeconnect")
+    report = {k: max_error(k, v, case[k], tolerances.get(k, 1e-4)) for k, v in ours.items() if k in case}
+    print(f"\n{path.name}: " + ", ".join(f"{k} {err:.2e} (tol {tol:g})" for k, (err, tol) in report.items()))
+    assert report, f"{path.name} holds none of the compared arrays"
+    failed = {k: v for k, v in report.items() if v[0] > v[1]}
+    assert not failed, f"{path.name}: max abs error above tolerance: {failed}"
+
+
+@pytest.mark.parametrize("path", fixture_params("edgeconnect"))
+def test_inpaint_interface_matches_official(path: Path, model: EdgeConnect) -> None:
+    """The Batch path (own Canny) gives the official fill and the composited edge map."""
+    case = read_case(path)
+    if int(case["weight_seed"]) != 1 or "inpaint_out" not in case:
+        pytest.skip("needs weight seed 1 and inpaint_out")
+    images, gray, canny, masks = model.prepare(case["image"][None], case["hole"][None].astype(bool))
+    if "edges_canny" in case and not np.array_equal(canny[0].numpy(), case["edges_canny"]):
+        pytest.skip("this scikit-image's Canny differs from the fixture's")
+    pred = model.inpaint(Batch(case["image"][None], case["hole"][None].astype(bool)))
+    atol = fixture_tolerances("edgeconnect").get("inpaint_out", 1e-4)
+    err, tol = max_error("inpaint_out", pred.samples[0, 0].transpose(2, 0, 1), case["inpaint_out"], atol)
+    assert err <= tol
+    edges = model.predict_edges(gray, canny, masks)
+    expected_map = (edges * masks + canny * (1 - masks))[0, 0].numpy()
+    np.testing.assert_allclose(pred.maps["edges"][0], expected_map, atol=BATCH_ATOL, rtol=0)
+
+
+# --------------------------------------------------------------------------- Inpainter behaviour
+
+
+def test_batch_equals_one_by_one(model: EdgeConnect) -> None:
+    first, second = scene(1), scene(2)
+    together = model.inpaint(batch_of(first, second))
+    for i, crop in enumerate((first, second)):
+        alone = model.inpaint(batch_of(crop))
+        np.testing.assert_allclose(together.samples[i], alone.samples[0], atol=BATCH_ATOL, rtol=0)
+        np.testing.assert_allclose(together.maps["edges"][i], alone.maps["edges"][0], atol=BATCH_ATOL, rtol=0)
+
+
+def test_without_guides_is_the_official_path(model: EdgeConnect) -> None:
+    image, hole = scene(3)
+    pred = model.inpaint(batch_of((image, hole)))
+    images, gray, canny, masks = model.prepare(image[None], hole[None])
+    official = model.inpaint_rgb(images, model.predict_edges(gray, canny, masks), masks)
+    np.testing.assert_array_equal(pred.samples[0, 0], official[0].permute(1, 2, 0).numpy())
+    # Strokes that are empty or lie outside the hole change nothing.
+    for strokes in (np.zeros_like(hole), ~hole):
+        guided = model.inpaint(batch_of((image, hole), edges=strokes[None]))
+        np.testing.assert_array_equal(guided.samples, pred.samples)
+        np.testing.assert_array_equal(guided.maps["edges"], pred.maps["edges"])
+
+
+def test_guide_strokes_steer_the_fill(model: EdgeConnect) -> None:
+    image, hole = scene(4)
+    strokes = np.zeros_like(hole)
+    strokes[30:34, :] = True  # a horizontal line through the hole (and beyond it)
+    plain = model.inpaint(batch_of((image, hole)))
+    guided = model.inpaint(batch_of((image, hole), edges=strokes[None]))
+    change = np.abs(guided.samples[0, 0] - plain.samples[0, 0]).max(-1)
+    assert change[hole].max() > 1e-2, "strokes inside the hole must change the fill there"
+    assert np.all(guided.maps["edges"][0][strokes & hole] == 1.0)
+    np.testing.assert_array_equal(guided.maps["edges"][0][~hole], plain.maps["edges"][0][~hole])
+
+
+def test_output_is_float32_on_cpu(model: EdgeConnect) -> None:
+    first, second = scene(5), scene(6)
+    pred = model.inpaint(batch_of(first, second), samples=3, seed=7)
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert isinstance(pred.samples, np.ndarray) and pred.samples.dtype == np.float32
+    assert pred.samples.shape == (2, 1, 64, 64, 3)
+    assert 0.0 <= pred.samples.min() and pred.samples.max() <= 1.0
+    edges = pred.maps["edges"]
+    assert edges.dtype == np.float32 and edges.shape == (2, 64, 64)
+    assert 0.0 <= edges.min() and edges.max() <= 1.0
+
+
+def test_rejects_sizes_not_multiple_of_4(model: EdgeConnect) -> None:
+    image, hole = scene(7, size=62)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        model.inpaint(batch_of((image, hole)))
+
+
+# --------------------------------------------------------------------------- strict loading
+
+EDITS = [
+    ("EdgeModel_gen.pth", "middle.3.conv_block.1.weight_v"),
+    ("EdgeModel_gen.pth", "decoder.0.weight_orig"),
+    ("InpaintingModel_gen.pth", "encoder.4.bias"),
+]
+
+
+def _remove(key: str):
+    return lambda state: state.pop(key)
+
+
+def _rename(key: str):
+    return lambda state: state.__setitem__(key + "_renamed", state.pop(key))
+
+
+def _reshape(key: str):
+    return lambda state: state.__setitem__(key, torch.zeros(*state[key].shape[:-1], state[key].shape[-1] + 1))
+
+
+@pytest.mark.parametrize("action", [_remove, _rename, _reshape], ids=["removed", "renamed", "wrong_shape"])
+@pytest.mark.parametrize(("file", "key"), EDITS, ids=[f"{f.split('_')[0]}:{k}" for f, k in EDITS])
+def test_strict_load_names_the_bad_key(checkpoints: Path, file: str, key: str, action) -> None:
+    folder = write_release(checkpoints / MODEL_ID, seed=1, edit={file: action(key)})
+    with pytest.raises(WeightsError) as error:
+        load(folder)
+    assert f"{RELEASE[file][1]}.{key}" in str(error.value)
+
+
+# --------------------------------------------------------------------------- spectral norm
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv", "deconv"])
+def test_spectral_norm_matches_torch_eval(transposed: bool) -> None:
+    """Our stored-u/v spectral norm equals torch.nn.utils.spectral_norm in eval mode (dim 1 for deconv)."""
+    torch.manual_seed(0)
+    plain = torch.nn.ConvTranspose2d(8, 6, 4, stride=2, padding=1) if transposed else torch.nn.Conv2d(8, 6, 3, padding=1)
+    layer = torch.nn.utils.spectral_norm(plain)
+    layer(torch.randn(1, 8, 6, 6))  # train-mode step: u, v become non-trivial
+    layer.eval()
+    ours = SpectralNormConv(8, 6, layer.weight_orig.shape[-1], stride=2 if transposed else 1, padding=1,
+                            transposed=transposed)
+    ours.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), layer(x), atol=1e-6, rtol=1e-5)

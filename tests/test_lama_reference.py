@@ -1,0 +1,202 @@
+"""LaMa (big-lama) against outputs of the official code, loaded from an official-format ``best.ckpt``.
+
+The fixtures hold what ``advimman/lama``'s ``bin/predict.py`` produced with synthetic
+weights (``make_state_dict("lama_generator", weight_seed)``); we save the same weights
+the way the release does (a Lightning checkpoint with discriminator/loss tensors and
+pickled non-tensor hyper-parameters) and load them through the app's only loader.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import fixture_files, fixture_params, fixture_tolerances, make_state_dict
+
+from app import registry
+from app.errors import WeightsError
+from app.models.base import Batch
+from app.models.lama import PAD_MULTIPLE, BigLaMa, pad_symmetric
+from app.weights.loader import load_from_folder
+
+#: Records every call of :meth:`LightningHParams.__setstate__`: it must stay empty,
+#: proving the loader neither imported nor ran the class it found in the pickle.
+SETSTATE_CALLS: list[object] = []
+
+
+class LightningHParams:
+    """Stands in for the OmegaConf config Lightning pickles into ``hyper_parameters``."""
+
+    def __init__(self) -> None:
+        self.generator = {"kind": "ffc_resnet", "ngf": 64, "n_blocks": 18}
+
+    def __setstate__(self, state: dict) -> None:
+        SETSTATE_CALLS.append(state)
+        self.__dict__.update(state)
+
+
+class Exploit:
+    """Pickles as a call of ``os.system``: unpickling it with plain ``pickle`` would run a shell."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+#: Other networks of the Lightning module that the loader must skip, including one
+#: whose key would collide with a generator key if the ``generator.`` filter were wrong.
+FOREIGN = {
+    "discriminator.model0.0.weight": torch.zeros(64, 3, 4, 4),
+    "discriminator.model.34.bias": torch.zeros(7),
+    "loss_resnet_pl.impl.conv1.weight": torch.zeros(64, 3, 7, 7),
+}
+
+
+@functools.lru_cache(maxsize=2)
+def generator_state(seed: int) -> Mapping[str, torch.Tensor]:
+    """Synthetic official generator weights (cached: 51 M values take a while to draw)."""
+    return make_state_dict("lama_generator", seed)
+
+
+def write_best_ckpt(folder: Path, generator: Mapping[str, torch.Tensor], **extra: object) -> Path:
+    """Save ``generator`` as the release does: ``torch.save`` of a Lightning checkpoint."""
+    state = {f"generator.{k}": v for k, v in generator.items()} | FOREIGN
+    ckpt = {"epoch": 0, "global_step": 0, "pytorch-lightning_version": "1.2.9", "state_dict": state,
+            "hyper_parameters": LightningHParams(), **extra}
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, folder / "best.ckpt")
+    return folder
+
+
+def default_seed() -> int:
+    files = fixture_files("lama")
+    return int(np.load(files[0])["weight_seed"]) if files else 1
+
+
+def sample_inputs() -> list[tuple[np.ndarray, np.ndarray]]:
+    """(image uint8 HxWx3, hole bool HxW) pairs: the fixture inputs, or synthetic ones without fixtures."""
+    files = fixture_files("lama")
+    if files:
+        return [(np.load(f)["image"], np.load(f)["hole"].astype(bool)) for f in files[:2]]
+    rng = np.random.default_rng(0)
+    out = []
+    for k in range(2):
+        hole = np.zeros((256, 256), bool)
+        hole[40 + 30 * k:150, 60:200 - 20 * k] = True
+        out.append((rng.integers(0, 256, (256, 256, 3), dtype=np.uint8), hole))
+    return out
+
+
+def predict(net: BigLaMa, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3) float32 raw predictions for a stack of crops."""
+    prediction = net.inpaint(Batch(images=images, holes=holes))
+    assert prediction.samples.shape == (len(images), 1, *images.shape[1:])
+    assert prediction.samples.dtype == np.float32
+    return prediction.samples[:, 0]
+
+
+def assert_close(name: str, got: np.ndarray, ref: np.ndarray, atol: float) -> None:
+    """Max-abs comparison; float16-stored references get their storage error on top."""
+    assert got.shape == ref.shape, f"{name}: shape {got.shape} != {ref.shape}"
+    ref64 = ref.astype(np.float64)
+    if ref.dtype == np.float16:
+        atol = max(atol, 2.5e-4 * max(1.0, float(np.abs(ref64).max())))
+    err = float(np.abs(got.astype(np.float64) - ref64).max())
+    assert err <= atol, f"{name}: max abs error {err:.3g} > atol {atol:.3g}"
+
+
+@pytest.fixture(scope="module")
+def lama_net(tmp_path_factory) -> BigLaMa:
+    """One network for the tests that do not need a fresh load."""
+    folder = write_best_ckpt(tmp_path_factory.mktemp("ckpt") / "lama", generator_state(default_seed()))
+    return load_from_folder(registry.get("lama"), folder)
+
+
+@pytest.mark.parametrize("fixture", fixture_params("lama"))
+def test_matches_official_outputs(fixture: Path, checkpoints: Path) -> None:
+    case = dict(np.load(fixture))
+    folder = write_best_ckpt(checkpoints / "lama", generator_state(int(case["weight_seed"])))
+    net = load_from_folder(registry.get("lama"), folder)
+    assert isinstance(net, BigLaMa) and not net.training
+    assert SETSTATE_CALLS == [], "the pickled hyper-parameters class was imported and run"
+
+    image, hole = case["image"], case["hole"].astype(bool)
+    pred = predict(net, image[None], hole[None])[0]
+    mask = hole[..., None].astype(np.float32)
+    inpainted = mask * pred + (1 - mask) * (image.astype(np.float32) / 255)
+    ours = {
+        "predicted_image": pred.transpose(2, 0, 1),
+        "inpainted": inpainted.transpose(2, 0, 1),
+        "inpainted_uint8_rgb": np.clip(inpainted * 255, 0, 255).astype(np.uint8).astype(np.int16),
+    }
+    tolerances = fixture_tolerances("lama")
+    compared = [k for k in ours if k in case]
+    assert compared, f"{fixture.name} holds none of {list(ours)}"
+    for name in compared:
+        assert_close(name, ours[name], case[name], tolerances.get(name, 1e-4))
+
+
+@pytest.mark.parametrize(("height", "width"), [(250, 250), (250, 243)])
+def test_odd_size_equals_numpy_symmetric_padding(lama_net: BigLaMa, height: int, width: int) -> None:
+    image, hole = sample_inputs()[0]
+    image, hole = image[:height, :width], hole[:height, :width]
+    got = predict(lama_net, image[None], hole[None])[0]
+
+    pad = ((0, -height % PAD_MULTIPLE), (0, -width % PAD_MULTIPLE))
+    padded = predict(lama_net, np.pad(image, (*pad, (0, 0)), mode="symmetric")[None],
+                     np.pad(hole, pad, mode="symmetric")[None])[0]
+    np.testing.assert_allclose(got, padded[:height, :width], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("height", "width"), [(5, 3), (8, 16), (13, 250), (1, 7)])
+def test_pad_symmetric_matches_numpy(height: int, width: int) -> None:
+    x = np.arange(2 * height * width, dtype=np.float32).reshape(1, 2, height, width)
+    want = np.pad(x, ((0, 0), (0, 0), (0, -height % 8), (0, -width % 8)), mode="symmetric")
+    np.testing.assert_array_equal(pad_symmetric(torch.from_numpy(x), 8).numpy(), want)
+
+
+@pytest.mark.parametrize("where", ["metadata", "state_dict"])
+def test_malicious_pickle_is_not_executed(tmp_path: Path, where: str) -> None:
+    marker = tmp_path / "pwned"
+    generator = dict(generator_state(default_seed()))
+    extra: dict[str, object] = {"callbacks": Exploit(marker)}
+    if where == "state_dict":  # a non-tensor smuggled among the generator weights
+        generator["model.1.ffc.convl2l.weight"] = Exploit(marker)
+    folder = write_best_ckpt(tmp_path / "lama", generator, **extra)
+    try:
+        net = load_from_folder(registry.get("lama"), folder)
+    except WeightsError:
+        assert where == "state_dict", "a checkpoint with harmless metadata objects must load"
+    else:
+        assert where == "metadata", "a non-tensor weight must be refused"
+        assert isinstance(net, BigLaMa)
+    assert not marker.exists(), "the pickle's os.system call was executed"
+    assert SETSTATE_CALLS == []
+
+
+def test_strict_load_names_missing_generator_key(checkpoints: Path) -> None:
+    missing = "model.12.conv2.ffc.convg2g.fu.bn.running_var"
+    generator = {k: v for k, v in generator_state(default_seed()).items() if k != missing}
+    folder = write_best_ckpt(checkpoints / "lama", generator)
+    with pytest.raises(WeightsError, match="missing keys") as info:
+        load_from_folder(registry.get("lama"), folder)
+    assert missing in str(info.value)
+
+
+def test_batch_of_two_equals_one_by_one(lama_net: BigLaMa) -> None:
+    inputs = sample_inputs()
+    images = np.stack([image for image, _ in inputs])
+    holes = np.stack([hole for _, hole in inputs])
+    together = predict(lama_net, images, holes)
+    for k, (image, hole) in enumerate(inputs):
+        alone = predict(lama_net, image[None], hole[None])[0]
+        np.testing.assert_allclose(together[k], alone, rtol=0, atol=1e-5)
+    assert 0.0 <= together.min() and together.max() <= 1.0
