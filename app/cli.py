@@ -97,7 +97,7 @@ def run_inpaint(args: argparse.Namespace) -> int:
             bar.write(f"{image.name}: " + ", ".join(str(p) for p in written))
         except InpaintError as exc:
             failures += 1
-            bar.write(f"{image.name}: error: {exc}")
+            bar.write(f"{image.name}: error: {exc}", file=sys.stderr)
     bar.close()
     return 1 if failures else 0
 

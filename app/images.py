@@ -111,10 +111,11 @@ def check_size(size: tuple[int, int], limit: int | None = None) -> None:
 def _from_pil(image: Image.Image, data: bytes | None, limit: int | None) -> Photo:
     check_size(image.size, limit)
     source = f"{image.format or 'image'} {image.mode} {image.width}x{image.height}"
+    deep = data is not None and _is_16bit_colour(image)  # before anything loads the pixels
     exif = image.getexif()
     orientation = exif.get(0x0112, 1)
     icc = image.info.get("icc_profile")
-    if data is not None and _is_16bit_colour(image):
+    if deep:
         pixels = _orient(_decode_16bit(data), orientation)
     else:
         image.load()
@@ -127,9 +128,8 @@ def _from_pil(image: Image.Image, data: bytes | None, limit: int | None) -> Phot
 
 def _is_16bit_colour(image: Image.Image) -> bool:
     """Pillow opens 48/64-bit colour files as 8-bit RGB; we decode those ourselves."""
-    rawmode = image.tile[0][3] if image.tile and isinstance(image.tile[0][3], str) else ""
-    if image.tile and isinstance(image.tile[0][3], tuple):
-        rawmode = str(image.tile[0][3][0])
+    args = image.tile[0].args if image.tile else ""
+    rawmode = str(args[0] if isinstance(args, tuple) and args else args)
     return image.mode in {"RGB", "RGBA"} and ";16" in rawmode
 
 

@@ -44,28 +44,6 @@ def resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return up > 0.5
 
 
-def from_editor(value: dict | None, size: tuple[int, int]) -> np.ndarray:
-    """Hole map from a ``gr.ImageEditor`` value: any painted (non-transparent) layer pixel."""
-    if not value or not value.get("layers"):
-        raise BadMaskError("Paint over what should disappear first (the mask is empty).")
-    painted = None
-    for layer in value["layers"]:
-        if layer is None:
-            continue
-        alpha = _alpha(layer) > 0
-        painted = alpha if painted is None else painted | alpha
-    if painted is None:
-        raise BadMaskError("Paint over what should disappear first (the mask is empty).")
-    return resize_hole(painted, size)
-
-
-def _alpha(layer: Any) -> np.ndarray:
-    array = np.asarray(Image.open(layer) if isinstance(layer, (str, Path)) else layer)
-    if array.ndim == 3 and array.shape[2] == 4:
-        return array[..., 3]
-    return array.max(axis=2) if array.ndim == 3 else array
-
-
 def grow(hole: np.ndarray, pixels: int) -> np.ndarray:
     """Dilate the hole by ``pixels`` with a round kernel."""
     if pixels <= 0:
@@ -88,3 +66,24 @@ def hole_preview(hole: np.ndarray, size: tuple[int, int], colour=(255, 0, 80, 16
     layer = np.zeros((*small.shape, 4), np.uint8)
     layer[small] = colour
     return Image.fromarray(layer, "RGBA")
+
+
+def strokes_by_colour(layers: list[Any], colours: dict[str, tuple[int, int, int]]) -> dict[str, np.ndarray]:
+    """Split painted pixels of editor layers by nearest brush colour (anti-aliased edges included).
+
+    Every name in ``colours`` gets a map, empty where that brush was not used.
+    """
+    names = list(colours)
+    palette = np.array([colours[n] for n in names], np.float32)
+    out: dict[str, np.ndarray] = {}
+    for layer in layers:
+        array = np.asarray(Image.open(layer).convert("RGBA") if isinstance(layer, (str, Path)) else layer)
+        if array.ndim != 3 or array.shape[2] != 4:
+            raise BadMaskError("The painted layer has no transparency; paint with the brush instead.")
+        painted = array[..., 3] > 0
+        distance = ((array[..., None, :3].astype(np.float32) - palette) ** 2).sum(axis=-1)
+        nearest = distance.argmin(axis=-1)
+        for i, name in enumerate(names):
+            hit = painted & (nearest == i)
+            out[name] = out[name] | hit if name in out else hit
+    return out

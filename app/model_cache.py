@@ -1,67 +1,215 @@
-"""Ready-to-run inpainters, built once and kept (minimal version; Hub support comes next).
+"""Ready-to-run inpainters: built once, kept while useful, guarded while running.
 
-The pipeline asks :func:`get_inpainter` for a model by spec and never cares whether
-it is classical or neural, where its weights came from or which device it is on.
+The pipeline asks :func:`get_inpainter` for a model by spec and never cares whether it is
+classical or neural, where its weights came from or which device it is on. Neural models
+stay in memory up to ``INPAINT_MAX_LOADED_MODELS`` (default 2, least recently used evicted)
+because a GPU holds only a few of them; each is loaded once even when many requests ask
+for it at the same moment (one lock per model, so other models load in parallel).
+Model calls go through :func:`run_guarded`, which turns an out-of-memory error into a
+message for the user and frees the memory, so the next request still works.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
+import os
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from app.errors import ModelUnavailableError
+import torch
+
+from app.errors import ModelUnavailableError, OutOfMemoryError
 from app.models.base import Inpainter
 from app.registry import ModelSpec
+from app.weights import hub
+from app.weights.hub import Progress
 
-_lock = threading.Lock()
-_cache: dict[str, Inpainter] = {}
+MAX_LOADED_ENV = "INPAINT_MAX_LOADED_MODELS"
+DEVICE_ENV = "INPAINT_DEVICE"
+DEFAULT_MAX_LOADED = 2
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_registry_lock = threading.Lock()  # guards the dicts below, never held while loading
+_model_locks: dict[str, threading.Lock] = {}
+_classical: dict[str, Inpainter] = {}  # cheap, never evicted
+_neural: OrderedDict[str, Inpainter] = OrderedDict()  # LRU order: oldest first
 
 
 @dataclass(frozen=True)
 class Availability:
     ok: bool
-    reason: str = ""  # why not, and what to provide
+    reason: str = ""  # why not and what to provide; or where the weights come from
 
 
 def availability(spec: ModelSpec) -> Availability:
-    """Whether ``spec`` can run now, without loading it."""
+    """Whether ``spec`` can run now, without loading it and without any network call."""
     if spec.kind == "classical":
         return Availability(True)
-    from app.weights.loader import describe_expected, local_dir, read_folder  # noqa: F401
-
-    folder = local_dir(spec)
-    if (folder / "model.safetensors").is_file() or _has_official(spec):
-        return Availability(True)
-    return Availability(False, f"weights missing: put {describe_expected(spec)} in {folder}")
-
-
-def _has_official(spec: ModelSpec) -> bool:
-    from app.weights.loader import local_dir, official_files
-    from app.weights.official import has_official
-
-    files = official_files(spec)
-    return bool(files) and has_official(local_dir(spec), files)
+    try:
+        spec.entry_class()
+    except (ImportError, AttributeError) as exc:
+        return Availability(False, f"{spec.name} is not part of this installation ({exc}).")
+    location = hub.locate(spec)
+    return Availability(location.status != "missing", location.reason)
 
 
-def run_guarded(spec: ModelSpec, fn, *args, **kwargs):
-    """Call ``fn`` (a model's inpaint) turning device OOM into a clear, recoverable error."""
-    return fn(*args, **kwargs)
+def get_inpainter(spec: ModelSpec, progress: Progress | None = None) -> Inpainter:
+    """The inpainter of ``spec``, built on first use (download reported to ``progress``)."""
+    model = _lookup(spec)
+    if model is not None:
+        return model
+    with _lock_for(spec.id):
+        model = _lookup(spec)  # another request may have loaded it while we waited
+        if model is None:
+            if spec.kind == "neural":
+                _trim(max_loaded() - 1)  # free room before the new weights arrive
+            model = _build(spec, progress)
+            _store(spec, model)
+        return model
 
 
-def get_inpainter(spec: ModelSpec, progress=None) -> Inpainter:
-    """The cached inpainter of ``spec``, built on first use."""
-    with _lock:
-        if spec.id not in _cache:
-            _cache[spec.id] = _build(spec)
-        return _cache[spec.id]
+def loaded_ids() -> list[str]:
+    """Neural models in memory, least recently used first."""
+    with _registry_lock:
+        return list(_neural)
 
 
-def _build(spec: ModelSpec) -> Inpainter:
+def clear() -> None:
+    """Unload every model (tests, or a "free memory" button)."""
+    with _registry_lock:
+        _classical.clear()
+        _neural.clear()
+    _free_memory()
+
+
+def max_loaded() -> int:
+    raw = os.environ.get(MAX_LOADED_ENV, "")
+    try:
+        return max(1, int(raw)) if raw.strip() else DEFAULT_MAX_LOADED
+    except ValueError:
+        log.warning("%s=%r is not a number; using %d", MAX_LOADED_ENV, raw, DEFAULT_MAX_LOADED)
+        return DEFAULT_MAX_LOADED
+
+
+def select_device() -> torch.device:
+    """CUDA when available, unless ``INPAINT_DEVICE`` (cpu, cuda, cuda:1, ...) says otherwise."""
+    wanted = os.environ.get(DEVICE_ENV, "").strip().lower()
+    if wanted in {"", "auto"}:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(wanted)
+    except RuntimeError as exc:
+        raise ModelUnavailableError(f"{DEVICE_ENV}={wanted!r} is not a device; use cpu, cuda or cuda:N.") from exc
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ModelUnavailableError(f"{DEVICE_ENV}={wanted} but this machine has "
+                                    f"{torch.cuda.device_count()} CUDA device(s); use cpu or another index.")
+    return device
+
+
+# ------------------------------------------------------------------------------ guard
+
+
+def run_guarded(spec: ModelSpec, fn: Callable[..., T], *args, **kwargs) -> T:
+    """``fn(*args, **kwargs)`` in inference mode; running out of memory becomes :class:`OutOfMemoryError`.
+
+    The pipeline wraps every model call in it. The memory is freed before the user sees
+    the error, so the next request starts clean.
+    """
+    return _call(spec, fn, args, kwargs, inference=True)
+
+
+def _call(spec: ModelSpec, fn: Callable[..., T], args: tuple, kwargs: dict, inference: bool) -> T:
+    """Call ``fn``; map an out-of-memory error once the failed call's frames are gone.
+
+    A plain function, not a context manager, on purpose: the new error is raised after the
+    except block, when the original exception and its traceback (which pin every tensor of
+    the failed forward pass) are already released, so emptying the CUDA cache frees them.
+    """
+    try:
+        if not inference:
+            return fn(*args, **kwargs)
+        with torch.inference_mode():
+            return fn(*args, **kwargs)
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not _is_oom(exc):
+            raise
+        message = _oom_message(spec, exc)
+    _free_memory()
+    raise OutOfMemoryError(message)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
+def _oom_message(spec: ModelSpec, exc: BaseException) -> str:
+    where = "GPU" if isinstance(exc, torch.OutOfMemoryError) or "CUDA" in str(exc) else "device"
+    return (f"{spec.name} ran out of {where} memory ({str(exc).splitlines()[0][:160]}). The memory was freed; "
+            "try a smaller selection, fewer samples, another model, or fewer loaded models "
+            f"({MAX_LOADED_ENV}).")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _lock_for(model_id: str) -> threading.Lock:
+    with _registry_lock:
+        return _model_locks.setdefault(model_id, threading.Lock())
+
+
+def _lookup(spec: ModelSpec) -> Inpainter | None:
+    with _registry_lock:
+        if spec.kind == "classical":
+            return _classical.get(spec.id)
+        model = _neural.get(spec.id)
+        if model is not None:
+            _neural.move_to_end(spec.id)
+        return model
+
+
+def _store(spec: ModelSpec, model: Inpainter) -> None:
+    with _registry_lock:
+        if spec.kind == "classical":
+            _classical[spec.id] = model
+            return
+        _neural[spec.id] = model
+        _neural.move_to_end(spec.id)
+    _trim(max_loaded())
+
+
+def _trim(bound: int) -> None:
+    """Evict least recently used neural models until at most ``bound`` remain."""
+    evicted = []
+    with _registry_lock:
+        while len(_neural) > max(bound, 0):
+            evicted.append(_neural.popitem(last=False))
+    if evicted:
+        log.info("unloading %s", ", ".join(model_id for model_id, _ in evicted))
+        del evicted
+        _free_memory()
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _build(spec: ModelSpec, progress: Progress | None) -> Inpainter:
     if spec.kind == "classical":
         return spec.entry_class()(**spec.kwargs)
-    from app.weights.loader import load_from_folder, local_dir
+    from app.weights.loader import instantiate
 
-    state = availability(spec)
-    if not state.ok:
-        raise ModelUnavailableError(f"{spec.name} is unavailable: {state.reason}.")
-    return load_from_folder(spec, local_dir(spec))
+    device = select_device()
+    state, source = hub.load_state(spec, progress)
+    if progress:
+        progress(1.0, f"Loading {spec.name} on {device}")
+    # Moving the weights to the GPU can run out of memory too.
+    return _call(spec, instantiate, (spec, state, device), {"source": source}, inference=False)

@@ -62,6 +62,8 @@ class ModelSpec:
     max_size: int | None = None
     size_multiple: int = 1
     diverse: bool = False  # gives several different samples per input
+    #: Stroke maps the user can draw to steer the model, e.g. ("edges",) for EdgeConnect.
+    guides: tuple[str, ...] = ()
     description: str = ""
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the entry class
     weights: HubWeights | None = None
@@ -154,6 +156,7 @@ def _edgeconnect(dataset: str, label: str, default: bool = False) -> ModelSpec:
     return ModelSpec(
         id=f"edgeconnect-{dataset}", name=f"EdgeConnect ({label})", kind="neural",
         entry="app.models.edgeconnect:EdgeConnect", licence=_NC, native_size=256, size_multiple=4,
+        guides=("edges",),
         description="Draws the missing edges first, then paints along them; you can draw edges to steer it."
         + (" General-purpose." if default else ""),
         weights=_mirror(f"edgeconnect-{dataset}"), card=_EDGECONNECT,

@@ -8,6 +8,7 @@ net, composite and uint8 export.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import fixture_params, fixture_tolerances, make_state_dict
+from conftest import REPO, fixture_params, fixture_tolerances, make_state_dict
+
+sys.path.insert(0, str(REPO))  # plain `pytest` (no rootdir config yet) does not put the repo on sys.path
 
 from app import registry
 from app.errors import WeightsError
@@ -130,7 +133,7 @@ def test_inpaint_interface_matches_official(path: Path, model: EdgeConnect) -> N
     case = read_case(path)
     if int(case["weight_seed"]) != 1 or "inpaint_out" not in case:
         pytest.skip("needs weight seed 1 and inpaint_out")
-    images, gray, canny, masks = model.prepare(case["image"][None], case["hole"][None].astype(bool))
+    _, gray, canny, masks = model.prepare(case["image"][None], case["hole"][None].astype(bool))
     if "edges_canny" in case and not np.array_equal(canny[0].numpy(), case["edges_canny"]):
         pytest.skip("this scikit-image's Canny differs from the fixture's")
     pred = model.inpaint(Batch(case["image"][None], case["hole"][None].astype(bool)))
@@ -234,8 +237,10 @@ def test_strict_load_names_the_bad_key(checkpoints: Path, file: str, key: str, a
 def test_spectral_norm_matches_torch_eval(transposed: bool) -> None:
     """Our stored-u/v spectral norm equals torch.nn.utils.spectral_norm in eval mode (dim 1 for deconv)."""
     torch.manual_seed(0)
-    plain = torch.nn.ConvTranspose2d(8, 6, 4, stride=2, padding=1) if transposed else torch.nn.Conv2d(8, 6, 3, padding=1)
-    layer = torch.nn.utils.spectral_norm(plain)
+    if transposed:
+        layer = torch.nn.utils.spectral_norm(torch.nn.ConvTranspose2d(8, 6, 4, stride=2, padding=1))
+    else:
+        layer = torch.nn.utils.spectral_norm(torch.nn.Conv2d(8, 6, 3, padding=1))
     layer(torch.randn(1, 8, 6, 6))  # train-mode step: u, v become non-trivial
     layer.eval()
     ours = SpectralNormConv(8, 6, layer.weight_orig.shape[-1], stride=2 if transposed else 1, padding=1,

@@ -289,8 +289,8 @@ def _check_size(hw: tuple[int, int]) -> None:
 
 
 def _strokes_tensor(strokes: np.ndarray, batch: Batch, device: torch.device) -> Tensor:
-    """Validated (B,1,H,W) float tensor of the user's edge strokes."""
+    """Validated (B,1,H,W) 0/1 tensor of the user's edge strokes (a 0/255 mask must not become 255)."""
     strokes = np.asarray(strokes)
     if strokes.shape != batch.holes.shape:
         raise ValueError(f"guides['edges'] must be {batch.holes.shape}, got {strokes.shape}")
-    return torch.from_numpy(strokes.astype(np.float32))[:, None].to(device)
+    return torch.from_numpy(strokes.astype(bool).astype(np.float32))[:, None].to(device)  # any non-zero = stroke

@@ -14,8 +14,6 @@ splits the features 25 % local / 75 % global), 5-22 eighteen FFC residual blocks
 
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -33,7 +31,7 @@ PAD_MULTIPLE = 8
 
 #: A feature map split into its local (spatial) and global (spectral) channel groups.
 #: ``None`` = the group has no channels at this layer (e.g. the global part of the stem).
-Pair = tuple[Tensor, Union[Tensor, None]]
+Pair = tuple[Tensor, Tensor | None]
 
 
 def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
@@ -185,7 +183,7 @@ def _decoder(width: int, upsamplings: int) -> list[nn.Module]:
         cin, cout = width * 2**i, width * 2 ** (i - 1)
         layers += [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1),
                    nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-    return layers + [nn.ReflectionPad2d(3), nn.Conv2d(width, 3, 7), nn.Sigmoid()]
+    return [*layers, nn.ReflectionPad2d(3), nn.Conv2d(width, 3, 7), nn.Sigmoid()]
 
 
 class BigLaMa(nn.Module):
@@ -211,6 +209,7 @@ class BigLaMa(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the weights live: inputs are moved there, whatever device the caller chose."""
         return next(self.parameters()).device
 
     def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:

@@ -292,7 +292,7 @@ class RFRNet(nn.Module):
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
             raise ValueError(f"RFR-Net needs crop sides that are multiples of {SIZE_MULTIPLE}, got {h}x{w}.")
         device, dtype = self._device_dtype()
-        image = torch.from_numpy(batch.images).to(device).permute(0, 3, 1, 2).to(dtype) / 255
+        image = torch.from_numpy(batch.images).to(device).permute(0, 3, 1, 2).contiguous().to(dtype) / 255
         known = torch.from_numpy(np.logical_not(batch.holes)).to(device)[:, None].to(dtype)
         fill = self(image * known, known).clamp_(0, 1)
         samples_np = fill.permute(0, 2, 3, 1).float().cpu().numpy()[:, None]

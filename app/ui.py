@@ -1,0 +1,268 @@
+"""The Gradio 6 studio: upload, paint, compare fills — a thin layer over the pipeline.
+
+The original photo stays on the server; the browser paints on a preview of at most
+``PREVIEW_SIDE`` px and only the (small) strokes travel back, scaled up to the photo.
+Re-encoding a 12 MP canvas on every submit took ~40 s (and hit upload limits).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from app import masks, pipeline, registry  # noqa: E402
+from app.errors import InpaintError  # noqa: E402
+from app.hires import Strategy  # noqa: E402
+from app.images import Photo, load_photo, preview, save_png  # noqa: E402
+from app.model_cache import availability  # noqa: E402
+
+PREVIEW_SIDE = 1024
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+HOLE_COLOUR = "#ff0050"
+GUIDE_COLOURS = {"cyan": "#00e5ff", "yellow": "#ffe600", "green": "#7cff00"}  # one per guide kind
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+EXAMPLES = [("bridge.jpg", "bridge_mask.png"), ("astronaut.png", "astronaut_mask.png"),
+            ("chelsea.png", "chelsea_mask.png")]
+
+
+def guide_kinds() -> list[str]:
+    """Every guide any registered model accepts, each drawn with its own brush colour."""
+    kinds: list[str] = []
+    for spec in registry.MODELS:
+        kinds += [g for g in spec.guides if g not in kinds]
+    return kinds[: len(GUIDE_COLOURS)]
+
+
+def brush_colours() -> dict[str, str]:
+    """Brush colour per stroke kind: the hole, then every guide."""
+    return {"hole": HOLE_COLOUR} | dict(zip(guide_kinds(), GUIDE_COLOURS.values()))
+
+
+def guide_help() -> str:
+    """E.g. 'cyan brush = edges (EdgeConnect (Places2), ...)' for the editor label."""
+    parts = []
+    for (colour, _), kind in zip(GUIDE_COLOURS.items(), guide_kinds()):
+        users = sorted({spec.name.split(" (")[0] for spec in registry.MODELS if kind in spec.guides})
+        parts.append(f"{colour} brush = {kind} for {', '.join(users)}")
+    return "; ".join(parts)
+
+
+def model_choices() -> tuple[list[tuple[str, str]], str]:
+    """(label, id) of the models that can run here, and a Markdown table of all of them."""
+    choices, rows = [], ["| model | licence | status |", "|---|---|---|"]
+    for spec in registry.MODELS:
+        state = availability(spec)
+        if state.ok:
+            choices.append((spec.name, spec.id))
+        status = "ready" if state.ok else f"unavailable — {state.reason}"
+        rows.append(f"| **{spec.name}** — {spec.description} | {spec.licence} | {status} |")
+    return choices, "\n".join(rows)
+
+
+def _user_error(exc: Exception) -> gr.Error:
+    if isinstance(exc, InpaintError):
+        return gr.Error(str(exc), title="Cannot inpaint")
+    return gr.Error(f"Something went wrong: {type(exc).__name__}: {exc}", title="Unexpected error")
+
+
+def on_upload(path: str | None):
+    """Check the photo at once (size limit, readable) and show its preview for painting."""
+    if not path:
+        return None, None, ""
+    try:
+        photo = load_photo(path)
+    except InpaintError as exc:
+        raise _user_error(exc) from exc
+    return _editor_value(photo), path, _describe(photo)
+
+
+def _editor_value(photo: Photo, hole: np.ndarray | None = None) -> dict:
+    small = preview(photo, PREVIEW_SIDE)
+    layers = [masks.hole_preview(hole, small.size, colour=_rgba(HOLE_COLOUR))] if hole is not None else []
+    return {"background": small, "layers": layers, "composite": None}
+
+
+def _rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16), alpha
+
+
+def _describe(photo: Photo) -> str:
+    w, h = photo.size
+    return f"{photo.source} — {w * h / 1e6:.1f} MP. Paint over what should disappear."
+
+
+def load_example(photo_path: str, mask_path: str):
+    """An example photo with its pre-drawn mask, ready to run."""
+    photo = load_photo(photo_path)
+    hole = masks.to_hole(mask_path, photo.size)
+    return _editor_value(photo, hole), photo_path, _describe(photo)
+
+
+def strokes(editor: dict | None, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Painted strokes per brush colour (``hole`` and guides), at the photo's size."""
+    if not editor or not editor.get("layers"):
+        raise InpaintError("Paint over what should disappear first (the mask is empty).")
+    colours = brush_colours()
+    maps = masks.strokes_by_colour([layer for layer in editor["layers"] if layer is not None],
+                                   {name: _rgba(c)[:3] for name, c in colours.items()})
+    return {name: masks.resize_hole(m, size) for name, m in maps.items()}
+
+
+def on_run(photo_path: str | None, editor: dict | None, model_ids: list[str], samples: float, seed: float,
+           strategy: str, margin: float, grow: float, feather: float, progress=gr.Progress()):
+    """Run every chosen model; gallery + slider + downloads at full resolution."""
+    if not photo_path:
+        raise gr.Error("Upload a photo first.", title="No photo")
+    try:
+        photo = load_photo(photo_path)
+        painted = strokes(editor, photo.size)
+        options = pipeline.Options(strategy=strategy, margin=int(margin), grow=int(grow), feather=int(feather),
+                                   samples=int(samples), seed=int(seed))
+        results = pipeline.run(photo, painted.pop("hole"), model_ids, options, guides=painted,
+                               progress=lambda f, m: progress(f, desc=m))
+        return present(photo, results)
+    except Exception as exc:  # every failure reaches the page as a message
+        raise _user_error(exc) from exc
+
+
+def present(photo: Photo, results: list[pipeline.Result]):
+    """Write full-resolution PNGs once and point every output at them."""
+    folder = Path(tempfile.mkdtemp(prefix="inpaint-"))
+    before = save_png(photo, folder / "original.png")
+    items, files = [], []
+    for result in results:
+        name = f"{result.model.id}_s{result.sample}_{uuid.uuid4().hex[:6]}.png"
+        files.append(str(save_png(result.photo, folder / name)))
+        items.append((files[-1], result.label))
+    for result in results:
+        if result.sample == 0:
+            items += _map_items(result, folder)
+    first = (str(before), files[0]) if files else None
+    return items, first, files, [str(before)] + files, f"{len(files)} result(s) at {photo.size[0]}x{photo.size[1]}."
+
+
+def _map_items(result: pipeline.Result, folder: Path) -> list[tuple[str, str]]:
+    """Side outputs (e.g. predicted edges) as gallery items next to the result."""
+    items = []
+    for name, values in result.maps.items():
+        path = folder / f"{result.model.id}_{name}.png"
+        gray = np.repeat((np.clip(values, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=2)
+        save_png(Photo(pixels=gray), path)
+        items.append((str(path), f"{result.model.name} · {name}"))
+    return items
+
+
+def on_select(paths: list[str] | None, event: gr.SelectData):
+    """Before/after of the gallery item the user clicked (paths[0] is the original)."""
+    if not paths or event.index is None or event.index + 1 >= len(paths):
+        return gr.skip()
+    return paths[0], paths[event.index + 1]
+
+
+def api_inpaint(image: str, mask: str, models: list[str], samples: float = 1, seed: float = 0,
+                strategy: str = Strategy.CROP.value, margin: float = 128, grow: float = masks.DEFAULT_GROW,
+                feather: float = 8):
+    """The named endpoint ``/inpaint``: image + mask files in, full-resolution PNGs + labels out."""
+    try:
+        photo = load_photo(image)
+        hole = masks.to_hole(mask, photo.size)
+        options = pipeline.Options(strategy=strategy, margin=int(margin), grow=int(grow), feather=int(feather),
+                                   samples=int(samples), seed=int(seed))
+        results = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), options)
+        _, _, files, _, _ = present(photo, results)
+        return files, [{"model": r.model.id, "sample": r.sample, "seconds": round(r.seconds, 3), "score": r.score,
+                        "label": r.label} for r in results]
+    except Exception as exc:
+        raise _user_error(exc) from exc
+
+
+def build() -> gr.Blocks:
+    """The whole studio as a Blocks app (launch it with :func:`launch`)."""
+    choices, table = model_choices()
+    colours = brush_colours()
+    guides = guide_help()
+    with gr.Blocks(title="Inpainting studio") as demo:
+        gr.Markdown("# Inpainting studio\nUpload a photo, paint over what should go, compare the fills of "
+                    "several models side by side and download the result at full resolution.")
+        photo_path = gr.State(None)
+        paths = gr.State([])
+        with gr.Row():
+            with gr.Column(scale=3):
+                upload = gr.File(label="Photo (any size up to the limit; EXIF rotation, RGBA, 16-bit, CMYK ok)",
+                                 file_types=["image"], type="filepath")
+                editor = gr.ImageEditor(
+                    label="Paint over what should disappear (red brush)" + (f"; {guides}" if guides else ""),
+                    type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
+                    brush=gr.Brush(colors=list(colours.values()), default_color=HOLE_COLOUR, color_mode="fixed"),
+                    height=560,
+                )
+                info = gr.Markdown()
+            with gr.Column(scale=2):
+                models = gr.CheckboxGroup(choices, value=[m for m in registry.DEFAULT_MODELS
+                                                          if m in dict((v, k) for k, v in choices)],
+                                          label="Models")
+                samples = gr.Slider(1, pipeline.MAX_SAMPLES, value=1, step=1,
+                                    label="Samples per model (for models that give several)")
+                seed = gr.Number(0, precision=0, label="Seed (same seed = same fills)")
+                with gr.Accordion("Advanced", open=False):
+                    strategy = gr.Radio([s.value for s in Strategy], value=Strategy.CROP.value,
+                                        label="High-resolution strategy",
+                                        info="crop: each hole with context at the model's size; resize: whole photo "
+                                             "downscaled; original: whole photo as is")
+                    margin = gr.Slider(0, 512, value=pipeline.Options.margin, step=8, label="Crop margin (px)")
+                    grow = gr.Slider(0, 64, value=pipeline.Options.grow, step=1, label="Grow mask (px)")
+                    feather = gr.Slider(0, 64, value=pipeline.Options.feather, step=1, label="Seam feather (px)")
+                run = gr.Button("Erase", variant="primary", elem_id="run")
+                with gr.Accordion("Models and licences", open=False):
+                    gr.Markdown(table)
+        gallery = gr.Gallery(label="Results (click one to compare)", columns=3, format="png", object_fit="contain",
+                             height=420)
+        with gr.Row():
+            slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=700)
+            downloads = gr.File(label="Full-resolution downloads", file_count="multiple")
+        status = gr.Markdown()
+        gr.Examples([[str(ASSETS / p), str(ASSETS / m)] for p, m in EXAMPLES], inputs=[upload, gr.File(visible=False)],
+                    fn=load_example, outputs=[editor, photo_path, info], run_on_click=True, api_name=False,
+                    cache_examples=False, label="Examples (photo + pre-drawn mask)")
+        upload.upload(on_upload, upload, [editor, photo_path, info], api_name=False)
+        run.click(on_run, [photo_path, editor, models, samples, seed, strategy, margin, grow, feather],
+                  [gallery, slider, downloads, paths, status], api_name=False)
+        gallery.select(on_select, paths, slider, api_name=False)
+        _api_endpoint()
+    return demo
+
+
+def _api_endpoint() -> None:
+    """Hidden components behind ``/inpaint`` so gradio_client callers send plain files."""
+    with gr.Group(visible=False):
+        inputs = [gr.File(label="image"), gr.File(label="mask"),
+                  gr.Dropdown(registry.ids(), multiselect=True, label="models"),
+                  gr.Number(1, label="samples"), gr.Number(0, label="seed"),
+                  gr.Dropdown([s.value for s in Strategy], value=Strategy.CROP.value, label="strategy"),
+                  gr.Number(128, label="margin"), gr.Number(masks.DEFAULT_GROW, label="grow"),
+                  gr.Number(8, label="feather")]
+        outputs = [gr.File(file_count="multiple", label="images"), gr.JSON(label="results")]
+        gr.Button(visible=False).click(api_inpaint, inputs, outputs, api_name="inpaint")
+
+
+def theme() -> gr.themes.Base:
+    """Default look with system fonts: nothing is fetched from a font CDN."""
+    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+
+
+def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
+    """Queue with bounded concurrency and size, then serve (offline-safe)."""
+    demo = demo or build()
+    demo.queue(default_concurrency_limit=int(os.environ.get("INPAINT_CONCURRENCY", "1")),
+               max_size=int(os.environ.get("INPAINT_QUEUE_SIZE", "32")))
+    kwargs.setdefault("server_name", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    kwargs.setdefault("server_port", int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    demo.launch(theme=theme(), max_file_size="200mb", **kwargs)

@@ -1,0 +1,212 @@
+"""``python -m app weights list|download|convert|verify|push`` — the weights toolbox.
+
+Register it on the app's CLI with :func:`add_parser`; ``args.handler(args)`` then returns the
+exit status. ``python -m app.weights.cli ...`` runs it on its own. Every failure prints the
+same message the UI shows and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app import registry
+from app.errors import InpaintError, ModelUnavailableError, WeightsError
+from app.registry import MIRROR_REVISION, ModelSpec
+from app.weights import hub
+from app.weights.convert import CARD_NAME, convert
+from app.weights.loader import SAFETENSORS_NAME, instantiate, local_dir, read_folder
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``weights`` command (and its sub-commands) to an argparse ``subparsers``."""
+    parser = subparsers.add_parser("weights", help="list, download, convert, verify and mirror model weights",
+                                   description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="weights_command", metavar="COMMAND", required=True)
+    sub.add_parser("list", help="every model: local / cached / missing, size, licence")
+    download = sub.add_parser("download", help="fetch Hub weights into the Hugging Face cache")
+    download.add_argument("ids", nargs="*", metavar="MODEL_ID")
+    download.add_argument("--all", action="store_true", help="every neural model")
+    download.add_argument("--force", action="store_true", help="download again even if cached")
+    conv = sub.add_parser("convert", help="official release files -> model.safetensors + sha256 + README.md")
+    conv.add_argument("id", metavar="MODEL_ID")
+    conv.add_argument("--src", type=Path, help="folder with the official files (default checkpoints/<id>/)")
+    conv.add_argument("--out", type=Path, help="output folder (default: the source folder)")
+    conv.add_argument("--no-check", action="store_true", help="skip the strict load into the network")
+    verify = sub.add_parser("verify", help="check files, sha256 pins and a strict load")
+    verify.add_argument("ids", nargs="*", metavar="MODEL_ID", help="default: every model with weights here")
+    push = sub.add_parser("push", help="upload a converted folder to a Hub repo and tag it")
+    push.add_argument("id", metavar="MODEL_ID")
+    push.add_argument("--repo", help="namespace/name (default: the registry's repo in $INPAINT_HUB_NAMESPACE)")
+    push.add_argument("--folder", type=Path, help="converted folder (default checkpoints/<id>/)")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--token", help="Hub token (default: HF_TOKEN or `hf auth login`)")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed ``weights`` command; 0 on success, 1 on failure (message on stderr)."""
+    commands = {"list": _list, "download": _download, "convert": _convert, "verify": _verify, "push": _push}
+    try:
+        return commands[args.weights_command](args)
+    except InpaintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _neural(ids: list[str], every: bool) -> list[ModelSpec]:
+    if every:
+        return list(registry.NEURAL)
+    if not ids:
+        raise ModelUnavailableError("Name at least one model id, or pass --all.")
+    specs = [registry.get(model_id) for model_id in ids]
+    classical = [spec.id for spec in specs if spec.kind != "neural"]
+    if classical:
+        raise ModelUnavailableError(f"{', '.join(classical)} need no weights.")
+    return specs
+
+
+# ------------------------------------------------------------------------------- list
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = [("MODEL", "STATUS", "SIZE", "LICENCE")] + [_row(spec) for spec in registry.MODELS]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    return 0
+
+
+def _row(spec: ModelSpec) -> tuple[str, str, str, str]:
+    if spec.kind == "classical":
+        return spec.id, "built-in", "-", spec.licence
+    location = hub.locate(spec)
+    status = {"local": "local", "cached": "cached"}.get(location.status, "missing")
+    if location.paths:
+        size = f"{sum(p.stat().st_size for p in location.paths) / 1e6:.0f} MB"
+    else:
+        size = hub.approx_size(spec) if spec.weights else "-"
+    return spec.id, status, size, spec.licence
+
+
+# --------------------------------------------------------------------------- download
+
+
+def _download(args: argparse.Namespace) -> int:
+    failed = 0
+    for spec in _neural(args.ids, args.all):
+        try:
+            paths = hub.fetch(spec, force=args.force)  # progress: huggingface_hub's tqdm bars
+        except InpaintError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        for name, path in paths.items():
+            print(f"{spec.id}: {name} -> {path}")
+        if hub.local_paths(spec):
+            print(f"{spec.id}: note: {local_dir(spec)} has weights too; they take precedence.")
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------- convert
+
+
+def _convert(args: argparse.Namespace) -> int:
+    spec = registry.get(args.id)
+    src = args.src or local_dir(spec)
+    done = convert(spec, src, args.out, check=not args.no_check)
+    print(f"wrote {done.weights} ({done.tensors} tensors, {done.size} bytes) and {done.card}")
+    print(f"sha256 {done.sha256}")
+    print(f'registry pin: files={{"{SAFETENSORS_NAME}": "{done.sha256}"}}')
+    return 0
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+def _verify(args: argparse.Namespace) -> int:
+    specs = [registry.get(i) for i in args.ids] if args.ids else [
+        spec for spec in registry.NEURAL if hub.locate(spec).status in {"local", "cached"}]
+    if not specs:
+        print("No weights to verify (see `weights list`).")
+    failed = 0
+    for spec in specs:
+        try:
+            print(f"{spec.id}: OK — {_verify_one(spec)}")
+        except InpaintError as exc:
+            print(f"{spec.id}: FAILED — {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _verify_one(spec: ModelSpec) -> str:
+    """Re-hash (no memo), check pins and headers, then strict-load on the CPU."""
+    location = hub.locate(spec)
+    if location.status in {"missing", "remote"}:
+        raise ModelUnavailableError(hub.missing_message(spec, "they are neither in checkpoints/ nor cached"))
+    if location.status == "local":
+        return _verify_local(spec)
+    files = hub.hub_files(spec)
+    state, notes = {}, []
+    for name, path in hub.cached_paths(spec).items():
+        sha = hub.verify_file(spec, name, path, files[name], fresh=True)
+        notes.append(f"{name} sha256 {sha} ({'matches the pin' if files[name] else 'not pinned'})")
+        state.update(hub.read_safetensors(path))
+    instantiate(spec, state, "cpu", source=f"cached weights of {spec.weights.repo_id}")
+    return "; ".join(notes) + "; loads strictly"
+
+
+def _verify_local(spec: ModelSpec) -> str:
+    folder = local_dir(spec)
+    note = f"official files in {folder}"
+    if (folder / SAFETENSORS_NAME).is_file():
+        sha = hub.verify_file(spec, SAFETENSORS_NAME, folder / SAFETENSORS_NAME, None, fresh=True)
+        pinned = hub.hub_files(spec).get(SAFETENSORS_NAME)
+        match = "no pin" if not pinned else "matches the Hub pin" if pinned == sha else "differs from the Hub pin"
+        note = f"{folder / SAFETENSORS_NAME} sha256 {sha} ({match})"
+    instantiate(spec, read_folder(spec, folder), "cpu", source=f"weights in {folder}")
+    return note + "; loads strictly"
+
+
+# ------------------------------------------------------------------------------- push
+
+
+def _push(args: argparse.Namespace) -> int:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    spec = registry.get(args.id)
+    folder = args.folder or local_dir(spec)
+    repo = args.repo or (spec.weights.repo_id if spec.weights else None)
+    if not repo or "/" not in repo:
+        raise ModelUnavailableError("Pass --repo namespace/name.")
+    for name in (SAFETENSORS_NAME, CARD_NAME):
+        if not (folder / name).is_file():
+            raise WeightsError(f"{folder / name} is missing: run `python -m app weights convert {spec.id}` first.")
+    sha = hub.verify_file(spec, SAFETENSORS_NAME, folder / SAFETENSORS_NAME, None, fresh=True)
+    api = HfApi(endpoint=hub.settings().endpoint, token=args.token)
+    try:
+        api.create_repo(repo, repo_type="model", private=args.private or None, exist_ok=True)
+        commit = api.upload_folder(repo_id=repo, folder_path=folder, allow_patterns=[SAFETENSORS_NAME, CARD_NAME],
+                                   commit_message=f"{spec.name}: safetensors mirror (sha256 {sha[:12]})")
+        api.create_tag(repo, tag=MIRROR_REVISION, revision=commit.oid, exist_ok=True)
+    except (HfHubHTTPError, OSError) as exc:
+        raise WeightsError(f"Pushing {folder} to {repo} failed: {exc}") from exc
+    print(f"pushed {folder} to {repo} at commit {commit.oid} (tag {MIRROR_REVISION}; an existing tag is not moved)")
+    print(f'registry pin: revision="{commit.oid}", files={{"{SAFETENSORS_NAME}": "{sha}"}}')
+    if repo != (spec.weights.repo_id if spec.weights else repo):
+        print(f"note: the app looks for {spec.weights.repo_id}; set {registry.HUB_NAMESPACE_ENV} accordingly.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.weights.cli")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["weights", *(sys.argv[1:] if argv is None else argv)])
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

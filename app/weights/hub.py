@@ -1,0 +1,401 @@
+"""Weights from the Hugging Face Hub: find, download, verify — and never unpickle.
+
+Where a neural model's weights come from, first hit wins:
+
+1. ``checkpoints/<model-id>/`` — our safetensors or the authors' release files (the user's
+   own files always win; they are read by :mod:`app.weights.loader`, pickles safely).
+2. huggingface_hub's cache at the registry's pinned revision (no network call at all).
+3. a download with :func:`huggingface_hub.hf_hub_download` (its cache, ``HF_HOME``,
+   ``HF_ENDPOINT``), unless offline (``HF_HUB_OFFLINE=1``) or the Hub was just unreachable.
+
+Only ``.safetensors`` files are fetched from the Hub. Each one is checked for truncation,
+and against the registry's sha256 pin when there is one, after download *and* on cache
+hits (memoised by path/size/mtime so a warm start does not re-hash hundreds of MB).
+A file that fails is refused, never deleted: it may be the user's, and the message says
+exactly which file, which hashes and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+from huggingface_hub.errors import (
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from tqdm.auto import tqdm
+
+from app.errors import ModelUnavailableError, WeightsError
+from app.registry import HUB_NAMESPACE_ENV, ModelSpec
+from app.weights.loader import SAFETENSORS_NAME, describe_expected, local_dir, official_files, read_folder
+from app.weights.loader import read_safetensors as _read_safetensors
+from app.weights.official import has_official
+
+Progress = Callable[[float, str], None]
+Status = Literal["local", "cached", "remote", "missing"]
+
+#: Approximate download sizes (float32 tensors counted from the reference manifests), shown
+#: before the first download, when the exact size is only known to the Hub.
+APPROX_MB: dict[str, int] = {
+    "app.models.edgeconnect:EdgeConnect": 86,
+    "app.models.rfr:RFRNet": 125,
+    "app.models.pic:Pluralistic": 31,
+    "app.models.lama:BigLaMa": 204,
+}
+#: After a failed connection, availability() says "unreachable" for this long instead of
+#: letting every click wait for a timeout.
+UNREACHABLE_SECONDS = 60.0
+_HASH_CHUNK = 8 << 20
+_MAX_HEADER = 100 << 20  # safetensors caps its JSON header at 100 MB
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    endpoint: str
+    cache_dir: str
+    offline: bool
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a model's weights would come from right now, found without any network call."""
+
+    status: Status
+    reason: str
+    paths: tuple[Path, ...] = ()
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def settings() -> HubSettings:
+    """The ``HF_*`` settings, read now rather than at import time.
+
+    ``huggingface_hub.constants`` freezes the environment when the library is imported;
+    we read it per call and hand ``endpoint``/``cache_dir``/``local_files_only`` to
+    huggingface_hub explicitly, so a process that changes them later (a notebook, the
+    tests) gets exactly what it asked for. Unset variables fall back to the constants.
+    """
+    env = os.environ
+    home = env.get("HF_HOME")
+    cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
+    cache = cache or (os.path.join(home, "hub") if home else constants.HF_HUB_CACHE)
+    offline = env.get("HF_HUB_OFFLINE")
+    return HubSettings(
+        endpoint=(env.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/"),
+        cache_dir=os.path.expanduser(os.path.expandvars(cache)),
+        offline=_truthy(offline) if offline is not None else constants.is_offline_mode(),
+    )
+
+
+# ----------------------------------------------------------------------------- locate
+
+
+def hub_files(spec: ModelSpec) -> dict[str, str | None]:
+    """The registry's Hub files of ``spec`` (name -> pinned sha256); safetensors only."""
+    if spec.weights is None:
+        return {}
+    unsafe = [name for name in spec.weights.files if not name.endswith(".safetensors")]
+    if unsafe:
+        raise WeightsError(f"{spec.name}: the registry names {', '.join(unsafe)} on the Hub, but only .safetensors "
+                           "files are downloaded (nothing downloaded is ever unpickled).")
+    return dict(spec.weights.files)
+
+
+def safe_official_files(spec: ModelSpec) -> tuple:
+    """``official_files`` that tolerates a network module that cannot be imported yet."""
+    try:
+        return official_files(spec)
+    except ImportError:
+        return ()
+
+
+def local_paths(spec: ModelSpec) -> tuple[Path, ...]:
+    """Files in ``checkpoints/<id>/`` that make a complete set of weights, else ()."""
+    folder = local_dir(spec)
+    if (folder / SAFETENSORS_NAME).is_file():
+        return (folder / SAFETENSORS_NAME,)
+    files = safe_official_files(spec)
+    if files and has_official(folder, files):
+        return tuple(folder / f.name for f in files if (folder / f.name).is_file())
+    return ()
+
+
+def cached_paths(spec: ModelSpec, hub: HubSettings | None = None) -> dict[str, Path]:
+    """Every Hub file of ``spec`` at its pinned revision in the local cache, or {} (no network)."""
+    files = hub_files(spec)
+    if not files:
+        return {}
+    hub = hub or settings()
+    found = {}
+    for name in files:
+        path = try_to_load_from_cache(spec.weights.repo_id, name, cache_dir=hub.cache_dir,
+                                      revision=spec.weights.revision)
+        if not isinstance(path, str):
+            return {}
+        found[name] = Path(path)
+    return found
+
+
+def locate(spec: ModelSpec) -> Location:
+    """Local folder -> Hub cache -> download, decided from disk and settings alone."""
+    local = local_paths(spec)
+    if local:
+        return Location("local", f"local weights in {local_dir(spec)}", local)
+    hub = settings()
+    cached = cached_paths(spec, hub)
+    if cached:
+        return Location("cached", f"cached from {_where(spec)}", tuple(cached.values()))
+    why = why_no_download(spec, hub)
+    if why:
+        return Location("missing", missing_message(spec, why))
+    return Location("remote", f"will download {approx_size(spec)} from {_where(spec)} on first use")
+
+
+def why_no_download(spec: ModelSpec, hub: HubSettings) -> str:
+    """Why a download cannot even be tried now ("" = it can)."""
+    if not hub_files(spec):
+        return "no Hub mirror is registered for it"
+    if hub.offline:
+        return "offline mode is on (HF_HUB_OFFLINE=1) and they are not in the Hugging Face cache"
+    return _unreachable_reason(hub.endpoint)
+
+
+def approx_size(spec: ModelSpec) -> str:
+    mb = APPROX_MB.get(spec.entry)
+    return f"~{mb} MB" if mb else "the weights"
+
+
+def _where(spec: ModelSpec) -> str:
+    return f"{spec.weights.repo_id}@{spec.weights.revision}" if spec.weights else "nowhere"
+
+
+def missing_message(spec: ModelSpec, why: str) -> str:
+    """The one message UI, CLI and errors use: what is wrong and exactly what to provide.
+
+    One line, so it fits a table cell in the UI as well as a terminal.
+    """
+    try:
+        expected = describe_expected(spec)
+    except ImportError:
+        expected = SAFETENSORS_NAME
+    text = f"{spec.name} weights are not available: {why}. Put {expected} in {local_dir(spec)}/"
+    if spec.card.weights_source:
+        text += f" (official files: {spec.card.weights_source})"
+    if spec.weights is not None:
+        text += (f", or run `python -m app weights download {spec.id}` while online to fetch "
+                 f"{', '.join(spec.weights.files)} from {_where(spec)} into {settings().cache_dir} "
+                 f"(namespace from {HUB_NAMESPACE_ENV})")
+    return text + "."
+
+
+# ------------------------------------------------------------------- unreachable memo
+
+_unreachable: dict[str, tuple[float, str]] = {}
+_unreachable_lock = threading.Lock()
+
+
+def _mark_unreachable(endpoint: str, error: BaseException) -> None:
+    with _unreachable_lock:
+        _unreachable[endpoint] = (time.monotonic() + UNREACHABLE_SECONDS, f"{type(error).__name__}: {error}")
+
+
+def _unreachable_reason(endpoint: str) -> str:
+    with _unreachable_lock:
+        until, error = _unreachable.get(endpoint, (0.0, ""))
+    if time.monotonic() >= until:
+        return ""
+    return f"the Hub ({endpoint}) could not be reached ({error.splitlines()[0][:200]})"
+
+
+def forget_unreachable() -> None:
+    """Let the next availability check assume the Hub is back (e.g. after a retry button)."""
+    with _unreachable_lock:
+        _unreachable.clear()
+
+
+# ----------------------------------------------------------------------------- verify
+
+_hashes: dict[tuple[str, int, int], str] = {}
+_hash_lock = threading.Lock()
+
+
+def sha256_of(path: Path, fresh: bool = False) -> str:
+    """sha256 of ``path``, memoised on (real path, size, mtime) — a changed file is re-hashed."""
+    real = Path(os.path.realpath(path))
+    stat = real.stat()
+    key = (str(real), stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        if not fresh and key in _hashes:
+            return _hashes[key]
+    digest = hashlib.sha256()
+    with open(real, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    with _hash_lock:
+        _hashes[key] = digest.hexdigest()
+    return _hashes[key]
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a truncated or malformed safetensors file by reading its header only (cheap)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        prefix = f.read(8)
+        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 0 < length <= min(_MAX_HEADER, size - 8):
+            raise WeightsError(f"{path} is not a safetensors file (no valid header; {size} bytes). "
+                               "Delete it and download or convert it again.")
+        header = _parse_header(path, f.read(length))
+    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+    expected = 8 + length + max(ends, default=0)
+    if expected != size:
+        state = "truncated" if size < expected else "longer than its header says"
+        raise WeightsError(f"{path} is {state}: {size} bytes, its header describes {expected}. "
+                           "Delete it and download or convert it again.")
+
+
+def _parse_header(path: Path, raw: bytes) -> dict:
+    try:
+        header = json.loads(raw)
+        for key, entry in header.items():
+            if key != "__metadata__":
+                int(entry["data_offsets"][1])
+        return header
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise WeightsError(f"{path} is not a safetensors file (malformed header: {exc}). "
+                           "Delete it and download or convert it again.") from exc
+
+
+def verify_file(spec: ModelSpec, name: str, path: Path, expected: str | None, fresh: bool = False) -> str:
+    """Structure check, then the sha256 pin if there is one; returns the sha256 (or "")."""
+    check_safetensors(path)
+    if not expected and not fresh:
+        return ""
+    actual = sha256_of(path, fresh=fresh)
+    if expected and actual != expected.lower():
+        raise WeightsError(
+            f"{spec.name}: {name} failed its sha256 check and was NOT used.\n  file:     {path}\n"
+            f"  expected: {expected.lower()} (pinned in the registry for {_where(spec)})\n  actual:   {actual}\n"
+            f"Nothing was deleted. Re-download it with `python -m app weights download --force {spec.id}`, "
+            "or delete that file if you put it there yourself.")
+    return actual
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file, after the cheap truncation check (clearer message)."""
+    check_safetensors(path)
+    return _read_safetensors(path)
+
+
+# --------------------------------------------------------------------------- download
+
+
+def progress_bar(progress: Progress, label: str) -> type[tqdm]:
+    """A tqdm class for huggingface_hub's ``tqdm_class`` that reports to ``progress``.
+
+    huggingface_hub creates one bar per file and calls ``update(n_bytes)``; we turn that
+    into ``progress(fraction, "Downloading ... 12/86 MB")`` for gr.Progress or any callback.
+    """
+
+    class CallbackBar(tqdm):
+        def __init__(self, *args, **kwargs) -> None:
+            kwargs.pop("name", None)
+            kwargs["disable"] = True  # silent: the callback is the display
+            super().__init__(*args, **kwargs)
+            self.done = kwargs.get("initial") or 0
+            self.size = kwargs.get("total")
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self.done += n or 0
+            fraction = min(self.done / self.size, 1.0) if self.size else 0.0
+            total = f"/{self.size / 1e6:.0f}" if self.size else ""
+            progress(fraction, f"Downloading {label}: {self.done / 1e6:.0f}{total} MB")
+            return super().update(n)
+
+    return CallbackBar
+
+
+def fetch(spec: ModelSpec, progress: Progress | None = None, force: bool = False) -> dict[str, Path]:
+    """Every Hub file of ``spec``, verified: from the cache, else downloaded (progress shown).
+
+    Raises :class:`ModelUnavailableError` (offline, unreachable, not on the Hub) with
+    :func:`missing_message`, or :class:`WeightsError` (checksum, truncation).
+    """
+    files = hub_files(spec)
+    hub = settings()
+    if not files:
+        raise ModelUnavailableError(missing_message(spec, why_no_download(spec, hub)))
+    cached = {} if force else cached_paths(spec, hub)
+    paths = {}
+    for name, expected in files.items():
+        path = cached.get(name) or _download(spec, name, hub, progress, force)
+        if progress:
+            progress(1.0, f"Verifying {name}")
+        verify_file(spec, name, path, expected)
+        paths[name] = path
+    return paths
+
+
+def _download(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress | None, force: bool) -> Path:
+    why = why_no_download(spec, hub)
+    if why and not (force and not hub.offline):  # an explicit --force retries an unreachable Hub
+        raise ModelUnavailableError(missing_message(spec, why))
+    try:
+        return Path(hf_hub_download(
+            spec.weights.repo_id, name, revision=spec.weights.revision, cache_dir=hub.cache_dir,
+            endpoint=hub.endpoint, local_files_only=hub.offline, force_download=force,
+            tqdm_class=progress_bar(progress, name) if progress else None))
+    except (RevisionNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError) as exc:
+        raise ModelUnavailableError(missing_message(spec, _not_on_hub(spec, name, exc))) from exc
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
+        if not hub.offline:
+            _mark_unreachable(hub.endpoint, exc.__cause__ or exc)
+        raise ModelUnavailableError(missing_message(spec, why_no_download(spec, settings()) or str(exc))) from exc
+    except OSError as exc:  # size mismatch after a cut connection, disk full, HTTP errors...
+        raise WeightsError(f"Downloading {name} of {spec.name} from {_where(spec)} failed: {exc}") from exc
+    except Exception as exc:  # network stack errors (httpx) that outlived huggingface_hub's retries
+        _mark_unreachable(hub.endpoint, exc)
+        raise ModelUnavailableError(missing_message(spec, why_no_download(spec, settings()))) from exc
+
+
+def _not_on_hub(spec: ModelSpec, name: str, exc: Exception) -> str:
+    repo, rev = spec.weights.repo_id, spec.weights.revision
+    if isinstance(exc, RepositoryNotFoundError):
+        return f"the Hub has no repo {repo} (set {HUB_NAMESPACE_ENV} to the namespace of your mirror)"
+    if isinstance(exc, RevisionNotFoundError):
+        return f"{repo} has no revision '{rev}' (`python -m app weights push` creates it)"
+    return f"{repo}@{rev} has no file {name}"
+
+
+# ------------------------------------------------------------------------------- load
+
+
+def load_state(spec: ModelSpec, progress: Progress | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """The flat state_dict of ``spec`` from the first source that has it, and its description."""
+    location = locate(spec)
+    if location.status == "missing":
+        raise ModelUnavailableError(location.reason)
+    if location.status == "local":
+        folder = local_dir(spec)
+        if (folder / SAFETENSORS_NAME).is_file():
+            check_safetensors(folder / SAFETENSORS_NAME)
+        return read_folder(spec, folder), f"weights in {folder}"
+    state: dict[str, torch.Tensor] = {}
+    for path in fetch(spec, progress).values():
+        state.update(_read_safetensors(path))
+    return state, f"weights from {_where(spec)}"

@@ -1,0 +1,171 @@
+"""A tiny Hugging Face Hub-compatible file server for tests (127.0.0.1, random port).
+
+It implements what ``huggingface_hub.hf_hub_download`` needs and nothing more:
+``HEAD``/``GET /{repo_id}/resolve/{revision}/{filename}`` with ``X-Repo-Commit``,
+``ETag`` (+ ``X-Linked-Etag``/``X-Linked-Size`` = sha256/size for LFS files, here every
+``*.safetensors``), ``Content-Length``, ``Range: bytes=N-``; the Hub's ``X-Error-Code``
+404s (RepoNotFound / RevisionNotFound / EntryNotFound); and
+``GET /api/models/{repo_id}/revision/{revision}`` for completeness. Point huggingface_hub
+at it with ``HF_ENDPOINT=server.url``. Every request is logged in ``server.requests``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+_RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
+_API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/revision/(?P<rev>[^/]+)$")
+
+
+@dataclass
+class Repo:
+    commits: dict[str, dict[str, bytes]] = field(default_factory=dict)  # sha -> files
+    refs: dict[str, str] = field(default_factory=dict)  # branch/tag -> sha
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    range: str | None
+
+
+class HubServer:
+    """``with HubServer() as hub: hub.add(...)`` — serves until the block ends or :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.repos: dict[str, Repo] = {}
+        self.requests: list[Request] = []
+        self.lies: dict[tuple[str, str], str] = {}  # (repo, file) -> sha256 claimed in X-Linked-Etag
+        self.cut_once: set[tuple[str, str]] = set()  # (repo, file) whose next full GET stops halfway
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def add(self, repo_id: str, files: dict[str, bytes], refs: tuple[str, ...] = ("main",)) -> str:
+        """Commit ``files`` (on top of nothing) to ``repo_id``, point ``refs`` at it; return the sha."""
+        repo = self.repos.setdefault(repo_id, Repo())
+        sha = hashlib.sha1(repr((repo_id, len(repo.commits), sorted(files))).encode()).hexdigest()
+        repo.commits[sha] = dict(files)
+        for ref in refs:
+            repo.refs[ref] = sha
+        return sha
+
+    def paths(self, method: str = "GET") -> list[str]:
+        return [r.path for r in self.requests if r.method == method]
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> HubServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def resolve(self, repo_id: str, revision: str) -> tuple[str | None, dict[str, bytes] | None, str]:
+        """(commit, files, error code) of ``repo_id`` at ``revision``."""
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            return None, None, "RepoNotFound"
+        sha = repo.refs.get(revision, revision)
+        if sha not in repo.commits:
+            return None, None, "RevisionNotFound"
+        return sha, repo.commits[sha], ""
+
+
+def etag_of(name: str, data: bytes) -> tuple[str, bool]:
+    """(etag, is_lfs): sha256 for LFS files, the git blob sha1 otherwise — as the Hub does."""
+    if name.endswith(".safetensors"):
+        return hashlib.sha256(data).hexdigest(), True
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(), False
+
+
+def _handler(server: HubServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # keep test output clean
+            pass
+
+        def do_HEAD(self) -> None:
+            self._serve(body=False)
+
+        def do_GET(self) -> None:
+            self._serve(body=True)
+
+        def _serve(self, body: bool) -> None:
+            path = unquote(self.path.split("?", 1)[0])
+            server.requests.append(Request(self.command, path, self.headers.get("Range")))
+            if match := _RESOLVE.match(path):
+                return self._file(match["repo"], match["rev"], match["file"], body)
+            if match := _API.match(path):
+                return self._info(match["repo"], match["rev"])
+            self._send(404, b"", {"X-Error-Code": "RepoNotFound"})
+
+        def _info(self, repo_id: str, revision: str) -> None:
+            sha, files, error = server.resolve(repo_id, revision)
+            if error:
+                return self._send(404, b"", {"X-Error-Code": error})
+            info = {"id": repo_id, "sha": sha, "siblings": [{"rfilename": name} for name in sorted(files)]}
+            self._send(200, json.dumps(info).encode(), {"Content-Type": "application/json"})
+
+        def _file(self, repo_id: str, revision: str, name: str, body: bool) -> None:
+            sha, files, error = server.resolve(repo_id, revision)
+            if error or name not in files:
+                headers = {"X-Error-Code": error or "EntryNotFound"}
+                if sha:
+                    headers["X-Repo-Commit"] = sha
+                return self._send(404, b"", headers)
+            data = files[name]
+            etag, lfs = etag_of(name, data)
+            etag = server.lies.get((repo_id, name), etag)
+            headers = {"X-Repo-Commit": sha, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
+            if lfs:
+                headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(len(data))})
+            start = _range_start(self.headers.get("Range"))
+            if start:
+                headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+                return self._send(206, data[start:], headers, body)
+            if body and (repo_id, name) in server.cut_once:
+                server.cut_once.discard((repo_id, name))
+                return self._cut(data, headers)
+            self._send(200, data, headers, body)
+
+        def _cut(self, data: bytes, headers: dict[str, str]) -> None:
+            """Announce the whole file, send half, drop the connection (a flaky network)."""
+            self.send_response(200)
+            for key, value in {**headers, "Content-Length": str(len(data))}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+
+        def _send(self, status: int, data: bytes, headers: dict[str, str], body: bool = True) -> None:
+            self.send_response(status)
+            for key, value in {**headers, "Content-Length": str(len(data))}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if body and self.command != "HEAD":
+                self.wfile.write(data)
+
+    return Handler
+
+
+def _range_start(header: str | None) -> int:
+    match = re.fullmatch(r"bytes=(\d+)-", header or "")
+    return int(match[1]) if match else 0

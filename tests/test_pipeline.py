@@ -1,0 +1,83 @@
+"""The model-agnostic pipeline with the classical inpainters (no weights needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app import masks, pipeline
+from app.errors import BadMaskError, InpaintError
+from app.hires import feather_alpha
+from app.images import Photo
+from tests.helpers import box_hole, textured
+
+CLASSICAL = ["telea", "navier-stokes", "patchmatch"]
+
+
+def _untouched(result, photo, hole, options):
+    band = feather_alpha(masks.grow(hole, options.grow), options.feather) > 0
+    return (result.photo.pixels[~band] == photo.pixels[~band]).all()
+
+
+@pytest.mark.parametrize("model", CLASSICAL)
+@pytest.mark.parametrize("strategy", ["crop", "resize", "original"])
+def test_fill_changes_hole_only(model, strategy):
+    photo = Photo(pixels=textured(160, 200))
+    hole = box_hole(160, 200, 60, 90, 80, 120) | box_hole(160, 200, 5, 12, 5, 40)
+    options = pipeline.Options(strategy=strategy, margin=24)
+    (result,) = pipeline.run(photo, hole, [model], options)
+    assert result.photo.pixels.shape == photo.pixels.shape
+    assert _untouched(result, photo, hole, options)
+    filled = result.photo.pixels[hole].astype(int)
+    assert np.abs(filled - photo.pixels[hole]).mean() > 1  # the hole really was re-painted
+    assert result.seconds > 0 and result.model.id == model
+
+
+def test_several_models_one_result_each_and_labels():
+    photo = Photo(pixels=textured(64, 64))
+    results = pipeline.run(photo, box_hole(64, 64, 20, 30, 20, 30), CLASSICAL)
+    assert [r.model.id for r in results] == CLASSICAL
+    assert all(r.label.startswith(r.model.name) and r.label.endswith(" s") for r in results)
+
+
+def test_rgba_and_16bit_photos_keep_alpha_and_depth():
+    rgba16 = np.dstack([textured(64, 64).astype(np.uint16) * 257, np.full((64, 64), 40000, np.uint16)])
+    photo = Photo(pixels=rgba16)
+    hole = box_hole(64, 64, 20, 30, 20, 30)
+    (result,) = pipeline.run(photo, hole, ["telea"])
+    out = result.photo.pixels
+    assert out.dtype == np.uint16 and (out[..., 3] == 40000).all()
+    assert _untouched(result, photo, hole, pipeline.Options())
+
+
+def test_fill_is_plausible_on_a_smooth_gradient():
+    y, x = np.mgrid[0:128, 0:128]
+    smooth = np.stack([x * 2, y * 2, np.full_like(x, 90)], axis=2).astype(np.uint8)
+    hole = box_hole(128, 128, 50, 70, 50, 70)
+    for model in CLASSICAL:
+        (result,) = pipeline.run(Photo(pixels=smooth), hole, [model])
+        error = np.abs(result.photo.pixels[hole].astype(int) - smooth[hole]).mean()
+        assert error < 12, (model, error)
+
+
+def test_bad_requests_have_clear_messages():
+    photo = Photo(pixels=textured(32, 32))
+    with pytest.raises(BadMaskError, match="empty"):
+        pipeline.run(photo, np.zeros((32, 32), bool), ["telea"])
+    with pytest.raises(BadMaskError, match="whole image"):
+        pipeline.run(photo, np.ones((32, 32), bool), ["telea"])
+    with pytest.raises(InpaintError, match="Unknown model 'nope'. Choose from: telea"):
+        pipeline.run(photo, box_hole(32, 32, 1, 5, 1, 5), ["nope"])
+    with pytest.raises(InpaintError, match="mask is 16x16 but the photo is 32x32"):
+        pipeline.run(photo, np.ones((16, 16), bool), ["telea"])
+    with pytest.raises(InpaintError, match="Samples must be between"):
+        pipeline.Options(samples=0)
+
+
+def test_progress_reports_reach_one():
+    seen = []
+    pipeline.run(Photo(pixels=textured(32, 32)), box_hole(32, 32, 10, 20, 10, 20), ["telea", "navier-stokes"],
+                 progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("OpenCV Navier-Stokes" in m for _, m in seen)

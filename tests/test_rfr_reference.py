@@ -1,0 +1,237 @@
+"""RFR-Net against the authors' code: fixtures made by the official ``test()`` with synthetic weights.
+
+The weights go through the same path as a user's download: the official container is written
+to ``checkpoints/<model-id>/`` and read by the app's one loader, strictly.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import REPO, fixture_params, fixture_tolerances, make_state_dict, manifest_entries
+
+sys.path.insert(0, str(REPO))  # plain `pytest` (no rootdir config yet) does not put the repo on sys.path
+
+from app import registry
+from app.errors import WeightsError
+from app.models.base import Batch
+from app.models.rfr import (
+    AttentionState,
+    KnowledgeConsistentAttention,
+    RFRNet,
+    attention_bytes,
+    attention_floats,
+    max_batch_for_memory,
+)
+from app.weights.loader import instantiate, load_from_folder
+
+MODEL_ID = "rfr-psv"
+FILE_NAME = RFRNet.OFFICIAL_FILES[0].name
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+RTOL = 1e-4  # the raw output is unbounded (|x| ~ 25): check_fixture.py adds rtol 1e-4 for RFR
+_STATES: dict[int, dict[str, torch.Tensor]] = {}
+
+
+def official_state(seed: int = 1) -> dict[str, torch.Tensor]:
+    """Synthetic official state_dict, built once per seed (31 M values)."""
+    if seed not in _STATES:
+        _STATES[seed] = dict(make_state_dict("rfr_G", seed))
+    return dict(_STATES[seed])
+
+
+def write_official(checkpoints: Path, generator: dict[str, torch.Tensor]) -> Path:
+    """Save ``generator`` the way utils/io.py save_ckpt does; return the model's folder."""
+    params = [torch.nn.Parameter(v.clone()) for k, v in generator.items() if not k.endswith(BUFFERS)]
+    folder = checkpoints / MODEL_ID
+    folder.mkdir(exist_ok=True)
+    container = {"n_iter": 0, "generator": generator, "optimizer_G": torch.optim.Adam(params).state_dict()}
+    torch.save(container, folder / FILE_NAME)
+    return folder
+
+
+def load_official(checkpoints: Path, generator: dict[str, torch.Tensor]) -> torch.nn.Module:
+    return load_from_folder(registry.get(MODEL_ID), write_official(checkpoints, generator))
+
+
+@pytest.fixture(scope="module")
+def net() -> torch.nn.Module:
+    """Network with the fixtures' synthetic weights, for tests that need no file round trip."""
+    return instantiate(registry.get(MODEL_ID), official_state(1))
+
+
+def official_test(net: torch.nn.Module, image: np.ndarray, hole: np.ndarray) -> dict[str, np.ndarray]:
+    """The statements of the official ``RFRNetModel.test()`` for one image (mask 1 = valid)."""
+    gt = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    mask = 1 - torch.from_numpy(hole.astype(np.float32))[None, None]
+    with torch.inference_mode():
+        masked = gt * mask
+        mask = torch.cat([mask] * 3, dim=1)
+        fake = net(masked, mask)
+        comp = fake * (1 - mask) + gt * mask
+    comp_u8 = (comp[0] * 255 + 0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0)  # save_image rounding
+    return {"fake_B": fake[0].numpy(), "comp_B": comp[0].numpy(), "comp_B_uint8": comp_u8.numpy()}
+
+
+def assert_close_to(name: str, got: np.ndarray, expected: np.ndarray, atol: float) -> float:
+    """check_fixture.py's rule: atol (+ rtol for floats, widened for float16 storage)."""
+    exp = expected.astype(np.float64)
+    rtol = 0.0 if expected.dtype == np.uint8 else RTOL
+    if expected.dtype == np.float16:
+        atol = max(atol, 2.5e-4 * max(1.0, float(np.abs(exp).max())))
+    assert got.shape == exp.shape, f"{name}: shape {got.shape} != {exp.shape}"
+    err = np.abs(got.astype(np.float64) - exp)
+    bad = err > atol + rtol * np.abs(exp)
+    assert not bad.any(), f"{name}: {int(bad.sum())} values off, max abs err {err.max():.3g} (atol {atol})"
+    return float(err.max())
+
+
+@pytest.mark.parametrize("path", fixture_params("rfr"))
+def test_matches_official_outputs(path: Path, checkpoints: Path) -> None:
+    with np.load(path) as data:
+        fx = {k: data[k] for k in data.files}
+    net = load_official(checkpoints, official_state(int(fx["weight_seed"])))
+    got = official_test(net, fx["image"], fx["hole"])
+    tolerances = fixture_tolerances("rfr")
+    compared = [k for k in got if k in fx]
+    assert compared, f"{path.name} holds none of {sorted(got)}"
+    for key in compared:
+        assert_close_to(key, got[key], fx[key], tolerances.get(key, 1e-4))
+    # The app's entry point: same forward, raw output clamped to [0, 1], one sample.
+    pred = net.inpaint(Batch(fx["image"][None], fx["hole"][None].astype(bool)))
+    assert pred.samples.shape == (1, 1, *fx["image"].shape) and pred.samples.dtype == np.float32
+    if "fake_B" in fx:
+        expected = np.clip(fx["fake_B"].astype(np.float32).transpose(1, 2, 0), 0, 1)
+        assert_close_to("inpaint", pred.samples[0, 0], expected, tolerances.get("fake_B", 1e-4))
+
+
+def random_batch(n: int, h: int, w: int, seed: int) -> Batch:
+    """Noise-free-ish crops (smooth gradients + noise) with a rectangle and scattered holes."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([yy / h, xx / w, (yy + xx) / (h + w)], -1)[None] * 200
+    images = np.clip(base + rng.normal(0, 20, (n, h, w, 3)), 0, 255).astype(np.uint8)
+    holes = rng.random((n, h, w)) < 0.05
+    holes[:, h // 4: h // 2, w // 3: 2 * w // 3] = True
+    return Batch(images, holes)
+
+
+def test_batch_equals_one_by_one(net: torch.nn.Module) -> None:
+    batch = random_batch(2, 96, 64, seed=3)  # non-square: catches transposed reshapes
+    together = net.inpaint(batch).samples
+    for i in range(2):
+        alone = net.inpaint(Batch(batch.images[i:i + 1], batch.holes[i:i + 1])).samples
+        np.testing.assert_allclose(together[i], alone[0], rtol=0, atol=1e-5)
+    # Attention state is reset per call: a repeat gives the same fill.
+    np.testing.assert_array_equal(net.inpaint(batch).samples, together)
+
+
+def test_concurrent_calls_do_not_share_state(net: torch.nn.Module) -> None:
+    batches = [random_batch(1, 64, 64, seed=s) for s in (4, 5)]
+    sequential = [net.inpaint(b).samples for b in batches]
+    with ThreadPoolExecutor(2) as pool:
+        parallel = [p.samples for p in pool.map(net.inpaint, batches * 2)]
+    for got, want in zip(parallel, sequential * 2, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def reference_attention(att: KnowledgeConsistentAttention, feature: torch.Tensor, mask: torch.Tensor,
+                        prev: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attention spelled out image by image with 1x1 (transposed) convolutions."""
+    b, c, h, w = feature.shape
+    mask = F.interpolate(mask, size=(h, w), mode="nearest")
+    outs, scores_all = [], []
+    for i in range(b):
+        kernels = feature[i].reshape(c, h * w).t().reshape(h * w, c, 1, 1) + 1e-7
+        kernels = kernels / (kernels ** 2).sum(dim=(1, 2, 3), keepdim=True) ** 0.5
+        scores = F.avg_pool2d(F.conv2d(feature[i:i + 1], kernels), 3, 1, padding=1) * 9
+        scores = F.softmax(scores, dim=1)
+        if prev is not None:
+            r = att.ratio.abs() + 1e-7
+            scores = (prev[0][i:i + 1] * prev[1][i:i + 1] + scores * r) / (prev[1][i:i + 1] + r)
+        scores_all.append(scores)
+        outs.append(F.conv_transpose2d(scores, kernels))
+    return torch.cat(outs), torch.cat(scores_all)
+
+
+def test_batched_attention_equals_per_image_loop() -> None:
+    torch.manual_seed(0)
+    att = KnowledgeConsistentAttention().double()
+    att.ratio.data.fill_(-0.37)  # |ratio| is what counts
+    state: AttentionState | None = None
+    prev = None
+    with torch.inference_mode():
+        for _ in range(3):  # state carried across recurrences
+            feature = torch.randn(3, 8, 5, 7, dtype=torch.float64)
+            mask = (torch.rand(3, 1, 20, 28) > 0.4).double()  # RFR passes a 4x finer mask
+            out, state = att(feature, mask, state)
+            ref_out, ref_scores = reference_attention(att, feature, mask, prev)
+            prev = (ref_scores, F.interpolate(mask, size=(5, 7), mode="nearest"))
+            torch.testing.assert_close(out, ref_out, rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(state.scores, ref_scores, rtol=1e-12, atol=1e-12)
+
+
+def test_state_dict_is_the_official_layout() -> None:
+    expected = [(e["key"], tuple(e["shape"])) for e in manifest_entries("rfr_G")]
+    got = [(k, tuple(v.shape)) for k, v in RFRNet().state_dict().items()]
+    assert got == expected  # no mask-updater buffers, no prefix
+
+
+def _without_ratio(sd: dict) -> None:
+    del sd["RFRModule.att.att.ratio"]
+
+
+def _with_extra(sd: dict) -> None:
+    sd["Pconv1.weight_maskUpdater"] = torch.ones(64, 3, 7, 7)
+
+
+def _small_kernel_variant(sd: dict) -> None:  # RFRNet_Smaller_Hole.py: 5x5 Pconv2/21/22
+    for name in ("Pconv2", "Pconv21", "Pconv22"):
+        sd[f"{name}.weight"] = torch.zeros(64, 64, 5, 5)
+
+
+@pytest.mark.parametrize(("corrupt", "words"), [
+    (_without_ratio, ["missing keys", "RFRModule.att.att.ratio"]),
+    (_with_extra, ["unexpected keys", "Pconv1.weight_maskUpdater"]),
+    (_small_kernel_variant, ["shape mismatch", "Pconv21.weight (64, 64, 5, 5) != (64, 64, 7, 7)"]),
+], ids=["missing", "unexpected", "misshaped"])
+def test_strict_loading_names_the_keys(corrupt, words: list[str], checkpoints: Path) -> None:
+    sd = official_state(1)
+    corrupt(sd)
+    with pytest.raises(WeightsError) as info:
+        load_official(checkpoints, sd)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_bare_state_dict_is_refused(checkpoints: Path) -> None:
+    folder = checkpoints / MODEL_ID
+    folder.mkdir()
+    torch.save({"Pconv1.weight": torch.zeros(64, 3, 7, 7)}, folder / FILE_NAME)
+    with pytest.raises(WeightsError, match="'generator'"):
+        load_from_folder(registry.get(MODEL_ID), folder)
+
+
+def test_missing_file_is_named(checkpoints: Path) -> None:
+    folder = checkpoints / MODEL_ID
+    folder.mkdir()
+    with pytest.raises(WeightsError, match=FILE_NAME):
+        load_from_folder(registry.get(MODEL_ID), folder)
+
+
+def test_memory_bound() -> None:
+    assert attention_floats(256, 256) == (32 * 32) ** 2
+    assert attention_floats(512, 384) == (64 * 48) ** 2
+    assert attention_bytes(256, 256, batch=2) == 2 * attention_bytes(256, 256)
+    assert max_batch_for_memory(512, 512, attention_bytes(512, 512, batch=3)) == 3
+    assert max_batch_for_memory(1024, 1024, 1 << 20) == 0
+
+
+def test_rejects_sizes_off_the_multiple(net: torch.nn.Module) -> None:
+    with pytest.raises(ValueError, match="multiples of 16"):
+        net.inpaint(random_batch(1, 72, 64, seed=0))

@@ -1,0 +1,370 @@
+"""Hub weights: download, pinned revision, sha256, cache, offline, missing, truncated.
+
+Real huggingface_hub code paths against :mod:`hub_server` on 127.0.0.1. The app reads
+``HF_ENDPOINT``/``HF_HOME``/``HF_HUB_OFFLINE`` per call and passes them to
+huggingface_hub explicitly, so in-process tests set the environment with monkeypatch (and
+mirror it into ``huggingface_hub.constants``, which the library froze at import). The CLI
+tests at the end start fresh processes with the environment set, as a user would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import constants
+from safetensors.torch import save, save_file
+from torch import nn
+
+from app import model_cache
+from app.errors import ModelUnavailableError, WeightsError
+from app.models.base import Batch, Prediction
+from app.registry import HubWeights, ModelSpec
+from app.weights import hub
+from app.weights.official import OfficialFile
+from tests.conftest import REPO, make_state_dict
+from tests.hub_server import HubServer
+
+MANIFEST = "edgeconnect_InpaintingModel_gen"  # 43 MB of synthetic tensors, quick to make
+FILE = "model.safetensors"
+
+
+class TinyNet(nn.Module):
+    """A two-tensor network; counts how often it is built."""
+
+    OFFICIAL_FILES = (OfficialFile("tiny.pth", "", container="generator"),)
+    builds = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        type(self).builds += 1
+
+    def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
+        return Prediction(samples=batch.images[:, None].astype(np.float32) / 255)
+
+
+def tiny_bytes(value: float) -> bytes:
+    return save({"conv.weight": torch.full((3, 3, 1, 1), value), "conv.bias": torch.zeros(3)})
+
+
+def spec_for(repo: str, sha: str | None = None, entry: str = f"{__name__}:TinyNet", model_id: str = "tiny",
+             revision: str = "v1") -> ModelSpec:
+    return ModelSpec(id=model_id, name=f"Tiny ({model_id})", kind="neural", entry=entry, licence="Apache-2.0",
+                     weights=HubWeights(repo=repo, revision=revision, files={FILE: sha}))
+
+
+@pytest.fixture(scope="session")
+def synthetic() -> dict[int, tuple[dict[str, torch.Tensor], bytes]]:
+    """Seed -> (state_dict from the reference manifest, its safetensors bytes)."""
+    out = {}
+    for seed in (1, 2):
+        state = make_state_dict(MANIFEST, seed)
+        out[seed] = (state, save(dict(state)))
+    return out
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def server():
+    with HubServer() as running:
+        yield running
+
+
+@pytest.fixture
+def hf_env(server, tmp_path, monkeypatch, checkpoints) -> Path:
+    """Online against ``server``, with a fresh HF_HOME; returns the hub cache folder."""
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    hub.forget_unreachable()
+    model_cache.clear()
+    yield tmp_path / "hf" / "hub"
+    hub.forget_unreachable()
+    model_cache.clear()
+
+
+def go_offline(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def read(path: Path) -> dict[str, torch.Tensor]:
+    return hub.read_safetensors(path)
+
+
+def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert list(a) == list(b) or set(a) == set(b)
+    for key in b:
+        assert torch.equal(a[key], b[key]), key
+
+
+# ------------------------------------------------------------------ download and cache
+
+
+def test_first_download_uses_pinned_revision_and_reports_progress(server, hf_env, synthetic):
+    state1, data1 = synthetic[1]
+    _, data2 = synthetic[2]
+    server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
+    server.add("testns/inpaint-gen", {FILE: data2}, refs=("main",))  # another revision, other weights
+    spec = spec_for("testns/inpaint-gen", sha(data1))
+    assert hub.locate(spec).status == "remote"
+    assert server.requests == []  # deciding that needs no network
+
+    calls = []
+    paths = hub.fetch(spec, progress=lambda fraction, message: calls.append((fraction, message)))
+
+    assert paths[FILE].is_relative_to(hf_env)  # HF_HOME decides where the cache is
+    assert_same(read(paths[FILE]), state1)
+    assert server.paths("GET") == [f"/testns/inpaint-gen/resolve/v1/{FILE}"]
+    assert not [p for p in server.paths("HEAD") if "/main/" in p]
+    assert any("Downloading" in m for _, m in calls) and max(f for f, _ in calls) == 1.0
+    assert hub.locate(spec).status == "cached"
+
+
+def test_cache_hit_offline_with_server_stopped(server, hf_env, synthetic, monkeypatch):
+    state1, data1 = synthetic[1]
+    server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
+    spec = spec_for("testns/inpaint-gen", sha(data1))
+    hub.fetch(spec)
+    server.stop()
+    go_offline(monkeypatch)
+
+    location = hub.locate(spec)
+    assert location.status == "cached" and "testns/inpaint-gen@v1" in location.reason
+    state, source = hub.load_state(spec)
+    assert_same(state, state1)
+    assert "testns/inpaint-gen@v1" in source
+
+
+def test_cache_hit_makes_no_request_even_online(server, hf_env, synthetic):
+    _, data1 = synthetic[1]
+    server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
+    spec = spec_for("testns/inpaint-gen", sha(data1))
+    hub.fetch(spec)
+    before = len(server.requests)
+    hub.fetch(spec)
+    assert len(server.requests) == before
+
+
+def test_get_inpainter_downloads_once_for_concurrent_first_use(server, hf_env):
+    data = tiny_bytes(0.5)
+    server.add("testns/tiny", {FILE: data}, refs=("v1",))
+    spec = spec_for("testns/tiny", sha(data))
+    TinyNet.builds = 0
+    barrier = threading.Barrier(6)
+    results = []
+
+    def use() -> None:
+        barrier.wait()
+        results.append(model_cache.get_inpainter(spec))
+
+    threads = [threading.Thread(target=use) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 6 and all(model is results[0] for model in results)
+    assert TinyNet.builds == 1
+    assert server.paths("GET") == [f"/testns/tiny/resolve/v1/{FILE}"]
+    assert torch.all(results[0].conv.weight == 0.5)
+
+
+def test_interrupted_download_resumes_with_a_range_request(server, hf_env, synthetic, monkeypatch):
+    state1, data1 = synthetic[1]
+    server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
+    server.cut_once.add(("testns/inpaint-gen", FILE))
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 1 << 16)  # so the first half reaches the disk
+    paths = hub.fetch(spec_for("testns/inpaint-gen", sha(data1)))
+    assert_same(read(paths[FILE]), state1)
+    assert [r.range for r in server.requests if r.method == "GET"][-1].startswith("bytes=")
+
+
+# --------------------------------------------------------------------------- checksum
+
+
+def test_sha256_mismatch_is_refused_and_nothing_deleted(server, hf_env, synthetic):
+    _, data1 = synthetic[1]
+    _, data2 = synthetic[2]
+    server.add("testns/inpaint-gen", {FILE: data2}, refs=("v1",))  # not what the registry pins
+    spec = spec_for("testns/inpaint-gen", sha(data1))
+
+    with pytest.raises(WeightsError) as error:
+        hub.fetch(spec)
+    message = str(error.value)
+    assert sha(data1) in message and sha(data2) in message and FILE in message and "NOT used" in message
+    cached = hub.cached_paths(spec)[FILE]
+    assert cached.is_file() and str(cached) in message  # refused, not deleted
+
+    with pytest.raises(WeightsError, match="sha256"):  # the cache hit is checked too
+        hub.load_state(spec)
+
+
+def test_server_claiming_the_pinned_sha_is_not_trusted(server, hf_env, synthetic):
+    _, data1 = synthetic[1]
+    _, data2 = synthetic[2]
+    server.add("testns/inpaint-gen", {FILE: data2}, refs=("v1",))
+    server.lies[("testns/inpaint-gen", FILE)] = sha(data1)  # ETag says "pinned file", bytes differ
+    with pytest.raises(WeightsError, match=sha(data2)):
+        hub.fetch(spec_for("testns/inpaint-gen", sha(data1)))
+
+
+def test_changed_file_is_hashed_again(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"one")
+    assert hub.sha256_of(path) == sha(b"one")
+    path.write_bytes(b"two!")
+    os.utime(path, ns=(1, 1))
+    assert hub.sha256_of(path) == sha(b"two!")
+
+
+# ------------------------------------------------------------------------ missing file
+
+
+def test_missing_file_names_what_to_provide(server, hf_env, checkpoints):
+    server.add("testns/tiny", {"README.md": b"no weights here"}, refs=("v1",))
+    spec = spec_for("testns/tiny")
+    with pytest.raises(ModelUnavailableError) as error:
+        hub.fetch(spec)
+    message = str(error.value)
+    assert "testns/tiny@v1 has no file model.safetensors" in message
+    assert str(checkpoints / "tiny") in message and "tiny.pth" in message
+    assert "python -m app weights download tiny" in message
+
+
+@pytest.mark.parametrize(("repo", "revision", "expected"), [
+    ("testns/nothing", "v1", "INPAINT_HUB_NAMESPACE"),
+    ("testns/tiny", "v9", "has no revision 'v9'"),
+])
+def test_missing_repo_or_revision(server, hf_env, repo, revision, expected):
+    server.add("testns/tiny", {FILE: tiny_bytes(1.0)}, refs=("v1",))
+    with pytest.raises(ModelUnavailableError, match=expected):
+        hub.fetch(spec_for(repo, revision=revision))
+
+
+def test_offline_and_not_cached_is_unavailable_without_network(server, hf_env, monkeypatch, checkpoints):
+    server.add("testns/tiny", {FILE: tiny_bytes(1.0)}, refs=("v1",))
+    go_offline(monkeypatch)
+    spec = spec_for("testns/tiny")
+    state = model_cache.availability(spec)
+    assert not state.ok
+    assert "HF_HUB_OFFLINE=1" in state.reason and str(checkpoints / "tiny") in state.reason
+    assert "model.safetensors" in state.reason and "tiny.pth" in state.reason
+    with pytest.raises(ModelUnavailableError) as error:
+        model_cache.get_inpainter(spec)
+    assert str(error.value) == state.reason
+    assert server.requests == []
+
+
+def test_unreachable_hub_is_remembered(server, hf_env, monkeypatch):
+    server.stop()
+    monkeypatch.setattr(hub, "UNREACHABLE_SECONDS", 60.0)
+    spec = spec_for("testns/tiny")
+    assert model_cache.availability(spec).ok  # not known yet: no network at availability time
+    with pytest.raises(ModelUnavailableError, match="could not be reached"):
+        hub.fetch(spec)
+    state = model_cache.availability(spec)
+    assert not state.ok and "could not be reached" in state.reason
+
+
+def test_online_not_downloaded_says_it_will_download(server, hf_env):
+    spec = spec_for("testns/tiny", entry="app.models.lama:BigLaMa", model_id="lama-like")
+    location = hub.locate(spec)
+    assert location.status == "remote" and "will download ~204 MB" in location.reason
+    assert server.requests == []
+
+
+def test_only_safetensors_come_from_the_hub(hf_env):
+    spec = ModelSpec(id="x", name="X", kind="neural", entry=f"{__name__}:TinyNet", licence="MIT",
+                     weights=HubWeights(repo="testns/x", revision="v1", files={"best.ckpt": None}))
+    with pytest.raises(WeightsError, match="only .safetensors"):
+        hub.fetch(spec)
+
+
+# -------------------------------------------------------------------- local precedence
+
+
+def test_local_folder_takes_precedence(server, hf_env, checkpoints):
+    folder = checkpoints / "tiny"
+    folder.mkdir()
+    torch.save({"generator": {"conv.weight": torch.full((3, 3, 1, 1), 2.0), "conv.bias": torch.zeros(3)}},
+               folder / "tiny.pth")
+    spec = spec_for("testns/tiny")
+    assert hub.locate(spec).status == "local"
+    model = model_cache.get_inpainter(spec)
+    assert torch.all(model.conv.weight == 2.0)
+    assert server.requests == []
+
+
+# ------------------------------------------------------------------ truncated/malformed
+
+
+def test_truncated_download_is_a_clear_weights_error(server, hf_env, synthetic):
+    _, data1 = synthetic[1]
+    server.add("testns/inpaint-gen", {FILE: data1[: len(data1) // 3]}, refs=("v1",))
+    with pytest.raises(WeightsError, match="is truncated"):
+        hub.fetch(spec_for("testns/inpaint-gen"))  # not pinned: the structure check still catches it
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00" * 3, b"garbage that is not safetensors at all",
+                                  (20).to_bytes(8, "little") + b"{not json!!!!!!!!!!}"])
+def test_malformed_safetensors_is_a_clear_weights_error(server, hf_env, data):
+    server.add("testns/tiny", {FILE: data}, refs=("v1",))
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        hub.fetch(spec_for("testns/tiny"))
+
+
+def test_truncated_local_safetensors(checkpoints, tmp_path):
+    folder = checkpoints / "tiny"
+    folder.mkdir()
+    save_file({"conv.weight": torch.ones(3, 3, 1, 1), "conv.bias": torch.zeros(3)}, folder / FILE)
+    data = (folder / FILE).read_bytes()
+    (folder / FILE).write_bytes(data[:-5])
+    with pytest.raises(WeightsError, match="truncated"):
+        hub.load_state(spec_for("testns/tiny"))
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.weights.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_download_list_and_offline(server, tmp_path):
+    data = tiny_bytes(3.0)
+    server.add("clins/big-lama", {FILE: data}, refs=("v1",))
+    env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+           "INPAINT_HUB_NAMESPACE": "clins", "INPAINT_CHECKPOINTS": str(tmp_path / "checkpoints"),
+           "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    env.pop("HF_HUB_CACHE", None)
+
+    done = cli("download", "lama", env=env)
+    assert done.returncode == 0, done.stderr
+    assert str(tmp_path / "hf" / "hub" / "models--clins--big-lama") in done.stdout
+    listing = cli("list", env=env).stdout
+    lama = next(line for line in listing.splitlines() if line.startswith("lama "))
+    assert "cached" in lama and "Apache-2.0" in lama
+    assert "built-in" in next(line for line in listing.splitlines() if line.startswith("telea "))
+
+    server.stop()
+    env["HF_HUB_OFFLINE"] = "1"
+    assert cli("download", "lama", env=env).returncode == 0  # served from the cache
+    missing = cli("download", "rfr-psv", env=env)
+    assert missing.returncode == 1
+    assert "HF_HUB_OFFLINE=1" in missing.stderr and str(tmp_path / "checkpoints" / "rfr-psv") in missing.stderr
+    assert "model.safetensors" in missing.stderr
