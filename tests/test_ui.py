@@ -1,0 +1,89 @@
+"""The studio's handlers, called the way Gradio calls them (no browser needed)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import ui
+from tests.helpers import box_hole, textured
+
+
+@pytest.fixture
+def big_photo(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.fromarray(textured(1500, 2000)).save(path, quality=95)
+    return path
+
+
+def _painted_editor(preview: Image.Image, hole_box, edge_box=None) -> dict:
+    layer = np.zeros((preview.height, preview.width, 4), np.uint8)
+    y0, y1, x0, x1 = hole_box
+    layer[y0:y1, x0:x1] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
+    if edge_box:
+        y0, y1, x0, x1 = edge_box
+        layer[y0:y1, x0:x1] = (*ui._rgba(ui.brush_colours()["edges"])[:3], 255)
+    return {"background": np.asarray(preview), "layers": [layer], "composite": None}
+
+
+def test_upload_shows_a_small_preview_and_keeps_the_original(big_photo):
+    value, path, info = ui.on_upload(str(big_photo))
+    assert max(value["background"].size) == ui.PREVIEW_SIDE
+    assert path == str(big_photo) and "2000x1500" in info
+
+
+def test_upload_over_the_limit_is_refused_at_once(big_photo, monkeypatch):
+    monkeypatch.setenv("INPAINT_MAX_PIXELS", "1000000")
+    with pytest.raises(gr.Error, match="over this app's limit"):
+        ui.on_upload(str(big_photo))
+
+
+def test_run_maps_preview_strokes_to_full_resolution(big_photo):
+    value, path, _ = ui.on_upload(str(big_photo))
+    editor = _painted_editor(value["background"], (300, 400, 300, 420), edge_box=(350, 352, 300, 420))
+    gallery, before_after, files, paths, status = ui.on_run(path, editor, ["telea"], 1, 0, "crop", 64, 4, 4)
+    result = np.asarray(Image.open(files[0]))
+    original = np.asarray(Image.open(big_photo))
+    assert result.shape == original.shape == (1500, 2000, 3)
+    scale = 2000 / ui.PREVIEW_SIDE
+    changed = (result != original).any(axis=2)
+    ys, xs = np.nonzero(changed)
+    assert abs(ys.min() - 300 * scale) < 20 and abs(xs.max() - 420 * scale) < 20  # where the stroke was
+    assert before_after == (paths[0], files[0]) and gallery[0][1].startswith("OpenCV Telea")
+    assert "1 result(s) at 2000x1500" in status
+
+
+def test_run_without_strokes_or_photo_says_what_to_do(big_photo):
+    value, path, _ = ui.on_upload(str(big_photo))
+    with pytest.raises(gr.Error, match="mask is empty"):
+        ui.on_run(path, {"background": value["background"], "layers": [], "composite": None}, ["telea"],
+                  1, 0, "crop", 64, 4, 4)
+    with pytest.raises(gr.Error, match="Upload a photo first"):
+        ui.on_run(None, None, ["telea"], 1, 0, "crop", 64, 4, 4)
+
+
+def test_examples_come_with_their_mask():
+    photo, mask = ui.EXAMPLES[1]
+    value, _, _ = ui.load_example(str(ui.ASSETS / photo), str(ui.ASSETS / mask))
+    layer = np.asarray(value["layers"][0])
+    assert layer[..., 3].any() and not layer[..., 3].all()
+
+
+def test_api_endpoint_is_named_and_models_come_from_the_registry():
+    demo = ui.build()
+    names = [d.api_name for d in demo.fns.values()]
+    assert "inpaint" in names
+    choices, table = ui.model_choices()
+    assert ("OpenCV Telea", "telea") in choices
+    from app import registry
+
+    assert all(spec.name in table for spec in registry.MODELS)
+
+
+def test_api_inpaint(tmp_path):
+    Image.fromarray(textured(64, 64)).save(tmp_path / "p.png")
+    Image.fromarray(box_hole(64, 64, 10, 20, 10, 20).astype(np.uint8) * 255).save(tmp_path / "m.png")
+    files, info = ui.api_inpaint(str(tmp_path / "p.png"), str(tmp_path / "m.png"), ["telea", "patchmatch"])
+    assert [row["model"] for row in info] == ["telea", "patchmatch"] and len(files) == 2
