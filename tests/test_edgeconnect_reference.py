@@ -8,7 +8,6 @@ net, composite and uint8 export.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -16,21 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, fixture_params, fixture_tolerances, make_state_dict
-
-sys.path.insert(0, str(REPO))  # plain `pytest` (no rootdir config yet) does not put the repo on sys.path
 
 from app import registry
 from app.errors import WeightsError
 from app.models.base import Batch
 from app.models.edgeconnect import EdgeConnect, SpectralNormConv
 from app.weights.loader import load_from_folder
+from tests.conftest import fixture_params, fixture_tolerances, make_state_dict
 
 MODEL_ID = "edgeconnect-places2"
 # release file -> (manifest name, our component)
 RELEASE = {
     "EdgeModel_gen.pth": ("edgeconnect_EdgeModel_gen", "edge"),
-    "InpaintingModel_gen.pth": ("edgeconnect_InpaintingModel_gen", "inpaint"),
+    "InpaintingModel_gen.pth": ("edgeconnect_InpaintingModel_gen", "painter"),
 }
 FLOAT16_STORAGE_ERR = 2.5e-4  # relative rounding of float16-stored reference arrays
 BATCH_ATOL = 1e-5  # batched vs one-by-one (the official code measured 0)

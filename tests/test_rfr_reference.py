@@ -6,7 +6,6 @@ to ``checkpoints/<model-id>/`` and read by the app's one loader, strictly.
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,9 +13,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO, fixture_params, fixture_tolerances, make_state_dict, manifest_entries
-
-sys.path.insert(0, str(REPO))  # plain `pytest` (no rootdir config yet) does not put the repo on sys.path
 
 from app import registry
 from app.errors import WeightsError
@@ -30,6 +26,7 @@ from app.models.rfr import (
     max_batch_for_memory,
 )
 from app.weights.loader import instantiate, load_from_folder
+from tests.conftest import fixture_params, fixture_tolerances, make_state_dict, manifest_entries
 
 MODEL_ID = "rfr-psv"
 FILE_NAME = RFRNet.OFFICIAL_FILES[0].name

@@ -217,26 +217,20 @@ def guided_edges(edges: Tensor, strokes: Tensor, masks: Tensor) -> Tensor:
 class EdgeConnect(nn.Module):
     """EdgeConnect model 3 (edge + inpainting generators), an :class:`~app.models.base.Inpainter`.
 
-    State_dict layout: ``edge.<official key>`` and ``inpaint.<official key>``. The
-    submodule ``inpaint`` shares its name with the Inpainter method :meth:`inpaint`, so it is
-    registered directly in ``_modules`` and reached through :attr:`inpaint_net`.
+    State_dict layout: ``edge.<official key>`` and ``painter.<official key>`` (the
+    inpainting generator; ``inpaint`` is the Inpainter method).
     """
 
     OFFICIAL_FILES = (
         OfficialFile("EdgeModel_gen.pth", "edge", container="generator"),
-        OfficialFile("InpaintingModel_gen.pth", "inpaint", container="generator"),
+        OfficialFile("InpaintingModel_gen.pth", "painter", container="generator"),
     )
 
     def __init__(self, sigma: float = 2.0, residual_blocks: int = 8) -> None:
         super().__init__()
         self.sigma = sigma  # Canny sigma; the released config.yml uses 2
         self.edge = EdgeGenerator(residual_blocks)
-        # ``self.inpaint = ...`` would hide the module behind the method of the same name.
-        self._modules["inpaint"] = InpaintGenerator(residual_blocks)
-
-    @property
-    def inpaint_net(self) -> InpaintGenerator:
-        return self._modules["inpaint"]
+        self.painter = InpaintGenerator(residual_blocks)
 
     @property
     def device(self) -> torch.device:
@@ -258,7 +252,7 @@ class EdgeConnect(nn.Module):
     @torch.inference_mode()
     def inpaint_rgb(self, images: Tensor, edges: Tensor, masks: Tensor) -> Tensor:
         """Raw RGB fill (B,3,H,W) in [0,1] for the whole crop; input holes set to 1."""
-        return self.inpaint_net(torch.cat([images * (1 - masks) + masks, edges], dim=1))
+        return self.painter(torch.cat([images * (1 - masks) + masks, edges], dim=1))
 
     @torch.inference_mode()
     def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:

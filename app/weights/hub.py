@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
 from huggingface_hub.errors import (
+    HfHubHTTPError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RemoteEntryNotFoundError,
@@ -58,6 +59,7 @@ APPROX_MB: dict[str, int] = {
 #: After a failed connection, availability() says "unreachable" for this long instead of
 #: letting every click wait for a timeout.
 UNREACHABLE_SECONDS = 60.0
+PROBE_TIMEOUT = 10.0  # seconds for the first answer of the Hub
 _HASH_CHUNK = 8 << 20
 _MAX_HEADER = 100 << 20  # safetensors caps its JSON header at 100 MB
 
@@ -356,21 +358,32 @@ def _download(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress |
     if why and not (force and not hub.offline):  # an explicit --force retries an unreachable Hub
         raise ModelUnavailableError(missing_message(spec, why))
     try:
+        _probe(spec, name, hub)
         return Path(hf_hub_download(
             spec.weights.repo_id, name, revision=spec.weights.revision, cache_dir=hub.cache_dir,
             endpoint=hub.endpoint, local_files_only=hub.offline, force_download=force,
             tqdm_class=progress_bar(progress, name) if progress else None))
     except (RevisionNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError) as exc:
         raise ModelUnavailableError(missing_message(spec, _not_on_hub(spec, name, exc))) from exc
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as exc:  # down, or a 5xx
         if not hub.offline:
             _mark_unreachable(hub.endpoint, exc.__cause__ or exc)
         raise ModelUnavailableError(missing_message(spec, why_no_download(spec, settings()) or str(exc))) from exc
-    except OSError as exc:  # size mismatch after a cut connection, disk full, HTTP errors...
+    except OSError as exc:  # size mismatch after a cut connection, disk full...
         raise WeightsError(f"Downloading {name} of {spec.name} from {_where(spec)} failed: {exc}") from exc
-    except Exception as exc:  # network stack errors (httpx) that outlived huggingface_hub's retries
+    except Exception as exc:  # network stack errors (httpx: refused, timeout, DNS)
         _mark_unreachable(hub.endpoint, exc)
         raise ModelUnavailableError(missing_message(spec, why_no_download(spec, settings()))) from exc
+
+
+def _probe(spec: ModelSpec, name: str, hub: HubSettings) -> None:
+    """One HEAD without retries before the download.
+
+    hf_hub_download retries a refused connection for ~25 s before giving up; a user who
+    clicked "Inpaint" without network should hear about it in a second instead.
+    """
+    url = hf_hub_url(spec.weights.repo_id, name, revision=spec.weights.revision, endpoint=hub.endpoint)
+    get_hf_file_metadata(url, timeout=PROBE_TIMEOUT, endpoint=hub.endpoint)
 
 
 def _not_on_hub(spec: ModelSpec, name: str, exc: Exception) -> str:

@@ -1,0 +1,244 @@
+"""Model lifecycle: loaded once under concurrency, LRU bound, device choice, out-of-memory."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from app import model_cache
+from app.errors import ModelUnavailableError, OutOfMemoryError
+from app.models.base import Batch, Prediction
+from app.registry import ModelSpec, get
+
+WEIGHT = 0.25
+
+
+class TinyNet(nn.Module):
+    """Counts its builds; ``slow`` widens the race window; ``role`` coordinates two loads."""
+
+    builds = 0
+    events: dict[str, threading.Event] = {}
+    oom_next = False
+    last_activation: weakref.ref | None = None
+    inference_mode_seen: list[bool] = []
+
+    def __init__(self, slow: float = 0.0, role: str = "") -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        type(self).builds += 1
+        if role == "first":  # blocks until the second model's load has started
+            self.events["first_started"].set()
+            self.events["first_released"] = self.events["second_started"].wait(10)
+        elif role == "second":
+            self.events["first_started"].wait(10)
+            self.events["second_started"].set()
+        threading.Event().wait(slow)
+
+    def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
+        type(self).inference_mode_seen.append(torch.is_inference_mode_enabled())
+        activation = torch.ones(256, 1024)
+        type(self).last_activation = weakref.ref(activation)
+        if type(self).oom_next:
+            type(self).oom_next = False
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return Prediction(samples=batch.images[:, None].astype(np.float32) / 255)
+
+
+def tiny_spec(model_id: str, **kwargs) -> ModelSpec:
+    return ModelSpec(id=model_id, name=f"Tiny {model_id}", kind="neural", entry=f"{__name__}:TinyNet",
+                     licence="MIT", kwargs=kwargs)
+
+
+@pytest.fixture
+def local(checkpoints, monkeypatch):
+    """Writes local safetensors for tiny models; starts and ends with an empty cache."""
+    for name in ("INPAINT_MAX_LOADED_MODELS", "INPAINT_DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+    model_cache.clear()
+    TinyNet.builds = 0
+    TinyNet.oom_next = False
+
+    def make(model_id: str, **kwargs) -> ModelSpec:
+        folder = checkpoints / model_id
+        folder.mkdir(exist_ok=True)
+        save_file({"conv.weight": torch.full((3, 3, 1, 1), WEIGHT), "conv.bias": torch.zeros(3)},
+                  folder / "model.safetensors")
+        return tiny_spec(model_id, **kwargs)
+
+    yield make
+    model_cache.clear()
+
+
+def batch() -> Batch:
+    return Batch(images=np.zeros((1, 8, 8, 3), np.uint8), holes=np.ones((1, 8, 8), bool))
+
+
+def in_threads(fn, count: int) -> list:
+    results: list = []
+    barrier = threading.Barrier(count)
+
+    def work() -> None:
+        barrier.wait()
+        results.append(fn())
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+# ------------------------------------------------------------------------- load once
+
+
+def test_concurrent_first_use_loads_once(local):
+    spec = local("a", slow=0.3)
+    models = in_threads(lambda: model_cache.get_inpainter(spec), 8)
+    assert len(models) == 8 and all(m is models[0] for m in models)
+    assert TinyNet.builds == 1
+    assert torch.all(models[0].conv.weight == WEIGHT)
+
+
+def test_other_models_load_in_parallel(local):
+    TinyNet.events = {name: threading.Event() for name in ("first_started", "second_started")}
+    first, second = local("first", role="first"), local("second", role="second")
+    threads = [threading.Thread(target=model_cache.get_inpainter, args=(spec,)) for spec in (first, second)]
+    threads[0].start()
+    TinyNet.events["first_started"].wait(10)
+    threads[1].start()
+    for thread in threads:
+        thread.join(30)
+    assert TinyNet.events["first_released"] is True  # the second load ran while the first was loading
+    assert set(model_cache.loaded_ids()) == {"first", "second"}
+
+
+def test_loaded_model_is_eval_frozen_and_on_the_chosen_device(local, monkeypatch):
+    monkeypatch.setenv("INPAINT_DEVICE", "cpu")
+    model = model_cache.get_inpainter(local("a"))
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert model.conv.weight.device.type == "cpu"
+
+
+@pytest.mark.parametrize("value", ["cuda:7", "gpu0"])
+def test_bad_device_is_a_clear_error(monkeypatch, value):
+    if value == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    monkeypatch.setenv("INPAINT_DEVICE", value)
+    with pytest.raises(ModelUnavailableError, match="INPAINT_DEVICE"):
+        model_cache.select_device()
+
+
+def test_default_device_is_cuda_when_available(monkeypatch):
+    monkeypatch.delenv("INPAINT_DEVICE", raising=False)
+    assert model_cache.select_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ------------------------------------------------------------------------------- LRU
+
+
+def test_lru_bound_evicts_least_recently_used(local, monkeypatch):
+    monkeypatch.setenv("INPAINT_MAX_LOADED_MODELS", "2")
+    a, b, c = local("a"), local("b"), local("c")
+    first_a = model_cache.get_inpainter(a)
+    model_cache.get_inpainter(b)
+    assert model_cache.get_inpainter(a) is first_a  # a is now the most recently used
+    gone = weakref.ref(model_cache.get_inpainter(b))
+    model_cache.get_inpainter(a)
+    model_cache.get_inpainter(c)  # evicts b
+    assert model_cache.loaded_ids() == ["a", "c"]
+    gc.collect()
+    assert gone() is None  # really released, not just forgotten
+    assert TinyNet.builds == 3
+    model_cache.get_inpainter(b)
+    assert model_cache.loaded_ids() == ["c", "b"] and TinyNet.builds == 4
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 2), ("1", 1), ("5", 5), ("0", 1), ("lots", 2)])
+def test_bound_from_environment(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("INPAINT_MAX_LOADED_MODELS", raising=False)
+    else:
+        monkeypatch.setenv("INPAINT_MAX_LOADED_MODELS", value)
+    assert model_cache.max_loaded() == expected
+
+
+def test_classical_models_are_kept_outside_the_bound(local, monkeypatch):
+    monkeypatch.setenv("INPAINT_MAX_LOADED_MODELS", "1")
+    telea = get("telea")
+    try:
+        first = model_cache.get_inpainter(telea)
+    except ImportError as exc:
+        pytest.skip(f"classical inpainter not importable here: {exc}")
+    model_cache.get_inpainter(local("a"))
+    assert model_cache.get_inpainter(telea) is first and model_cache.loaded_ids() == ["a"]
+
+
+# ------------------------------------------------------------------- out of memory
+
+
+def test_out_of_memory_becomes_a_clear_error_and_does_not_poison(local):
+    spec = local("a")
+    model = model_cache.get_inpainter(spec)
+    TinyNet.oom_next = True
+    with pytest.raises(OutOfMemoryError) as error:
+        model_cache.run_guarded(spec, model.inpaint, batch(), samples=1)
+    assert "Tiny a ran out of GPU memory" in str(error.value) and "smaller selection" in str(error.value)
+    assert error.value.__context__ is None and error.value.__cause__ is None
+    assert TinyNet.last_activation() is None  # the failed call's tensors were released
+    assert model_cache.get_inpainter(spec) is model  # still loaded, and the next call works
+    result = model_cache.run_guarded(spec, model.inpaint, batch(), samples=1)
+    assert result.samples.shape == (1, 1, 8, 8, 3)
+    assert TinyNet.inference_mode_seen == [True, True]
+
+
+def test_other_errors_pass_through(local):
+    spec = local("a")
+
+    def broken() -> None:
+        raise RuntimeError("shape mismatch in layer 3")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        model_cache.run_guarded(spec, broken)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_real_cuda_out_of_memory_is_freed(local):
+    spec = local("a")
+    free, _ = torch.cuda.mem_get_info()
+
+    def too_big() -> None:
+        keep = torch.empty(free // 2, dtype=torch.uint8, device="cuda")  # noqa: F841 - held by the frame
+        torch.empty(free, dtype=torch.uint8, device="cuda")
+
+    before = torch.cuda.memory_allocated()
+    with pytest.raises(OutOfMemoryError):
+        model_cache.run_guarded(spec, too_big)
+    assert torch.cuda.memory_allocated() == before
+    assert torch.cuda.memory_reserved() < free // 4  # the cache was emptied
+    model_cache.run_guarded(spec, lambda: torch.ones(1, device="cuda").sum().item())
+
+
+# ---------------------------------------------------------------------- availability
+
+
+def test_availability_classical_local_missing(local, checkpoints, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert model_cache.availability(get("telea")).ok
+    ready = model_cache.availability(local("a"))
+    assert ready.ok and str(checkpoints / "a") in ready.reason
+    missing = model_cache.availability(tiny_spec("nothing"))
+    assert not missing.ok and str(checkpoints / "nothing") in missing.reason
+    assert "no Hub mirror" in missing.reason
+    broken = model_cache.availability(ModelSpec(id="x", name="X", kind="neural", entry="app.models.nope:Net",
+                                                licence="MIT"))
+    assert not broken.ok and "not part of this installation" in broken.reason
+    with pytest.raises(ModelUnavailableError, match="no Hub mirror"):
+        model_cache.get_inpainter(tiny_spec("nothing"))
