@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import torch
 
-from app.errors import ModelUnavailableError, OutOfMemoryError
+from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError
 from app.models.base import Inpainter
 from app.registry import ModelSpec
 from app.weights import hub
@@ -55,7 +55,10 @@ def availability(spec: ModelSpec) -> Availability:
         spec.entry_class()
     except (ImportError, AttributeError) as exc:
         return Availability(False, f"{spec.name} is not part of this installation ({exc}).")
-    location = hub.locate(spec)
+    try:
+        location = hub.locate(spec)
+    except InpaintError as exc:  # e.g. a registry entry naming a pickle on the Hub
+        return Availability(False, str(exc))
     return Availability(location.status != "missing", location.reason)
 
 

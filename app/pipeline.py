@@ -109,13 +109,21 @@ def run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarray
     windows = hires.plan(hole, options.strategy, spec.crop_limit, spec.size_multiple, options.margin,
                          square=spec.native_size is not None)
     samples = options.samples if spec.diverse else 1
-    runs = [(indices, run_guarded(spec, inpainter.inpaint, batch, samples=samples, seed=options.seed))
+    runs = [(indices, _checked(spec, run_guarded(spec, inpainter.inpaint, batch, samples=samples, seed=options.seed)))
             for indices, batch in _batches(photo, hole, guides, windows)]
     outputs = _assemble(photo, alpha, windows, runs, samples)
     seconds = time.perf_counter() - start
     maps = _assemble_maps(photo, windows, runs)
     scores = _scores([prediction for _, prediction in runs], samples)
     return [Result(spec, k, out, seconds, maps, scores[k]) for k, out in enumerate(outputs)]
+
+
+def _checked(spec: ModelSpec, prediction: Prediction) -> Prediction:
+    """Refuse NaN/inf fills: they come from broken weights and must not reach the user as noise."""
+    if not np.isfinite(prediction.samples).all():
+        raise InpaintError(f"{spec.name} produced invalid values (NaN/inf); its weights are probably damaged. "
+                           "Re-download or re-convert them (python -m app weights verify).")
+    return prediction
 
 
 Runs = list[tuple[list[int], Prediction]]  # window indices of a batch, and its prediction

@@ -5,12 +5,16 @@ It implements what ``huggingface_hub.hf_hub_download`` needs and nothing more:
 ``ETag`` (+ ``X-Linked-Etag``/``X-Linked-Size`` = sha256/size for LFS files, here every
 ``*.safetensors``), ``Content-Length``, ``Range: bytes=N-``; the Hub's ``X-Error-Code``
 404s (RepoNotFound / RevisionNotFound / EntryNotFound); and
-``GET /api/models/{repo_id}/revision/{revision}`` for completeness. Point huggingface_hub
-at it with ``HF_ENDPOINT=server.url``. Every request is logged in ``server.requests``.
+``GET /api/models/{repo_id}/revision/{revision}``. For ``HfApi.create_repo``/``upload_folder``
+/``create_tag`` (with ``HF_HUB_DISABLE_XET=1``: the legacy LFS protocol, not Xet) it also takes
+``POST /api/repos/create``, ``/api/validate-yaml``, ``.../preupload/{rev}``, the LFS batch API, ``PUT`` of the LFS
+object, ``.../commit/{rev}`` (NDJSON) and ``.../tag/{rev}``. Point huggingface_hub at it with
+``HF_ENDPOINT=server.url``. Every request is logged in ``server.requests``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -19,8 +23,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+import yaml
+
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 _API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/revision/(?P<rev>[^/]+)$")
+_WRITE = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit|tag)/(?P<rev>[^/]+)$")
+_LFS_BATCH = re.compile(r"^/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$")
 
 
 @dataclass
@@ -44,6 +52,8 @@ class HubServer:
         self.requests: list[Request] = []
         self.lies: dict[tuple[str, str], str] = {}  # (repo, file) -> sha256 claimed in X-Linked-Etag
         self.cut_once: set[tuple[str, str]] = set()  # (repo, file) whose next full GET stops halfway
+        self.lfs: dict[str, bytes] = {}  # uploaded LFS objects by sha256
+        self.validated: list[dict] = []  # model-card metadata seen by /api/validate-yaml
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -115,6 +125,79 @@ def _handler(server: HubServer) -> type[BaseHTTPRequestHandler]:
             if match := _API.match(path):
                 return self._info(match["repo"], match["rev"])
             self._send(404, b"", {"X-Error-Code": "RepoNotFound"})
+
+        def do_POST(self) -> None:
+            path = unquote(self.path.split("?", 1)[0])
+            server.requests.append(Request("POST", path, None))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if path == "/api/repos/create":
+                return self._create(json.loads(body))
+            if path == "/api/validate-yaml":
+                return self._validate_yaml(json.loads(body)["content"])
+            if match := _LFS_BATCH.match(path):
+                return self._lfs_batch(json.loads(body))
+            if match := _WRITE.match(path):
+                return getattr(self, f"_{match['op']}")(match["repo"], match["rev"], body)
+            self._send(404, b"", {})
+
+        def do_PUT(self) -> None:
+            server.requests.append(Request("PUT", self.path, None))
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            server.lfs[self.path.rsplit("/", 1)[-1]] = data
+            self._send(200, b"", {})
+
+        def _json(self, payload: dict, status: int = 200) -> None:
+            self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+
+        def _create(self, payload: dict) -> None:
+            repo_id = f"{payload['organization']}/{payload['name']}"
+            if repo_id in server.repos:
+                return self._json({"error": "You already created this model repo"}, 409)
+            server.add(repo_id, {})
+            self._json({"url": f"{server.url}/{repo_id}", "name": repo_id})
+
+        def _validate_yaml(self, content: str) -> None:
+            """Like the Hub: the README's front matter must be a YAML mapping (we also want a licence)."""
+            match = re.match(r"^---\n(.*?)\n---\n", content, re.S)
+            meta = yaml.safe_load(match[1]) if match else None
+            if not isinstance(meta, dict) or "license" not in meta:
+                return self._json({"errors": [{"message": "no license in the YAML front matter"}]}, 400)
+            server.validated.append(meta)
+            self._json({"errors": [], "warnings": []})
+
+        def _preupload(self, repo_id: str, revision: str, body: bytes) -> None:
+            files = json.loads(body)["files"]
+            self._json({"files": [{"path": f["path"], "shouldIgnore": False,
+                                   "uploadMode": "lfs" if f["path"].endswith(".safetensors") else "regular"}
+                                  for f in files]})
+
+        def _lfs_batch(self, payload: dict) -> None:
+            objects = [{"oid": o["oid"], "size": o["size"],
+                        "actions": {"upload": {"href": f"{server.url}/lfs-upload/{o['oid']}"}}}
+                       for o in payload["objects"]]
+            self._json({"transfer": "basic", "objects": objects})
+
+        def _commit(self, repo_id: str, revision: str, body: bytes) -> None:
+            parent, files, error = server.resolve(repo_id, revision)
+            if error:
+                return self._send(404, b"", {"X-Error-Code": error})
+            files = dict(files)
+            for line in body.splitlines():
+                item = json.loads(line)
+                if item["key"] == "file":
+                    files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+                elif item["key"] == "lfsFile":
+                    files[item["value"]["path"]] = server.lfs[item["value"]["oid"]]
+            sha = server.add(repo_id, files, refs=(revision,))
+            self._json({"commitUrl": f"{server.url}/{repo_id}/commit/{sha}", "commitOid": sha})
+
+        def _tag(self, repo_id: str, revision: str, body: bytes) -> None:
+            sha, _, error = server.resolve(repo_id, revision)
+            tag = json.loads(body)["tag"]
+            if error or tag in server.repos[repo_id].refs:
+                return self._send(409 if not error else 404, b"", {"X-Error-Code": error} if error else {})
+            server.repos[repo_id].refs[tag] = sha
+            self._json({})
 
         def _info(self, repo_id: str, revision: str) -> None:
             sha, files, error = server.resolve(repo_id, revision)

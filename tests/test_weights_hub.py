@@ -210,7 +210,9 @@ def test_sha256_mismatch_is_refused_and_nothing_deleted(server, hf_env, syntheti
     assert cached.is_file() and str(cached) in message  # refused, not deleted
 
     with pytest.raises(WeightsError, match="sha256"):  # the cache hit is checked too
-        hub.load_state(spec)
+        hub.fetch(spec)
+    state = model_cache.availability(spec)  # and reported up front, without hashing again
+    assert not state.ok and sha(data2) in state.reason and "--force" in state.reason
 
 
 def test_server_claiming_the_pinned_sha_is_not_trusted(server, hf_env, synthetic):
@@ -368,3 +370,37 @@ def test_cli_download_list_and_offline(server, tmp_path):
     assert missing.returncode == 1
     assert "HF_HUB_OFFLINE=1" in missing.stderr and str(tmp_path / "checkpoints" / "rfr-psv") in missing.stderr
     assert "model.safetensors" in missing.stderr
+
+
+# ---------------------------------------------------------------------------- push
+
+
+def test_push_then_download_through_the_pinned_tag(server, hf_env, checkpoints, monkeypatch, capsys):
+    """convert -> push (create_repo, upload_folder, tag v1) -> a fresh machine downloads and loads it."""
+    from app import registry
+    from app.weights import cli
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the test server speaks plain LFS only
+    spec = spec_for("pushns/tiny", model_id="tiny-push")
+    monkeypatch.setattr(registry, "MODELS", registry.MODELS + (spec,))
+    folder = checkpoints / spec.id
+    folder.mkdir()
+    torch.save({"generator": {"conv.weight": torch.full((3, 3, 1, 1), 7.0), "conv.bias": torch.ones(3)}},
+               folder / "tiny.pth")
+    assert cli.main(["convert", spec.id]) == 0
+    assert cli.main(["push", spec.id, "--repo", "pushns/tiny"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    pushed = sha((folder / FILE).read_bytes())
+    assert pushed in out and "tagged it v1" in out
+    _, files, _ = server.resolve("pushns/tiny", "v1")
+    assert set(files) == {FILE, "README.md"} and sha(files[FILE]) == pushed  # the .pth stayed home
+    assert server.validated[-1]["license"] == "apache-2.0"
+    assert cli.main(["push", spec.id, "--repo", "pushns/tiny"]) == 0  # again: the tag is not moved
+    assert "already has a tag v1" in capsys.readouterr().out
+    assert server.resolve("pushns/tiny", "v1")[0] != server.resolve("pushns/tiny", "main")[0]
+
+    (folder / FILE).unlink()
+    (folder / "tiny.pth").unlink()
+    model = model_cache.get_inpainter(spec_for("pushns/tiny", pushed, model_id="tiny-push"))
+    assert torch.all(model.conv.weight == 7.0)
+    assert f"/pushns/tiny/resolve/v1/{FILE}" in server.paths("GET")

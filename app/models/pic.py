@@ -78,10 +78,11 @@ class _SNTensors(nn.Module):
     def __init__(self, weight_shape: tuple[int, ...], out_channels: int) -> None:
         super().__init__()
         rows = weight_shape[0]  # dim 0 always, even for ConvTranspose2d (in_channels rows)
+        # A usable random init (as the official constructor's), so an unloaded net runs finite.
         self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.register_buffer("weight_u", torch.zeros(rows))
-        self.register_buffer("weight_v", torch.zeros(int(np.prod(weight_shape)) // rows))
-        self.weight_bar = nn.Parameter(torch.zeros(weight_shape))
+        self.register_buffer("weight_u", _l2n(torch.randn(rows)))
+        self.register_buffer("weight_v", _l2n(torch.randn(int(np.prod(weight_shape)) // rows)))
+        self.weight_bar = nn.Parameter(torch.randn(weight_shape) * 0.02)
 
 
 class SNConv(nn.Module):

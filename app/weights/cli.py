@@ -174,31 +174,47 @@ def _verify_local(spec: ModelSpec) -> str:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
     spec = registry.get(args.id)
     folder = args.folder or local_dir(spec)
-    repo = args.repo or (spec.weights.repo_id if spec.weights else None)
+    expected = spec.weights.repo_id if spec.weights else None
+    repo = args.repo or expected
     if not repo or "/" not in repo:
         raise ModelUnavailableError("Pass --repo namespace/name.")
     for name in (SAFETENSORS_NAME, CARD_NAME):
         if not (folder / name).is_file():
             raise WeightsError(f"{folder / name} is missing: run `python -m app weights convert {spec.id}` first.")
     sha = hub.verify_file(spec, SAFETENSORS_NAME, folder / SAFETENSORS_NAME, None, fresh=True)
+    oid, tagged = _upload(spec, repo, folder, sha, args)
+    print(f"pushed {folder} to {repo} at commit {oid}")
+    if tagged:
+        print(f"tagged it {MIRROR_REVISION}: the registry's pinned revision now resolves")
+    else:
+        print(f"warning: {repo} already has a tag {MIRROR_REVISION} (not moved): pin revision=\"{oid}\" instead")
+    print(f'registry pin: revision="{oid}", files={{"{SAFETENSORS_NAME}": "{sha}"}}')
+    if expected and repo != expected:
+        print(f"note: the app looks for {expected} ({registry.HUB_NAMESPACE_ENV} sets the namespace only).")
+    return 0
+
+
+def _upload(spec: ModelSpec, repo: str, folder: Path, sha: str, args: argparse.Namespace) -> tuple[str, bool]:
+    """create_repo + upload_folder (safetensors and card only) + tag; returns (commit, tagged)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
     api = HfApi(endpoint=hub.settings().endpoint, token=args.token)
     try:
         api.create_repo(repo, repo_type="model", private=args.private or None, exist_ok=True)
         commit = api.upload_folder(repo_id=repo, folder_path=folder, allow_patterns=[SAFETENSORS_NAME, CARD_NAME],
                                    commit_message=f"{spec.name}: safetensors mirror (sha256 {sha[:12]})")
-        api.create_tag(repo, tag=MIRROR_REVISION, revision=commit.oid, exist_ok=True)
-    except (HfHubHTTPError, OSError) as exc:
+    except (HfHubHTTPError, OSError, ValueError) as exc:  # ValueError: the Hub rejected the card
         raise WeightsError(f"Pushing {folder} to {repo} failed: {exc}") from exc
-    print(f"pushed {folder} to {repo} at commit {commit.oid} (tag {MIRROR_REVISION}; an existing tag is not moved)")
-    print(f'registry pin: revision="{commit.oid}", files={{"{SAFETENSORS_NAME}": "{sha}"}}')
-    if repo != (spec.weights.repo_id if spec.weights else repo):
-        print(f"note: the app looks for {spec.weights.repo_id}; set {registry.HUB_NAMESPACE_ENV} accordingly.")
-    return 0
+    try:
+        api.create_tag(repo, tag=MIRROR_REVISION, revision=commit.oid)
+    except HfHubHTTPError as exc:
+        if exc.response is None or exc.response.status_code != 409:
+            raise WeightsError(f"Tagging {repo}@{commit.oid} as {MIRROR_REVISION} failed: {exc}") from exc
+        return commit.oid, False
+    return commit.oid, True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -161,6 +161,9 @@ def locate(spec: ModelSpec) -> Location:
     hub = settings()
     cached = cached_paths(spec, hub)
     if cached:
+        refused = _known_mismatch(spec, cached)
+        if refused:
+            return Location("missing", refused)
         return Location("cached", f"cached from {_where(spec)}", tuple(cached.values()))
     why = why_no_download(spec, hub)
     if why:
@@ -238,9 +241,7 @@ _hash_lock = threading.Lock()
 
 def sha256_of(path: Path, fresh: bool = False) -> str:
     """sha256 of ``path``, memoised on (real path, size, mtime) — a changed file is re-hashed."""
-    real = Path(os.path.realpath(path))
-    stat = real.stat()
-    key = (str(real), stat.st_size, stat.st_mtime_ns)
+    real, key = _memo_key(path)
     with _hash_lock:
         if not fresh and key in _hashes:
             return _hashes[key]
@@ -251,6 +252,27 @@ def sha256_of(path: Path, fresh: bool = False) -> str:
     with _hash_lock:
         _hashes[key] = digest.hexdigest()
     return _hashes[key]
+
+
+def _memo_key(path: Path) -> tuple[Path, tuple[str, int, int]]:
+    real = Path(os.path.realpath(path))
+    stat = real.stat()
+    return real, (str(real), stat.st_size, stat.st_mtime_ns)
+
+
+def _known_mismatch(spec: ModelSpec, paths: dict[str, Path]) -> str:
+    """The refusal message of a cached file already hashed to something else than its pin.
+
+    A memo lookup only (no hashing), so availability() can report a refused file up front.
+    """
+    pins = hub_files(spec)
+    for name, path in paths.items():
+        with _hash_lock:
+            actual = _hashes.get(_memo_key(path)[1])
+        if pins.get(name) and actual and actual != pins[name].lower():
+            return (f"{spec.name}: the cached {name} failed its sha256 check (expected {pins[name].lower()}, "
+                    f"got {actual}; {path}). Re-download it with `python -m app weights download --force {spec.id}`.")
+    return ""
 
 
 def check_safetensors(path: Path) -> None:
