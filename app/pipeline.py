@@ -115,7 +115,10 @@ def run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarray
     seconds = time.perf_counter() - start
     maps = _assemble_maps(photo, windows, runs)
     scores = _scores([prediction for _, prediction in runs], samples)
-    return [Result(spec, k, out, seconds, maps, scores[k]) for k, out in enumerate(outputs)]
+    results = [Result(spec, k, out, seconds, maps, scores[k]) for k, out in enumerate(outputs)]
+    if all(score is not None for score in scores):  # best-judged sample first
+        results.sort(key=lambda r: -r.score)
+    return results
 
 
 def _checked(spec: ModelSpec, prediction: Prediction) -> Prediction:

@@ -169,14 +169,18 @@ def on_select(paths: list[str] | None, event: gr.SelectData):
 
 def api_inpaint(image: str, mask: str, models: list[str], samples: float = 1, seed: float = 0,
                 strategy: str = Strategy.CROP.value, margin: float = 128, grow: float = masks.DEFAULT_GROW,
-                feather: float = 8):
-    """The named endpoint ``/inpaint``: image + mask files in, full-resolution PNGs + labels out."""
+                feather: float = 8, *guide_files: str | None):
+    """The named endpoint ``/inpaint``: image + mask files in, full-resolution PNGs + labels out.
+
+    ``guide_files``: one optional stroke image per :func:`guide_kinds` entry (white = stroke).
+    """
     try:
         photo = load_photo(image)
         hole = masks.to_hole(mask, photo.size)
+        guides = {kind: masks.to_hole(path, photo.size) for kind, path in zip(guide_kinds(), guide_files) if path}
         options = pipeline.Options(strategy=strategy, margin=int(margin), grow=int(grow), feather=int(feather),
                                    samples=int(samples), seed=int(seed))
-        results = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), options)
+        results = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), options, guides=guides)
         _, _, files, _, _ = present(photo, results)
         return files, [{"model": r.model.id, "sample": r.sample, "seconds": round(r.seconds, 3), "score": r.score,
                         "label": r.label} for r in results]
@@ -248,7 +252,7 @@ def _api_endpoint() -> None:
                   gr.Number(1, label="samples"), gr.Number(0, label="seed"),
                   gr.Dropdown([s.value for s in Strategy], value=Strategy.CROP.value, label="strategy"),
                   gr.Number(128, label="margin"), gr.Number(masks.DEFAULT_GROW, label="grow"),
-                  gr.Number(8, label="feather")]
+                  gr.Number(8, label="feather")] + [gr.File(label=f"{kind} strokes") for kind in guide_kinds()]
         outputs = [gr.File(file_count="multiple", label="images"), gr.JSON(label="results")]
         gr.Button(visible=False).click(api_inpaint, inputs, outputs, api_name="inpaint")
 

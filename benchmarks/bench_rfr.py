@@ -8,9 +8,9 @@ allocator caches cannot hide the next one's memory. Peak memory is the growth ov
 state just before the forward: on CUDA ``torch.cuda.max_memory_allocated``; on CPU the
 kernel's peak RSS (VmHWM, reset through /proc/self/clear_refs) — tracemalloc does not see
 torch's allocations. A 32x32 forward first pages in the libraries; the first full-size
-forward is the memory measurement and the warm-up; the timed repeats follow. Weights: the reference's synthetic official weights
-(``$INPAINT_REFERENCE``, default ``../shared/reference``) or random init if absent — the
-speed does not depend on them.
+forward is the memory measurement and the warm-up; the timed repeats follow. Weights: the
+reference's synthetic official weights (``$INPAINT_REFERENCE``, default
+``../shared/reference``) or random init if absent — the speed does not depend on them.
 """
 
 from __future__ import annotations

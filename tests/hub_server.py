@@ -151,8 +151,9 @@ def _handler(server: HubServer) -> type[BaseHTTPRequestHandler]:
 
         def _create(self, payload: dict) -> None:
             repo_id = f"{payload['organization']}/{payload['name']}"
-            if repo_id in server.repos:
-                return self._json({"error": "You already created this model repo"}, 409)
+            if repo_id in server.repos:  # the Hub's 409 carries the url too
+                return self._json({"error": "You already created this model repo", "url": f"{server.url}/{repo_id}"},
+                                  409)
             server.add(repo_id, {})
             self._json({"url": f"{server.url}/{repo_id}", "name": repo_id})
 

@@ -64,7 +64,7 @@ def test_inpaint_endpoint_full_resolution(server):
     photo_path, mask_path = _photo_and_mask()
     client = Client(server, verbose=False)
     files, info = client.predict(handle_file(str(photo_path)), handle_file(str(mask_path)), ["telea", "navier-stokes"],
-                                 1, 0, "crop", 128, 8, 8, api_name="/inpaint")
+                                 1, 0, "crop", 128, 8, 8, None, api_name="/inpaint")
     assert [row["model"] for row in info] == ["telea", "navier-stokes"]
     original = np.asarray(Image.open(photo_path).convert("RGB"))
     hole = masks.to_hole(mask_path, (original.shape[1], original.shape[0]))
@@ -85,10 +85,10 @@ def test_endpoint_reports_bad_input_as_a_message(server, tmp_path):
     _, mask_path = _photo_and_mask()
     client = Client(server, verbose=False)
     with pytest.raises(AppError, match="not an image we can read"):
-        client.predict(handle_file(str(bogus)), handle_file(str(mask_path)), ["telea"], 1, 0, "crop", 128, 8, 8,
+        client.predict(handle_file(str(bogus)), handle_file(str(mask_path)), ["telea"], 1, 0, "crop", 128, 8, 8, None,
                        api_name="/inpaint")
     # and the server keeps serving
     photo_path, _ = _photo_and_mask()
     files, _ = client.predict(handle_file(str(photo_path)), handle_file(str(mask_path)), ["telea"], 1, 0, "crop",
-                              128, 8, 8, api_name="/inpaint")
+                              128, 8, 8, None, api_name="/inpaint")
     assert len(files) == 1

@@ -92,15 +92,15 @@ def assert_close_to(name: str, got: np.ndarray, expected: np.ndarray, atol: floa
 def test_matches_official_outputs(path: Path, checkpoints: Path) -> None:
     with np.load(path) as data:
         fx = {k: data[k] for k in data.files}
-    net = load_official(checkpoints, official_state(int(fx["weight_seed"])))
-    got = official_test(net, fx["image"], fx["hole"])
+    loaded = load_official(checkpoints, official_state(int(fx["weight_seed"])))
+    got = official_test(loaded, fx["image"], fx["hole"])
     tolerances = fixture_tolerances("rfr")
     compared = [k for k in got if k in fx]
     assert compared, f"{path.name} holds none of {sorted(got)}"
     for key in compared:
         assert_close_to(key, got[key], fx[key], tolerances.get(key, 1e-4))
     # The app's entry point: same forward, raw output clamped to [0, 1], one sample.
-    pred = net.inpaint(Batch(fx["image"][None], fx["hole"][None].astype(bool)))
+    pred = loaded.inpaint(Batch(fx["image"][None], fx["hole"][None].astype(bool)))
     assert pred.samples.shape == (1, 1, *fx["image"].shape) and pred.samples.dtype == np.float32
     if "fake_B" in fx:
         expected = np.clip(fx["fake_B"].astype(np.float32).transpose(1, 2, 0), 0, 1)

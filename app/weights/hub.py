@@ -332,8 +332,10 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 def progress_bar(progress: Progress, label: str) -> type[tqdm]:
     """A tqdm class for huggingface_hub's ``tqdm_class`` that reports to ``progress``.
 
-    huggingface_hub creates one bar per file and calls ``update(n_bytes)``; we turn that
-    into ``progress(fraction, "Downloading ... 12/86 MB")`` for gr.Progress or any callback.
+    huggingface_hub makes one bar per file and calls ``update(n_bytes)`` (plain HTTP and
+    Xet alike); we turn that into ``progress(fraction, "Downloading ... 12/86 MB")`` for
+    gr.Progress or any callback. ``update_transfer`` makes the Xet path use this single
+    bar for network bytes too (ignored: bytes on disk are what the fraction counts).
     """
 
     class CallbackBar(tqdm):
@@ -342,14 +344,20 @@ def progress_bar(progress: Progress, label: str) -> type[tqdm]:
             kwargs["disable"] = True  # silent: the callback is the display
             super().__init__(*args, **kwargs)
             self.done = kwargs.get("initial") or 0
-            self.size = kwargs.get("total")
 
         def update(self, n: float | None = 1) -> bool | None:
             self.done += n or 0
-            fraction = min(self.done / self.size, 1.0) if self.size else 0.0
-            total = f"/{self.size / 1e6:.0f}" if self.size else ""
-            progress(fraction, f"Downloading {label}: {self.done / 1e6:.0f}{total} MB")
+            size = self.total or 0  # Xet may learn the size after creating the bar
+            fraction = min(self.done / size, 1.0) if size else 0.0
+            progress(fraction, f"Downloading {label}: {self.done / 1e6:.0f}" + (f"/{size / 1e6:.0f}" if size else "")
+                     + " MB")
             return super().update(n)
+
+        def update_transfer(self, n: float | None = 1) -> None:
+            pass
+
+        def set_transfer_postfix_str(self, postfix: str, refresh: bool = False) -> None:
+            pass
 
     return CallbackBar
 
