@@ -110,7 +110,7 @@ def run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarray
                          square=spec.native_size is not None)
     samples = options.samples if spec.diverse else 1
     runs = [(indices, _checked(spec, run_guarded(spec, inpainter.inpaint, batch, samples=samples, seed=options.seed)))
-            for indices, batch in _batches(photo, hole, guides, windows)]
+            for indices, batch in _batches(photo, hole, guides, windows, spec.max_batch)]
     outputs = _assemble(photo, alpha, windows, runs, samples)
     seconds = time.perf_counter() - start
     maps = _assemble_maps(photo, windows, runs)
@@ -132,12 +132,13 @@ def _checked(spec: ModelSpec, prediction: Prediction) -> Prediction:
 Runs = list[tuple[list[int], Prediction]]  # window indices of a batch, and its prediction
 
 
-def _batches(photo: Photo, hole: np.ndarray, guides: dict[str, np.ndarray],
-             windows: list[Window]) -> list[tuple[list[int], Batch]]:
-    """Windows grouped by model-side size, so each group runs in one forward pass."""
+def _batches(photo: Photo, hole: np.ndarray, guides: dict[str, np.ndarray], windows: list[Window],
+             max_batch: int) -> list[tuple[list[int], Batch]]:
+    """Windows grouped by model-side size (at most ``max_batch`` each), one forward pass per group."""
     groups: dict[tuple[int, int], list[int]] = {}
     for i, window in enumerate(windows):
         groups.setdefault(window.target, []).append(i)
+    chunks = [indices[i:i + max_batch] for indices in groups.values() for i in range(0, len(indices), max_batch)]
     rgb = photo.rgb8
 
     def stack(array: np.ndarray, indices: list[int]) -> np.ndarray:
@@ -145,7 +146,7 @@ def _batches(photo: Photo, hole: np.ndarray, guides: dict[str, np.ndarray],
 
     return [(indices, Batch(images=stack(rgb, indices), holes=stack(hole, indices),
                             guides={name: stack(g, indices) for name, g in guides.items()}))
-            for indices in groups.values()]
+            for indices in chunks]
 
 
 def _walk(runs: Runs):

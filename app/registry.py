@@ -61,6 +61,8 @@ class ModelSpec:
     #: Defaults to ``native_size`` (models like LaMa can take more).
     max_size: int | None = None
     size_multiple: int = 1
+    #: Most crops per forward pass; bounds memory when a photo has many holes.
+    max_batch: int = 8
     diverse: bool = False  # gives several different samples per input
     #: Stroke maps the user can draw to steer the model, e.g. ("edges",) for EdgeConnect.
     guides: tuple[str, ...] = ()

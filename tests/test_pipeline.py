@@ -81,3 +81,35 @@ def test_progress_reports_reach_one():
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("OpenCV Navier-Stokes" in m for _, m in seen)
+
+
+class CountingInpainter:
+    """Records the batch sizes it is given; fills with mid-grey."""
+
+    batches: list[tuple[int, int, int]] = []
+
+    def inpaint(self, batch, *, samples=1, seed=0):
+        from app.models.base import Prediction
+
+        CountingInpainter.batches.append(batch.images.shape[:3])
+        b, h, w, _ = batch.images.shape
+        return Prediction(samples=np.full((b, 1, h, w, 3), 0.5, np.float32))
+
+
+def test_many_holes_run_in_bounded_batches_at_the_model_size(monkeypatch):
+    from app import model_cache, registry
+
+    spec = registry.ModelSpec(id="counting", name="Counting", kind="classical", licence="-",
+                              entry="tests.test_pipeline:CountingInpainter", native_size=64, size_multiple=16,
+                              max_batch=3)
+    monkeypatch.setattr(registry, "MODELS", registry.MODELS + (spec,))
+    model_cache.clear()
+    CountingInpainter.batches.clear()
+    hole = np.zeros((400, 1000), bool)
+    for i in range(7):  # seven separate small holes, far apart
+        hole[180:200, 40 + i * 140: 60 + i * 140] = True
+    (result,) = pipeline.run(Photo(pixels=textured(400, 1000)), hole, ["counting"], pipeline.Options(margin=20))
+    assert [b for b, _, _ in CountingInpainter.batches] == [3, 3, 1]
+    assert all((h, w) == (64, 64) for _, h, w in CountingInpainter.batches)
+    assert (np.abs(result.photo.pixels[hole].astype(float) - 127.5) <= 1).all()
+    model_cache.clear()

@@ -218,7 +218,9 @@ class RFRNet(nn.Module):
     # Released as checkpoint_paris.pth / checkpoint_celeba.pth (third-party names), one per
     # dataset, while this list is per class: users save either file as ``checkpoint.pth``
     # in the model's folder (checkpoints/rfr-psv/, checkpoints/rfr-celeba/).
-    OFFICIAL_FILES = (OfficialFile("checkpoint.pth", "", container="generator"),)
+    # Released as checkpoint_paris.pth / checkpoint_celeba.pth (names reported in the official issues).
+    OFFICIAL_FILES = (OfficialFile("checkpoint.pth", "", container="generator",
+                                   aliases=("checkpoint_paris.pth", "checkpoint_celeba.pth")),)
 
     def __init__(self) -> None:
         super().__init__()

@@ -35,6 +35,14 @@ class OfficialFile:
     # (e.g. PIC's aliased duplicates). Applied after the prefix is stripped.
     rename: Callable[[str, Mapping[str, torch.Tensor]], str | None] | None = None
     required: bool = True
+    aliases: tuple[str, ...] = ()  # other names the same file is known under (e.g. per dataset)
+
+    def find(self, folder: Path) -> Path | None:
+        """The file in ``folder`` under its name or one of its aliases."""
+        for name in (self.name, *self.aliases):
+            if (folder / name).is_file():
+                return folder / name
+        return None
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -131,17 +139,17 @@ def map_keys(state: Mapping[str, torch.Tensor], spec: OfficialFile) -> dict[str,
 
 def read_official(folder: Path, files: tuple[OfficialFile, ...]) -> dict[str, torch.Tensor]:
     """Read every released file of a model from ``folder`` into one flat state_dict."""
-    missing = [f.name for f in files if f.required and not (folder / f.name).is_file()]
+    missing = [f.name for f in files if f.required and f.find(folder) is None]
     if missing:
         raise WeightsError(f"Missing {', '.join(missing)} in {folder}.")
     state: dict[str, torch.Tensor] = {}
     for spec in files:
-        path = folder / spec.name
-        if path.is_file():
+        path = spec.find(folder)
+        if path is not None:
             state.update(map_keys(_state_dict_of(load_pickle(path), spec), spec))
     return state
 
 
 def has_official(folder: Path, files: tuple[OfficialFile, ...]) -> bool:
     """True when every required official file is present in ``folder``."""
-    return all((folder / f.name).is_file() for f in files if f.required)
+    return all(f.find(folder) is not None for f in files if f.required)
