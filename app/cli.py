@@ -26,7 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Inpainting studio (serve with: python app.py)")
     commands = parser.add_subparsers(dest="command", required=True)
     add_inpaint_parser(commands)
-    commands.add_parser("models", help="list the models and whether they can run here")
     try:
         from app.weights.cli import add_parser as add_weights_parser
     except ImportError:  # weights tooling not installed in this build
@@ -116,21 +115,11 @@ def inpaint_file(image: Path, mask: Path, model_ids: Sequence[str], options: pip
     return written
 
 
-def run_models() -> int:
-    for spec in registry.MODELS:
-        state = availability(spec)
-        status = "ready" if state.ok else f"unavailable: {state.reason}"
-        print(f"{spec.id:22} {spec.name:32} {spec.licence:40} {status}")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "inpaint":
             return run_inpaint(args)
-        if args.command == "models":
-            return run_models()
         return args.handler(args)
     except InpaintError as exc:
         print(f"error: {exc}", file=sys.stderr)

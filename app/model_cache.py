@@ -27,6 +27,7 @@ from app.models.base import Inpainter
 from app.registry import ModelSpec
 from app.weights import hub
 from app.weights.hub import Progress
+from app.weights.loader import instantiate
 
 MAX_LOADED_ENV = "INPAINT_MAX_LOADED_MODELS"
 DEVICE_ENV = "INPAINT_DEVICE"
@@ -70,8 +71,6 @@ def get_inpainter(spec: ModelSpec, progress: Progress | None = None) -> Inpainte
     with _lock_for(spec.id):
         model = _lookup(spec)  # another request may have loaded it while we waited
         if model is None:
-            if spec.kind == "neural":
-                _trim(max_loaded() - 1)  # free room before the new weights arrive
             model = _build(spec, progress)
             _store(spec, model)
         return model
@@ -208,10 +207,9 @@ def _free_memory() -> None:
 def _build(spec: ModelSpec, progress: Progress | None) -> Inpainter:
     if spec.kind == "classical":
         return spec.entry_class()(**spec.kwargs)
-    from app.weights.loader import instantiate
-
     device = select_device()
     state, source = hub.load_state(spec, progress)
+    _trim(max_loaded() - 1)  # make room on the device before the new weights go there
     if progress:
         progress(1.0, f"Loading {spec.name} on {device}")
     # Moving the weights to the GPU can run out of memory too.

@@ -62,7 +62,8 @@ def model_choices() -> tuple[list[tuple[str, str]], str]:
         state = availability(spec)
         if state.ok:
             choices.append((spec.name, spec.id))
-        status = "ready" if state.ok else f"unavailable — {state.reason}"
+        status = ("ready" + (f" ({state.reason})" if state.reason else "")) if state.ok else \
+            f"unavailable — {state.reason}"
         rows.append(f"| **{spec.name}** — {spec.description} | {spec.licence} | {status} |")
     return choices, "\n".join(rows)
 

@@ -161,6 +161,14 @@ def test_lru_bound_evicts_least_recently_used(local, monkeypatch):
     assert model_cache.loaded_ids() == ["c", "b"] and TinyNet.builds == 4
 
 
+def test_a_failed_load_evicts_nothing(local, monkeypatch):
+    monkeypatch.setenv("INPAINT_MAX_LOADED_MODELS", "1")
+    model_cache.get_inpainter(local("a"))
+    with pytest.raises(ModelUnavailableError):
+        model_cache.get_inpainter(tiny_spec("no-weights"))
+    assert model_cache.loaded_ids() == ["a"]
+
+
 @pytest.mark.parametrize(("value", "expected"), [(None, 2), ("1", 1), ("5", 5), ("0", 1), ("lots", 2)])
 def test_bound_from_environment(monkeypatch, value, expected):
     if value is None:

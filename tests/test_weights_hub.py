@@ -347,6 +347,7 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_download_list_and_offline(server, tmp_path):
     data = tiny_bytes(3.0)
     server.add("clins/big-lama", {FILE: data}, refs=("v1",))
