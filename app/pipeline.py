@@ -66,7 +66,8 @@ class Result:
 def prepare_hole(photo: Photo, hole: np.ndarray, grow: int) -> np.ndarray:
     """Check and grow the painted hole; it must match the photo's size."""
     if hole.shape != photo.pixels.shape[:2]:
-        raise InpaintError(f"The mask is {hole.shape[1]}x{hole.shape[0]} but the photo is {photo.size[0]}x{photo.size[1]}.")
+        (w, h), (mw, mh) = photo.size, hole.shape[::-1]
+        raise InpaintError(f"The mask is {mw}x{mh} but the photo is {w}x{h}.")
     masks.validate(hole)
     grown = masks.grow(hole, grow)
     masks.validate(grown)

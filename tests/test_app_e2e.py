@@ -49,9 +49,9 @@ def server(tmp_path_factory):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
-        except OSError:
+        except OSError as exc:
             if proc.poll() is not None:
-                raise RuntimeError(f"app exited: {log.read_text()}")
+                raise RuntimeError(f"app exited: {log.read_text()}") from exc
             time.sleep(0.5)
     yield url
     proc.terminate()

@@ -26,7 +26,8 @@ def photos(tmp_path):
     (tmp_path / "masks").mkdir()
     for i in range(2):
         Image.fromarray(textured(64, 80, seed=i)).save(tmp_path / "images" / f"photo{i}.png")
-        Image.fromarray(box_hole(64, 80, 20, 30, 20, 40).astype(np.uint8) * 255).save(tmp_path / "masks" / f"photo{i}.png")
+        hole = box_hole(64, 80, 20, 30, 20, 40).astype(np.uint8) * 255
+        Image.fromarray(hole).save(tmp_path / "masks" / f"photo{i}.png")
     return tmp_path
 
 

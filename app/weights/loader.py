@@ -42,7 +42,8 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path.name} is not a valid safetensors file ({exc}). Delete it and download again.") from exc
+        raise WeightsError(f"{path.name} is not a valid safetensors file ({exc}). "
+                           "Delete it and download or convert it again.") from exc
 
 
 def read_folder(spec: ModelSpec, folder: Path) -> dict[str, torch.Tensor] | None:

@@ -49,29 +49,38 @@ class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickler for checkpoints that hold harmless non-tensor objects.
 
     torch's ``weights_only`` loader refuses any class it does not know (Lightning
-    checkpoints carry OmegaConf configs, for instance). Unknown classes here become
-    inert placeholders instead of being imported, so no code from the file runs.
+    checkpoints carry OmegaConf configs, for instance). Here only tensor-rebuilding and
+    plain container types are real; every other class becomes an inert placeholder
+    instead of being imported, so no code from the file runs.
     """
 
     def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
-        if module.startswith("torch") or module in {"collections", "builtins", "_codecs", "numpy", "numpy.core.multiarray", "numpy._core.multiarray"}:
-            if module == "builtins" and name not in _SAFE_BUILTINS:
-                return _placeholder(module, name)
-            if module.startswith("torch") and not _is_safe_torch(module, name):
-                return _placeholder(module, name)
+        if _is_safe(module, name):
             return super().find_class(module, name)
         return _placeholder(module, name)
 
 
-_SAFE_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str", "bytes", "bool", "slice", "object"}
+_SAFE = {
+    "builtins": {"dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str", "bytes", "bool",
+                 "slice"},
+    "collections": {"OrderedDict", "defaultdict"},
+    "_codecs": {"encode"},
+    "torch": {"Size", "device", "dtype", "float32", "float16", "bfloat16", "int64", "int32", "uint8", "bool"},
+    "torch._tensor": {"_rebuild_from_type_v2"},
+    "numpy.core.multiarray": {"_reconstruct", "scalar"},
+    "numpy._core.multiarray": {"_reconstruct", "scalar"},
+    "numpy": {"ndarray", "dtype"},
+}
 
 
-def _is_safe_torch(module: str, name: str) -> bool:
+def _is_safe(module: str, name: str) -> bool:
     if module == "torch._utils" and name.startswith("_rebuild"):
         return True
-    if module == "torch" and (name.endswith("Storage") or name in {"Size", "device", "dtype", "float32", "float16", "bfloat16", "int64"}):
+    if module == "torch" and name.endswith("Storage"):
         return True
-    return module in {"torch.storage", "torch._tensor"}
+    if module == "numpy.dtypes" and name.endswith("DType"):
+        return True
+    return name in _SAFE.get(module, ())
 
 
 def _placeholder(module: str, name: str) -> type:
