@@ -405,3 +405,17 @@ def test_push_then_download_through_the_pinned_tag(server, hf_env, checkpoints, 
     model = model_cache.get_inpainter(spec_for("pushns/tiny", pushed, model_id="tiny-push"))
     assert torch.all(model.conv.weight == 7.0)
     assert f"/pushns/tiny/resolve/v1/{FILE}" in server.paths("GET")
+
+
+def test_official_file_under_an_alias_counts_as_local(checkpoints, monkeypatch):
+    """RFR's release names (checkpoint_paris.pth) are found like the canonical one."""
+    from app import registry
+    from app.weights import hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = registry.get("rfr-psv")
+    folder = checkpoints / spec.id
+    folder.mkdir()
+    (folder / "checkpoint_paris.pth").write_bytes(b"placeholder")
+    location = hub.locate(spec)
+    assert location.status == "local" and location.paths == (folder / "checkpoint_paris.pth",)

@@ -133,7 +133,7 @@ def local_paths(spec: ModelSpec) -> tuple[Path, ...]:
         return (folder / SAFETENSORS_NAME,)
     files = safe_official_files(spec)
     if files and has_official(folder, files):
-        return tuple(folder / f.name for f in files if (folder / f.name).is_file())
+        return tuple(path for f in files if (path := f.find(folder)) is not None)
     return ()
 
 
