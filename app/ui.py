@@ -77,18 +77,26 @@ def _user_error(exc: Exception) -> gr.Error:
 def on_upload(path: str | None):
     """Check the photo at once (size limit, readable) and show its preview for painting."""
     if not path:
-        return None, None, ""
+        return None, None, None, ""
     try:
         photo = load_photo(path)
     except InpaintError as exc:
         raise _user_error(exc) from exc
-    return _editor_value(photo), path, _describe(photo)
+    return _editor_value(photo), path, None, _describe(photo)
 
 
 def _editor_value(photo: Photo, hole: np.ndarray | None = None) -> dict:
+    """The preview to paint on; a preset hole is shown tinted into the background.
+
+    (Gradio's editor draws layers handed to it from Python offset on its canvas, so a
+    preset mask travels in a state instead and is only shown here.)
+    """
     small = preview(photo, PREVIEW_SIDE)
-    layers = [masks.hole_preview(hole, small.size, colour=_rgba(HOLE_COLOUR))] if hole is not None else []
-    return {"background": small, "layers": layers, "composite": None}
+    if hole is not None:
+        small = small.convert("RGBA")
+        small.alpha_composite(masks.hole_preview(hole, small.size, colour=_rgba(HOLE_COLOUR, 160)))
+        small = small.convert("RGB")
+    return {"background": small, "layers": [], "composite": None}
 
 
 def _rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:
@@ -101,30 +109,33 @@ def _describe(photo: Photo) -> str:
 
 
 def load_example(photo_path: str, mask_path: str):
-    """An example photo with its pre-drawn mask, ready to run."""
+    """An example photo with its pre-drawn mask (kept as the preset), ready to run."""
     photo = load_photo(photo_path)
     hole = masks.to_hole(mask_path, photo.size)
-    return _editor_value(photo, hole), photo_path, _describe(photo)
+    return _editor_value(photo, hole), photo_path, mask_path, _describe(photo) + " (the example's mask is preset)"
 
 
-def strokes(editor: dict | None, size: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Painted strokes per brush colour (``hole`` and guides), at the photo's size."""
-    if not editor or not editor.get("layers"):
-        raise InpaintError("Paint over what should disappear first (the mask is empty).")
+def strokes(editor: dict | None, size: tuple[int, int], preset: str | None = None) -> dict[str, np.ndarray]:
+    """Painted strokes per brush colour (``hole`` and guides) at the photo's size, plus a preset hole."""
+    layers = [layer for layer in (editor or {}).get("layers") or [] if layer is not None]
     colours = brush_colours()
-    maps = masks.strokes_by_colour([layer for layer in editor["layers"] if layer is not None],
-                                   {name: _rgba(c)[:3] for name, c in colours.items()})
-    return {name: masks.resize_hole(m, size) for name, m in maps.items()}
+    maps = masks.strokes_by_colour(layers, {name: _rgba(c)[:3] for name, c in colours.items()})
+    maps = {name: masks.resize_hole(m, size) for name, m in maps.items()}
+    if preset:
+        maps["hole"] = maps["hole"] | masks.to_hole(preset, size) if "hole" in maps else masks.to_hole(preset, size)
+    if "hole" not in maps or not maps["hole"].any():
+        raise InpaintError("Paint over what should disappear first (the mask is empty).")
+    return maps
 
 
-def on_run(photo_path: str | None, editor: dict | None, model_ids: list[str], samples: float, seed: float,
-           strategy: str, margin: float, grow: float, feather: float, progress=gr.Progress()):
+def on_run(photo_path: str | None, preset: str | None, editor: dict | None, model_ids: list[str], samples: float,
+           seed: float, strategy: str, margin: float, grow: float, feather: float, progress=gr.Progress()):
     """Run every chosen model; gallery + slider + downloads at full resolution."""
     if not photo_path:
         raise gr.Error("Upload a photo first.", title="No photo")
     try:
         photo = load_photo(photo_path)
-        painted = strokes(editor, photo.size)
+        painted = strokes(editor, photo.size, preset)
         options = pipeline.Options(strategy=strategy, margin=int(margin), grow=int(grow), feather=int(feather),
                                    samples=int(samples), seed=int(seed))
         results = pipeline.run(photo, painted.pop("hole"), model_ids, options, guides=painted,
@@ -198,6 +209,7 @@ def build() -> gr.Blocks:
         gr.Markdown("# Inpainting studio\nUpload a photo, paint over what should go, compare the fills of "
                     "several models side by side and download the result at full resolution.")
         photo_path = gr.State(None)
+        preset = gr.State(None)  # mask file of a chosen example
         paths = gr.State([])
         with gr.Row():
             with gr.Column(scale=3):
@@ -235,10 +247,10 @@ def build() -> gr.Blocks:
             downloads = gr.File(label="Full-resolution downloads", file_count="multiple")
         status = gr.Markdown()
         gr.Examples([[str(ASSETS / p), str(ASSETS / m)] for p, m in EXAMPLES], inputs=[upload, gr.File(visible=False)],
-                    fn=load_example, outputs=[editor, photo_path, info], run_on_click=True, api_name=False,
+                    fn=load_example, outputs=[editor, photo_path, preset, info], run_on_click=True, api_name=False,
                     cache_examples=False, label="Examples (photo + pre-drawn mask)")
-        upload.upload(on_upload, upload, [editor, photo_path, info], api_name=False)
-        run.click(on_run, [photo_path, editor, models, samples, seed, strategy, margin, grow, feather],
+        upload.upload(on_upload, upload, [editor, photo_path, preset, info], api_name=False)
+        run.click(on_run, [photo_path, preset, editor, models, samples, seed, strategy, margin, grow, feather],
                   [gallery, slider, downloads, paths, status], api_name=False)
         gallery.select(on_select, paths, slider, api_name=False)
         _api_endpoint()

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from app import ui
+from app.masks import grow
 from tests.helpers import box_hole, textured
 
 
@@ -29,8 +30,8 @@ def _painted_editor(preview: Image.Image, hole_box, edge_box=None) -> dict:
 
 
 def test_upload_shows_a_small_preview_and_keeps_the_original(big_photo):
-    value, path, info = ui.on_upload(str(big_photo))
-    assert max(value["background"].size) == ui.PREVIEW_SIDE
+    value, path, preset, info = ui.on_upload(str(big_photo))
+    assert preset is None and max(value["background"].size) == ui.PREVIEW_SIDE
     assert path == str(big_photo) and "2000x1500" in info
 
 
@@ -41,9 +42,9 @@ def test_upload_over_the_limit_is_refused_at_once(big_photo, monkeypatch):
 
 
 def test_run_maps_preview_strokes_to_full_resolution(big_photo):
-    value, path, _ = ui.on_upload(str(big_photo))
+    value, path, _, _ = ui.on_upload(str(big_photo))
     editor = _painted_editor(value["background"], (300, 400, 300, 420), edge_box=(350, 352, 300, 420))
-    gallery, before_after, files, paths, status = ui.on_run(path, editor, ["telea"], 1, 0, "crop", 64, 4, 4)
+    gallery, before_after, files, paths, status = ui.on_run(path, None, editor, ["telea"], 1, 0, "crop", 64, 4, 4)
     result = np.asarray(Image.open(files[0]))
     original = np.asarray(Image.open(big_photo))
     assert result.shape == original.shape == (1500, 2000, 3)
@@ -56,19 +57,24 @@ def test_run_maps_preview_strokes_to_full_resolution(big_photo):
 
 
 def test_run_without_strokes_or_photo_says_what_to_do(big_photo):
-    value, path, _ = ui.on_upload(str(big_photo))
+    value, path, _, _ = ui.on_upload(str(big_photo))
     with pytest.raises(gr.Error, match="mask is empty"):
-        ui.on_run(path, {"background": value["background"], "layers": [], "composite": None}, ["telea"],
+        ui.on_run(path, None, {"background": value["background"], "layers": [], "composite": None}, ["telea"],
                   1, 0, "crop", 64, 4, 4)
     with pytest.raises(gr.Error, match="Upload a photo first"):
-        ui.on_run(None, None, ["telea"], 1, 0, "crop", 64, 4, 4)
+        ui.on_run(None, None, None, ["telea"], 1, 0, "crop", 64, 4, 4)
 
 
-def test_examples_come_with_their_mask():
+def test_examples_come_with_their_mask_and_run_without_painting():
     photo, mask = ui.EXAMPLES[1]
-    value, _, _ = ui.load_example(str(ui.ASSETS / photo), str(ui.ASSETS / mask))
-    layer = np.asarray(value["layers"][0])
-    assert layer[..., 3].any() and not layer[..., 3].all()
+    value, path, preset, _ = ui.load_example(str(ui.ASSETS / photo), str(ui.ASSETS / mask))
+    shown = np.asarray(value["background"]).astype(int)
+    plain = np.asarray(Image.open(ui.ASSETS / photo).convert("RGB")).astype(int)
+    hole = np.asarray(Image.open(ui.ASSETS / mask)) > 0
+    assert (shown[hole] != plain[hole]).any(axis=1).all() and (shown[~hole] == plain[~hole]).all()  # tinted
+    _, _, files, _, _ = ui.on_run(path, preset, value, ["telea"], 1, 0, "crop", 64, 4, 4)
+    changed = (np.asarray(Image.open(files[0])).astype(int) != plain).any(axis=2)
+    assert changed[hole].mean() > 0.9 and not changed[~grow(hole, 4 + 5)].any()
 
 
 def test_api_endpoint_is_named_and_models_come_from_the_registry():
