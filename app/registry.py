@@ -38,6 +38,22 @@ class HubWeights:
 
 
 @dataclass(frozen=True)
+class OfficialArchive:
+    """The authors' own distribution on the Hub, fetched only by ``python -m app weights fetch-official``.
+
+    It holds pickled release files, so it is never loaded directly: the command extracts the
+    named members into ``checkpoints/<id>/`` and converts them to safetensors (reading them
+    with the restricted unpickler, which runs no code from the file).
+    """
+
+    repo: str  # full repo id, e.g. "smartywu/big-lama"
+    file: str  # e.g. "big-lama.zip"
+    members: dict[str, str]  # path inside the archive -> official file name we expect
+    revision: str = "main"
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class Card:
     """Facts for the model card and the UI's licence line."""
 
@@ -69,6 +85,7 @@ class ModelSpec:
     description: str = ""
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the entry class
     weights: HubWeights | None = None
+    official_archive: OfficialArchive | None = None
     card: Card = field(default_factory=Card)
 
     @property
@@ -199,6 +216,8 @@ NEURAL: tuple[ModelSpec, ...] = (
         licence="Apache-2.0", native_size=256, max_size=1536, size_multiple=8,
         description="Fourier convolutions see the whole crop: the strongest eraser of large objects.",
         weights=_mirror("big-lama"), card=_LAMA,
+        official_archive=OfficialArchive(repo="smartywu/big-lama", file="big-lama.zip",
+                                         members={"big-lama/models/best.ckpt": "best.ckpt"}),
     ),
 )
 

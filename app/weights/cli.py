@@ -1,4 +1,4 @@
-"""``python -m app weights list|download|convert|verify|push`` — the weights toolbox.
+"""``python -m app weights list|download|fetch-official|convert|verify|push`` — the weights toolbox.
 
 Register it on the app's CLI with :func:`add_parser`; ``args.handler(args)`` then returns the
 exit status. ``python -m app.weights.cli ...`` runs it on its own. Every failure prints the
@@ -15,6 +15,7 @@ from app import registry
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.registry import MIRROR_REVISION, ModelSpec
 from app.weights import hub
+from app.weights.archive import extract_members, fetch_archive
 from app.weights.convert import CARD_NAME, convert
 from app.weights.loader import SAFETENSORS_NAME, instantiate, local_dir, read_folder
 
@@ -29,6 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     download.add_argument("ids", nargs="*", metavar="MODEL_ID")
     download.add_argument("--all", action="store_true", help="every neural model")
     download.add_argument("--force", action="store_true", help="download again even if cached")
+    official = sub.add_parser("fetch-official", help="fetch the authors' own archive from the Hub, extract, convert")
+    official.add_argument("id", metavar="MODEL_ID")
+    official.add_argument("--no-convert", action="store_true", help="only extract the official files")
     conv = sub.add_parser("convert", help="official release files -> model.safetensors + sha256 + README.md")
     conv.add_argument("id", metavar="MODEL_ID")
     conv.add_argument("--src", type=Path, help="folder with the official files (default checkpoints/<id>/)")
@@ -48,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Run a parsed ``weights`` command; 0 on success, 1 on failure (message on stderr)."""
-    commands = {"list": _list, "download": _download, "convert": _convert, "verify": _verify, "push": _push}
+    commands = {"list": _list, "download": _download, "fetch-official": _fetch_official, "convert": _convert,
+                "verify": _verify, "push": _push}
     try:
         return commands[args.weights_command](args)
     except InpaintError as exc:
@@ -108,6 +113,19 @@ def _download(args: argparse.Namespace) -> int:
         if hub.local_paths(spec):
             print(f"{spec.id}: note: {local_dir(spec)} has weights too; they take precedence.")
     return 1 if failed else 0
+
+
+# --------------------------------------------------------------------- fetch-official
+
+
+def _fetch_official(args: argparse.Namespace) -> int:
+    spec = registry.get(args.id)
+    archive = fetch_archive(spec)
+    for path in extract_members(spec, archive):
+        print(f"{spec.id}: extracted {path}")
+    if args.no_convert:
+        return 0
+    return _convert(argparse.Namespace(id=spec.id, src=None, out=None, no_check=False))
 
 
 # ---------------------------------------------------------------------------- convert
