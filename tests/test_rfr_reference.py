@@ -23,7 +23,6 @@ from app.models.rfr import (
     RFRNet,
     attention_bytes,
     attention_floats,
-    max_batch_for_memory,
 )
 from app.weights.loader import instantiate, load_from_folder
 from tests.conftest import fixture_params, fixture_tolerances, make_state_dict, manifest_entries
@@ -222,11 +221,19 @@ def test_missing_file_is_named(checkpoints: Path) -> None:
 
 
 def test_memory_bound() -> None:
+    """Whatever the photo and strategy, the pipeline hands RFR at most max_batch crops of 256 px."""
+    from app import hires
+
     assert attention_floats(256, 256) == (32 * 32) ** 2
     assert attention_floats(512, 384) == (64 * 48) ** 2
     assert attention_bytes(256, 256, batch=2) == 2 * attention_bytes(256, 256)
-    assert max_batch_for_memory(512, 512, attention_bytes(512, 512, batch=3)) == 3
-    assert max_batch_for_memory(1024, 1024, 1 << 20) == 0
+    spec = registry.get(MODEL_ID)
+    hole = np.zeros((3000, 4000), bool)
+    hole[100:2900:300, 100:3900:7] = True  # many regions, some merged into big windows
+    for strategy in hires.Strategy:
+        for window in hires.plan(hole, strategy, spec.crop_limit, spec.size_multiple, 128, square=True):
+            assert max(window.target) <= 256
+    assert attention_bytes(256, 256, batch=spec.max_batch) <= 96 * 2**20
 
 
 def test_rejects_sizes_off_the_multiple(net: torch.nn.Module) -> None:

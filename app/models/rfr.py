@@ -50,15 +50,11 @@ def attention_floats(height: int, width: int) -> int:
 def attention_bytes(height: int, width: int, batch: int = 1, bytes_per_float: int = 4) -> int:
     """Peak bytes the attention needs for a batch: quadratic in the pixel count.
 
-    The pipeline uses it to cap crop size or split batches before a forward runs out of
-    memory; the rest of the network grows only linearly with the pixel count.
+    The registry caps RFR's crops at its native 256 px and its batches at ``max_batch``, so
+    the pipeline never asks for more than ``attention_bytes(256, 256, max_batch)`` (96 MiB);
+    the rest of the network grows only linearly with the pixel count.
     """
     return ATTENTION_PEAK_MATRICES * batch * attention_floats(height, width) * bytes_per_float
-
-
-def max_batch_for_memory(height: int, width: int, budget_bytes: int, bytes_per_float: int = 4) -> int:
-    """Largest batch whose attention fits in ``budget_bytes`` (0 = not even one crop fits)."""
-    return int(budget_bytes // attention_bytes(height, width, 1, bytes_per_float))
 
 
 class PartialConv2d(nn.Conv2d):
