@@ -7,6 +7,8 @@ everything outside the hole exactly as uploaded.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
 import warnings
@@ -17,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from app.errors import BadImageError
+from app.errors import BadImageError, InpaintError
 
 MAX_PIXELS_ENV = "INPAINT_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: a 12 MP phone photo passes, a 20k x 20k scan does not
@@ -212,10 +214,17 @@ def encode_png(photo: Photo) -> bytes:
 
 
 def save_png(photo: Photo, path: str | Path) -> Path:
-    """Write :func:`encode_png` to ``path`` (a full disk becomes a clear error)."""
+    """Write :func:`encode_png` to ``path`` (a full disk becomes a clear error, and no partial file)."""
     path = Path(path)
+    data = encode_png(photo)
     try:
-        path.write_bytes(encode_png(photo))
+        path.write_bytes(data)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InpaintError(f"The disk is full: {path.name} ({len(data) / 1e6:.1f} MB) could not be saved in "
+                               f"{path.parent}. Nothing you provided was changed; free some space (or try again "
+                               "later) and run again.") from exc
         raise BadImageError(f"Could not write {path}: {exc.strerror or exc}.") from exc
     return path

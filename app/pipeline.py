@@ -22,6 +22,7 @@ from app.models.base import Batch, Prediction
 from app.registry import ModelSpec
 
 Progress = Callable[[float, str], None]
+OnFailure = Callable[[ModelSpec, InpaintError], None]
 
 MAX_SAMPLES = 16
 
@@ -75,8 +76,14 @@ def prepare_hole(photo: Photo, hole: np.ndarray, grow: int) -> np.ndarray:
 
 
 def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Options | None = None,
-        guides: dict[str, np.ndarray] | None = None, progress: Progress | None = None) -> list[Result]:
-    """Inpaint ``photo`` where ``hole`` is True with every model in ``model_ids``."""
+        guides: dict[str, np.ndarray] | None = None, progress: Progress | None = None,
+        on_failure: OnFailure | None = None) -> list[Result]:
+    """Inpaint ``photo`` where ``hole`` is True with every model in ``model_ids``.
+
+    By default the first model that fails fails the call. With ``on_failure``, a failing
+    model is reported to it and the others still run (side by side, one broken model
+    should not cost the user the other fills); if every model fails, that is raised instead.
+    """
     options = options or Options()
     if not model_ids:
         raise InpaintError("Choose at least one model.")
@@ -84,9 +91,18 @@ def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Optio
     hole = prepare_hole(photo, hole, options.grow)
     alpha = hires.feather_alpha(hole, options.feather)
     results: list[Result] = []
+    failures: list[InpaintError] = []
     for index, spec in enumerate(specs):
         report = _scaled(progress, index, len(specs))
-        results += run_model(spec, photo, hole, alpha, options, guides or {}, report)
+        try:
+            results += run_model(spec, photo, hole, alpha, options, guides or {}, report)
+        except InpaintError as exc:
+            if on_failure is None:
+                raise
+            failures.append(exc)
+            on_failure(spec, exc)
+    if failures and not results:
+        raise failures[0] if len(failures) == 1 else InpaintError(" ".join(str(f) for f in failures))
     if progress:
         progress(1.0, "Done")
     return results
@@ -102,7 +118,23 @@ def _scaled(progress: Progress | None, index: int, count: int) -> Progress:
 
 def run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarray, options: Options,
               guides: dict[str, np.ndarray], progress: Progress) -> list[Result]:
-    """All samples of one model, pasted back into copies of the photo."""
+    """All samples of one model, pasted back into copies of the photo.
+
+    A model that breaks with an unexpected exception is reported by name (a bare
+    ``RuntimeError: ...`` does not tell the user which of the chosen models failed).
+    """
+    try:
+        return _run_model(spec, photo, hole, alpha, options, guides, progress)
+    except InpaintError:
+        raise
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "no details"
+        raise InpaintError(f"{spec.name} failed while inpainting ({type(exc).__name__}: {detail}). Nothing was "
+                           "changed; run again, or choose another model.") from exc
+
+
+def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarray, options: Options,
+               guides: dict[str, np.ndarray], progress: Progress) -> list[Result]:
     progress(0.0, f"Loading {spec.name}")
     inpainter = get_inpainter(spec, progress=lambda f, m: progress(0.3 * f, m))
     progress(0.3, f"Running {spec.name}")

@@ -8,7 +8,9 @@ Re-encoding a 12 MP canvas on every submit took ~40 s (and hit upload limits).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from app.images import Photo, load_photo, preview, save_png  # noqa: E402
 from app.model_cache import availability  # noqa: E402
 
 PREVIEW_SIDE = 1024
+OUTPUT_MAX_AGE = 24 * 3600  # s: results stay downloadable this long, then the next run sweeps them
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 HOLE_COLOUR = "#ff0050"
 GUIDE_COLOURS = {"cyan": "#00e5ff", "yellow": "#ffe600", "green": "#7cff00"}  # one per guide kind
@@ -138,27 +141,62 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
         painted = strokes(editor, photo.size, preset)
         options = pipeline.Options(strategy=strategy, margin=int(margin), grow=int(grow), feather=int(feather),
                                    samples=int(samples), seed=int(seed))
+        failed: dict[str, str] = {}  # model name -> why: the others' fills are still shown
         results = pipeline.run(photo, painted.pop("hole"), model_ids, options, guides=painted,
-                               progress=lambda f, m: progress(f, desc=m))
-        return present(photo, results)
+                               progress=lambda f, m: progress(f, desc=m),
+                               on_failure=lambda spec, exc: failed.update({spec.name: str(exc)}))
+        shown = present(photo, results)
     except Exception as exc:  # every failure reaches the page as a message
         raise _user_error(exc) from exc
+    for name, why in failed.items():
+        gr.Warning(why, duration=None, title=f"{name} gave no result")
+    if failed:
+        shown = (*shown[:-1], f"{shown[-1]} No result from {', '.join(failed)} (see the message).")
+    return shown
 
 
 def present(photo: Photo, results: list[pipeline.Result]):
     """Write full-resolution PNGs once and point every output at them."""
-    folder = Path(tempfile.mkdtemp(prefix="inpaint-"))
-    before = save_png(photo, folder / "original.png")
-    items, files = [], []
-    for result in results:
-        name = f"{result.model.id}_s{result.sample}_{uuid.uuid4().hex[:6]}.png"
-        files.append(str(save_png(result.photo, folder / name)))
-        items.append((files[-1], result.label))
-    for result in results:
-        if result.sample == 0:
-            items += _map_items(result, folder)
+    folder = output_folder()
+    try:
+        before = save_png(photo, folder / "original.png")
+        items, files = [], []
+        for result in results:
+            name = f"{result.model.id}_s{result.sample}_{uuid.uuid4().hex[:6]}.png"
+            files.append(str(save_png(result.photo, folder / name)))
+            items.append((files[-1], result.label))
+        for result in results:
+            if result.sample == 0:
+                items += _map_items(result, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # no half-written results left behind (e.g. disk full)
+        raise
     first = (str(before), files[0]) if files else None
     return items, first, files, [str(before)] + files, f"{len(files)} result(s) at {photo.size[0]}x{photo.size[1]}."
+
+
+def output_folder() -> Path:
+    """A fresh folder for one run's PNGs inside Gradio's cache, which serves them in place.
+
+    (A folder elsewhere made Gradio copy every PNG into its cache and left the original
+    behind for good: two copies of each result per run, forever.) Folders of earlier runs
+    older than ``OUTPUT_MAX_AGE`` are swept here, including those of runs whose client left.
+    """
+    root = Path(gr.utils.get_upload_folder())
+    root.mkdir(parents=True, exist_ok=True)
+    sweep_outputs(root, OUTPUT_MAX_AGE)
+    return Path(tempfile.mkdtemp(prefix="inpaint-", dir=root))
+
+
+def sweep_outputs(root: Path, max_age: float) -> None:
+    """Delete this app's run folders under ``root`` last written more than ``max_age`` s ago."""
+    cutoff = time.time() - max_age
+    for folder in root.glob("inpaint-*"):
+        try:
+            if folder.stat().st_mtime <= cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:  # another request swept it first
+            continue
 
 
 def _map_items(result: pipeline.Result, folder: Path) -> list[tuple[str, str]]:
@@ -214,21 +252,21 @@ def build() -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=3):
                 upload = gr.File(label="Photo (any size up to the limit; EXIF rotation, RGBA, 16-bit, CMYK ok)",
-                                 file_types=["image"], type="filepath")
+                                 file_types=["image"], type="filepath", elem_id="photo")
                 editor = gr.ImageEditor(
                     label="Paint over what should disappear (red brush)" + (f"; {guides}" if guides else ""),
                     type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
                     brush=gr.Brush(colors=list(colours.values()), default_color=HOLE_COLOUR, color_mode="fixed"),
-                    height=560,
+                    height=560, elem_id="editor",
                 )
-                info = gr.Markdown()
+                info = gr.Markdown(elem_id="info")
             with gr.Column(scale=2):
                 models = gr.CheckboxGroup(choices, value=[m for m in registry.DEFAULT_MODELS
                                                           if m in dict((v, k) for k, v in choices)],
-                                          label="Models")
+                                          label="Models", elem_id="models")
                 samples = gr.Slider(1, pipeline.MAX_SAMPLES, value=1, step=1,
                                     label="Samples per model (for models that give several)")
-                seed = gr.Number(0, precision=0, label="Seed (same seed = same fills)")
+                seed = gr.Number(0, precision=0, label="Seed (same seed = same fills)", elem_id="seed")
                 with gr.Accordion("Advanced", open=False):
                     strategy = gr.Radio([s.value for s in Strategy], value=Strategy.CROP.value,
                                         label="High-resolution strategy",
@@ -241,15 +279,19 @@ def build() -> gr.Blocks:
                 with gr.Accordion("Models and licences", open=False):
                     gr.Markdown(table)
         gallery = gr.Gallery(label="Results (click one to compare)", columns=3, format="png", object_fit="contain",
-                             height=420)
+                             height=420, elem_id="gallery")
         with gr.Row():
-            slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=700)
-            downloads = gr.File(label="Full-resolution downloads", file_count="multiple")
-        status = gr.Markdown()
+            slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=700,
+                                    elem_id="before-after")
+            downloads = gr.File(label="Full-resolution downloads", file_count="multiple", elem_id="downloads")
+        status = gr.Markdown(elem_id="status")
         gr.Examples([[str(ASSETS / p), str(ASSETS / m)] for p, m in EXAMPLES], inputs=[upload, gr.File(visible=False)],
                     fn=load_example, outputs=[editor, photo_path, preset, info], run_on_click=True, api_name=False,
                     cache_examples=False, label="Examples (photo + pre-drawn mask)")
         upload.upload(on_upload, upload, [editor, photo_path, preset, info], api_name=False)
+        # The editor keeps its picture (emptying it leaves its brush dead for the next photo).
+        upload.clear(lambda: (None, None, "Upload a photo to start."), None, [photo_path, preset, info],
+                     api_name=False)
         run.click(on_run, [photo_path, preset, editor, models, samples, seed, strategy, margin, grow, feather],
                   [gallery, slider, downloads, paths, status], api_name=False)
         gallery.select(on_select, paths, slider, api_name=False)

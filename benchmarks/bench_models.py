@@ -1,33 +1,35 @@
-"""Forward time and peak memory of the neural models, through their Inpainter interface.
+"""Forward time and peak memory of the neural networks alone, through their Inpainter interface.
 
-    python benchmarks/bench_models.py --models rfr-psv --sizes 256 512 --batches 1 4
-    python benchmarks/bench_models.py --models lama --sizes 512 1024
-    python benchmarks/bench_models.py --models edgeconnect-places2 --sizes 256 512 --batches 1 4
-    python benchmarks/bench_models.py --models pic-places2 --samples 1 4 8 16 --separate
+    python -m benchmarks.bench_models --models rfr-psv --sizes 256 512 --batches 1 4
+    python -m benchmarks.bench_models --models lama --sizes 512 1024 --half
+    python -m benchmarks.bench_models --models pic-places2 --samples 1 4 8 16 --separate
 
-Weights: each network's own random initialisation (speed and memory do not depend on the
-values). ``--separate`` also times N samples as N one-sample calls, against one batched call.
-Memory: CPU = peak RSS above the RSS before the call; CUDA = peak allocation above the
-weights. Prints a Markdown table with medians and spreads, and the command that made it.
+Weights: each network's own random initialisation. Speed and memory do not depend on the
+values, which is why this script may use them; it reports no image quality (that is
+benchmarks/bench_quality.py, with real weights only). ``--separate`` also times N samples as N
+one-sample calls against one batched call; ``--half`` also runs under float16 autocast (CUDA)
+and prints the largest output difference from float32, in 8-bit levels (random weights: an
+indication of numerical headroom, not of the released models). Memory: CPU = peak RSS above
+the RSS before the call; CUDA = peak allocation above the weights. Prints a Markdown table with
+medians and spreads, and the command that made it.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
+import contextlib
+import functools
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app import registry  # noqa: E402
-from app.models.base import Batch  # noqa: E402
-from benchmarks.memory import MiB, cpu_peak_extra, cuda_peak_extra  # noqa: E402
+from app import registry
+from app.models.base import Batch
+from benchmarks.common import command
+from benchmarks.memory import MiB, cpu_peak_extra, cuda_peak_extra
 
 
 def make_batch(size: int, batch: int) -> Batch:
@@ -39,6 +41,7 @@ def make_batch(size: int, batch: int) -> Batch:
 
 
 def timed(run, repeats: int, device: str) -> tuple[list[float], int | None]:
+    """Seconds of ``repeats`` calls after a warm-up, and the peak memory of one more."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
     def call() -> None:
@@ -55,45 +58,67 @@ def timed(run, repeats: int, device: str) -> tuple[list[float], int | None]:
     return times, peak
 
 
-def row(model: str, device: str, what: str, times: list[float], peak: int | None) -> str:
+def infer(net, batch: Batch, samples: int, seeds: list[int], half: bool, device: str) -> np.ndarray:
+    """The samples of ``net`` (one call per seed), under float16 autocast when ``half``."""
+    context = torch.autocast(device.split(":")[0], dtype=torch.float16) if half else contextlib.nullcontext()
+    with torch.inference_mode(), context:
+        return np.concatenate([net.inpaint(batch, samples=samples, seed=s).samples for s in seeds], axis=1)
+
+
+def row(model: str, device: str, what: str, times: list[float], peak: int | None, diff: str = "–") -> str:
     mem = "n/a" if peak is None else f"{peak / MiB:,.0f}"
     return (f"| {model} | {device} | {what} | {statistics.median(times):.3f} | "
-            f"{min(times):.3f}–{max(times):.3f} | {mem} |")
+            f"{min(times):.3f}–{max(times):.3f} | {mem} | {diff} |")
 
 
-def main() -> None:
+def cases(spec, args):
+    """(label, samples per call, seeds) for every input size, batch and sample count asked for."""
+    for size in args.sizes:
+        for b in args.batches:
+            for n in args.samples if spec.diverse else [1]:
+                what = f"{b}x{size}²" + (f", {n} samples" if spec.diverse else "")
+                yield make_batch(size, b), what + (" batched" if args.separate else ""), n, [0]
+                if args.separate and n > 1:
+                    yield make_batch(size, b), what + " as separate calls", 1, list(range(n))
+
+
+def bench(model_id: str, device: str, args) -> None:
+    spec = registry.get(model_id)
+    net = spec.entry_class()(**spec.kwargs).to(device).eval()
+    for batch, what, samples, seeds in cases(spec, args):
+        for half in [False, True] if args.half and device.startswith("cuda") else [False]:
+            run = functools.partial(infer, net, batch, samples, seeds, half, device)
+            times, peak = timed(run, args.repeats, device)
+            diff = "–"
+            if half:
+                levels = np.abs(run() - infer(net, batch, samples, seeds, False, device)).max() * 255
+                diff = f"{levels:.1f}"
+            print(row(model_id, device, what + (", float16" if half else ""), times, peak, diff), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True, choices=[s.id for s in registry.NEURAL])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256])
     parser.add_argument("--batches", type=int, nargs="+", default=[1])
     parser.add_argument("--samples", type=int, nargs="+", default=[1])
     parser.add_argument("--separate", action="store_true", help="also time N samples as N calls")
+    parser.add_argument("--half", action="store_true", help="also float16 autocast on CUDA, with the difference")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
-    print(f"Command: `{shlex.join(['python', *sys.argv])}`  \n"
+    print(f"Command: `{command(argv, 'benchmarks.bench_models')}`  \n"
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
-          + (f", GPU {torch.cuda.get_device_name()}" if len(devices) > 1 else "") + ", float32\n")
-    print("| model | device | input | median s | min–max s | peak extra MiB |\n|---|---|---|---|---|---|")
+          + (f", GPU {torch.cuda.get_device_name()}" if any(d != "cpu" for d in devices) else "")
+          + ", random weights (speed only)\n")
+    print("| model | device | input | median s | min–max s | peak extra MiB | max diff vs float32 (levels) |\n"
+          "|---|---|---|---|---|---|---|")
     for model_id in args.models:
-        spec = registry.get(model_id)
         for device in devices:
-            net = spec.entry_class()(**spec.kwargs).to(device).eval()
-            for size in args.sizes:
-                for b in args.batches:
-                    batch = make_batch(size, b)
-                    for n in args.samples if spec.diverse else [1]:
-                        what = f"{b}x{size}²" + (f", {n} samples" if spec.diverse else "")
-                        times, peak = timed(lambda: net.inpaint(batch, samples=n, seed=0), args.repeats, device)
-                        print(row(model_id, device, what + (" batched" if args.separate else ""), times, peak),
-                              flush=True)
-                        if args.separate and n > 1:
-                            times, peak = timed(lambda: [net.inpaint(batch, samples=1, seed=k) for k in range(n)],
-                                                args.repeats, device)
-                            print(row(model_id, device, what + " as separate calls", times, peak), flush=True)
-            del net
+            bench(model_id, device, args)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,77 +1,187 @@
-"""Request-to-result time and peak memory of every available inpainter on full-resolution photos.
+"""Latency and peak memory per request of every model that can run here, at 512 px and full resolution.
 
-    python benchmarks/bench_pipeline.py [--models telea patchmatch] [--repeats 3] [--family object]
+    python -m benchmarks.bench_pipeline                        # CPU, and CUDA too when there is one
+    python -m benchmarks.bench_pipeline --device cuda --half   # GPU machine: float32 and float16
+    python -m benchmarks.bench_pipeline --limit 3 --repeats 2 --models telea
 
-For each photo of ``$INPAINT_EVALSET/hires`` (default ../shared/evalset) with its mask of the
-chosen family, it times ``app.inpaint`` (load + hygiene + mask + windows + model + paste-back) and
-reads the peak resident memory of a fresh worker process per (model, photo), so one run does not
-inherit another's peak. Prints a Markdown table with medians and spreads.
+A request is what a click costs a user: ``app.inpaint(photo file, mask file, [model])`` with the
+app's default options (crop strategy, margin 128, grow 8, feather 8): decoding, mask, windows,
+model, paste-back. Photos: ``$INPAINT_EVALSET/images`` (512x512) and ``hires/`` (2560-4352 px,
+through the high-resolution pipeline), each with its mask of one family (``--family``, default
+``object``: a photobomber). Each model is warmed up (imports, weights), then each photo is
+requested ``--repeats`` times. Memory per request: peak resident set above the one before the
+request (kernel high-water mark), and on CUDA the peak GPU allocation above the loaded weights.
+``--half`` also runs neural models under float16 autocast on CUDA and reports the largest pixel
+difference from the float32 result. Classical models run on the CPU whatever the device, so
+they are measured there only. Writes latency-<device>.csv/.json to ``--out`` (docs/benchmarks)
+and re-renders the report.
 """
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing as mp
-import os
-import platform
-import resource
+import contextlib
+import functools
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
 
-EVALSET = Path(os.environ.get("INPAINT_EVALSET", Path(__file__).resolve().parents[2] / "shared" / "evalset"))
+from app import inpaint, model_cache
+from app.registry import ModelSpec
+from benchmarks import common, machine, report, results
+from benchmarks.memory import MiB, cpu_peak_extra, cuda_peak_extra
+
+MODULE = "benchmarks.bench_pipeline"
+SETS = {"images": "512x512", "hires": "full resolution"}
 
 
-def _measure(model: str, photo: str, mask: str, repeats: int, queue) -> None:
-    from app import inpaint
+def build_parser():
+    p = common.parser(__doc__)
+    p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    p.add_argument("--family", default="object", help="mask family used for every request")
+    p.add_argument("--repeats", type=int, default=3, help="timed requests per photo")
+    p.add_argument("--half", action="store_true", help="also float16 (autocast) for neural models on CUDA")
+    return p
 
-    inpaint(photo, mask, [model])  # warm-up: imports, model load, caches
-    times = []
-    for _ in range(repeats):
+
+@dataclass
+class Probe:
+    seconds: float
+    rss: int | None  # bytes above the resident set before the request
+    gpu: int | None  # bytes of CUDA allocations above those before the request
+    pixels: np.ndarray
+
+
+def request(photo: Path, mask: Path, model_id: str, half: bool) -> np.ndarray:
+    """One user request; under float16 autocast when ``half``."""
+    context = torch.autocast("cuda", dtype=torch.float16) if half else contextlib.nullcontext()
+    with context:
+        (result,) = inpaint(photo, mask, [model_id])
+    return result.photo.pixels
+
+
+def probe(call, cuda: bool) -> Probe:
+    """Time ``call`` and record its peak memory (the probes themselves sit outside the timing)."""
+    box: dict = {}
+
+    def timed() -> None:
         start = time.perf_counter()
-        inpaint(photo, mask, [model])
-        times.append(time.perf_counter() - start)
-    queue.put((times, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        box["pixels"] = call()
+        if cuda:
+            torch.cuda.synchronize()
+        box["seconds"] = time.perf_counter() - start
+
+    def run() -> None:
+        if cuda:
+            box["gpu"] = cuda_peak_extra(timed)
+        else:
+            timed()
+
+    rss = cpu_peak_extra(run)
+    return Probe(box["seconds"], rss, box.get("gpu"), box["pixels"])
 
 
-def measure(model: str, photo: Path, mask: Path, repeats: int) -> tuple[list[float], float]:
-    queue = mp.get_context("spawn").Queue()
-    proc = mp.get_context("spawn").Process(target=_measure, args=(model, str(photo), str(mask), repeats, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+def devices(wanted: str) -> list[str]:
+    """``auto``: the CPU, plus CUDA when available; otherwise just the one asked for."""
+    if wanted != "auto":
+        return [wanted]
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
-def main() -> None:
-    from app import list_models
+def precisions(spec: ModelSpec, device: str, half: bool) -> list[str]:
+    return ["float32", "float16"] if half and spec.kind == "neural" and device.startswith("cuda") else ["float32"]
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    available = [m["id"] for m in list_models() if m["available"]]
-    parser.add_argument("--models", nargs="+", default=[m for m in available if m in {"telea", "navier-stokes",
-                                                                                         "patchmatch"}])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--family", default="object")
-    args = parser.parse_args()
-    photos = sorted((EVALSET / "hires").glob("*.jpg"))
-    if not photos:
-        sys.exit(f"no photos in {EVALSET / 'hires'} (set INPAINT_EVALSET)")
-    print(f"`python benchmarks/bench_pipeline.py {' '.join(sys.argv[1:])}` on {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}\n")
-    print("| model | photo | size | median s | min–max s | peak RSS MB |\n|---|---|---|---|---|---|")
-    for model in args.models:
-        for photo in photos:
-            from PIL import Image
 
-            mask = EVALSET / "masks" / args.family / f"{photo.stem}.png"
-            times, peak = measure(model, photo, mask, args.repeats)
-            w, h = Image.open(photo).size
-            print(f"| {model} | {photo.stem} | {w}x{h} | {statistics.median(times):.2f} | "
-                  f"{min(times):.2f}–{max(times):.2f} | {peak:.0f} |", flush=True)
+def measure_photo(spec: ModelSpec, device: str, which: str, photo: Path, mask: Path, args) -> list[dict]:
+    """Rows for one photo: float32, then float16 compared with it."""
+    rows, reference = [], None
+    for precision in precisions(spec, device, args.half):
+        half = precision == "float16"
+        call = functools.partial(request, photo, mask, spec.id, half)
+        probes = [probe(call, device.startswith("cuda")) for _ in range(args.repeats)]
+        pixels = probes[-1].pixels
+        reference = pixels if reference is None else reference
+        diff = int(np.abs(pixels.astype(np.int32) - reference).max()) if half else None
+        rows.append(_row(spec, device, precision, which, photo, pixels, probes, diff))
+    return rows
+
+
+def _row(spec, device, precision, which, photo, pixels, probes: list[Probe], diff) -> dict:
+    seconds = [p.seconds for p in probes]
+    rss = [p.rss for p in probes if p.rss is not None]
+    gpu = [p.gpu for p in probes if p.gpu is not None]
+    return {"device": device, "precision": precision, "model": spec.id, "set": which, "photo": photo.stem,
+            "size": f"{pixels.shape[1]}x{pixels.shape[0]}", "median_s": statistics.median(seconds),
+            "min_s": min(seconds), "max_s": max(seconds), "rss_mib": max(rss) / MiB if rss else None,
+            "gpu_mib": max(gpu) / MiB if gpu else None, "max_diff": diff}
+
+
+def measure_model(spec: ModelSpec, device: str, root: Path, args) -> list[dict]:
+    rows = []
+    for which in args.sets:
+        images = common.photos(root, which, args.limit)
+        for precision in precisions(spec, device, args.half):  # warm-up: imports, weights, kernels
+            request(images[0], common.mask_path(root, args.family, images[0]), spec.id, precision == "float16")
+        for photo in images:
+            rows += measure_photo(spec, device, which, photo, common.mask_path(root, args.family, photo), args)
+        print(f"  {device} {spec.id} {which}: {len(images)} photos", file=sys.stderr, flush=True)
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per device, precision, model and photo set: the spread over photos and over repeated runs."""
+    out = []
+    for (device, precision, model, which), members in results.group(rows, ["device", "precision", "model",
+                                                                           "set"]).items():
+        medians = [r["median_s"] for r in members]
+        p10, p90 = np.percentile(medians, [10, 90])
+        spread = [(r["max_s"] - r["min_s"]) / r["median_s"] * 100 for r in members if r["median_s"] > 0]
+        rss = [r["rss_mib"] for r in members if r["rss_mib"] is not None]
+        gpu = [r["gpu_mib"] for r in members if r["gpu_mib"] is not None]
+        diffs = [r["max_diff"] for r in members if r["max_diff"] is not None]
+        out.append({"device": device, "precision": precision, "model": model, "set": which, "photos": len(members),
+                    "median_s": statistics.median(medians), "p10_s": float(p10), "p90_s": float(p90),
+                    "run_spread_pct": statistics.median(spread) if spread else None,
+                    "rss_median_mib": statistics.median(rss) if rss else None, "rss_max_mib": max(rss, default=None),
+                    "gpu_max_mib": max(gpu, default=None), "max_diff": max(diffs, default=None)})
+    return out
+
+
+def run_device(wanted: str, selection: common.Selection, root: Path, args, argv) -> Path:
+    started = time.perf_counter()
+    device = common.use_device(wanted)
+    info = machine.describe(device)
+    model_cache.clear()
+    specs = [s for s in selection.models if s.kind == "neural" or device == "cpu"]
+    rows = [row for spec in specs for row in measure_model(spec, device, root, args)]
+    kind = device.split(":")[0]
+    results.write_csv(args.out / f"latency-{kind}.csv", rows)
+    summary = summarise(rows)
+    skipped = dict(selection.skipped)
+    skipped.update({s.id: "classical: runs on the CPU whatever the device (see latency-cpu)"
+                    for s in selection.models if s not in specs})
+    return results.write_json(args.out / f"latency-{kind}.json", {
+        "kind": "latency", "command": common.command(argv, MODULE), "machine": info,
+        "duration_s": round(time.perf_counter() - started, 1), "family": args.family, "repeats": args.repeats,
+        "half": args.half, "models": [s.id for s in specs], "skipped": skipped, "weights": selection.weights,
+        "summary": summary, "hires_photos": [r for r in rows if r["set"] == "hires"],
+    })
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    root = common.require_evalset(common.evalset_dir(args.evalset))
+    selection = common.require_models(common.select_models(args.models))
+    args.out.mkdir(parents=True, exist_ok=True)
+    for wanted in devices(args.device):
+        print(f"wrote {run_device(wanted, selection, root, args, argv)}", file=sys.stderr)
+    print(report.write(args.out), file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

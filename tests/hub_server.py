@@ -52,6 +52,7 @@ class HubServer:
         self.requests: list[Request] = []
         self.lies: dict[tuple[str, str], str] = {}  # (repo, file) -> sha256 claimed in X-Linked-Etag
         self.cut_once: set[tuple[str, str]] = set()  # (repo, file) whose next full GET stops halfway
+        self.cut_always: set[tuple[str, str]] = set()  # (repo, file) whose every GET stops halfway (network gone)
         self.lfs: dict[str, bytes] = {}  # uploaded LFS objects by sha256
         self.validated: list[dict] = []  # model-card metadata seen by /api/validate-yaml
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -221,6 +222,10 @@ def _handler(server: HubServer) -> type[BaseHTTPRequestHandler]:
             if lfs:
                 headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(len(data))})
             start = _range_start(self.headers.get("Range"))
+            if body and (repo_id, name) in server.cut_always:
+                if start:
+                    headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+                return self._cut(data[start:], headers, 206 if start else 200)
             if start:
                 headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
                 return self._send(206, data[start:], headers, body)
@@ -229,9 +234,9 @@ def _handler(server: HubServer) -> type[BaseHTTPRequestHandler]:
                 return self._cut(data, headers)
             self._send(200, data, headers, body)
 
-        def _cut(self, data: bytes, headers: dict[str, str]) -> None:
+        def _cut(self, data: bytes, headers: dict[str, str], status: int = 200) -> None:
             """Announce the whole file, send half, drop the connection (a flaky network)."""
-            self.send_response(200)
+            self.send_response(status)
             for key, value in {**headers, "Content-Length": str(len(data))}.items():
                 self.send_header(key, value)
             self.end_headers()

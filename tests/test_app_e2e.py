@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +11,8 @@ from PIL import Image
 from app import masks
 from app.hires import feather_alpha
 from tests.conftest import EVALSET
+from tests.server import running_app
+from tests.upload_cases import odd_images, read_result, small_photo, unusable_files
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,33 +26,12 @@ def _photo_and_mask() -> tuple[Path, Path]:
     return REPO / "assets" / "bridge.jpg", REPO / "assets" / "bridge_mask.png"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
-    env = os.environ | {"GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "HF_HUB_OFFLINE": "1",
-                        "INPAINT_CHECKPOINTS": str(tmp_path_factory.mktemp("checkpoints"))}
-    log = tmp_path_factory.mktemp("log") / "app.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError as exc:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app exited: {log.read_text()}") from exc
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    """``python app.py`` with no weights at all (the neural models are unavailable)."""
+    with running_app(tmp_path_factory.mktemp("app")) as app:
+        yield app.url
+        assert app.alive(), app.log_text()[-3000:]
 
 
 def test_inpaint_endpoint_full_resolution(server):
@@ -76,19 +52,89 @@ def test_inpaint_endpoint_full_resolution(server):
         assert np.abs(result[hole].astype(int) - original[hole]).mean() > 2  # the object is gone
 
 
-def test_endpoint_reports_bad_input_as_a_message(server, tmp_path):
-    from gradio_client import Client, handle_file
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uploads")
+    return unusable_files(folder / "bad"), odd_images(folder / "odd")
+
+
+def call(client, image: Path, mask: Path, models=("telea",)):
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(image)), handle_file(str(mask)), list(models), 1, 0, "crop", 128, 8, 8,
+                          None, api_name="/inpaint")
+
+
+def mask_file(folder: Path, size: tuple[int, int], fill: str) -> Path:
+    """A mask of ``size``: ``empty``, ``whole`` or a ``box`` in the middle."""
+    w, h = size
+    hole = np.zeros((h, w), np.uint8)
+    if fill == "whole":
+        hole[:] = 255
+    elif fill == "box":
+        hole[h // 3:h // 2, w // 3:w // 2] = 255
+    path = folder / f"{fill}-{w}x{h}.png"
+    Image.fromarray(hole).save(path)
+    return path
+
+
+def assert_still_serving(client, tmp_path: Path) -> None:
+    photo = small_photo()
+    files, info = call(client, photo, mask_file(tmp_path, Image.open(photo).size, "box"))
+    assert len(files) == 1 and info[0]["model"] == "telea"
+
+
+@pytest.mark.parametrize("kind", ["non-image", "corrupt", "over-limit", "text-file"])
+def test_unusable_files_get_a_message_and_the_app_serves_on(client, cases, kind, tmp_path):
     from gradio_client.exceptions import AppError
 
-    bogus = tmp_path / "notes.png"
-    bogus.write_text("this is not an image")
-    _, mask_path = _photo_and_mask()
-    client = Client(server, verbose=False)
-    with pytest.raises(AppError, match="not an image we can read"):
-        client.predict(handle_file(str(bogus)), handle_file(str(mask_path)), ["telea"], 1, 0, "crop", 128, 8, 8, None,
-                       api_name="/inpaint")
-    # and the server keeps serving
-    photo_path, _ = _photo_and_mask()
-    files, _ = client.predict(handle_file(str(photo_path)), handle_file(str(mask_path)), ["telea"], 1, 0, "crop",
-                              128, 8, 8, None, api_name="/inpaint")
-    assert len(files) == 1
+    bad = cases[0][kind]
+    with pytest.raises(AppError, match=bad.message):
+        call(client, bad.path, mask_file(tmp_path, (512, 512), "box"))
+    assert_still_serving(client, tmp_path)
+
+
+@pytest.mark.parametrize("fill, message", [("empty", "mask is empty"), ("whole", "covers the whole image")])
+def test_empty_and_whole_masks_get_a_message(client, fill, message, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
+        call(client, small_photo(), mask_file(tmp_path, Image.open(small_photo()).size, fill))
+    assert_still_serving(client, tmp_path)
+
+
+def test_a_model_without_weights_says_what_to_provide(client, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="weights are not available") as failure:
+        call(client, small_photo(), mask_file(tmp_path, Image.open(small_photo()).size, "box"),
+             models=("edgeconnect-places2",))
+    assert "EdgeModel_gen.pth" in str(failure.value) and "checkpoints" in str(failure.value)
+    assert_still_serving(client, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["rgba", "16-bit", "palette", "cmyk", "exif-rotated"])
+def test_odd_modes_come_back_upright_full_size_and_untouched_outside_the_hole(client, cases, kind, tmp_path):
+    from app.images import load_photo
+
+    odd = cases[1][kind]
+    expected = load_photo(odd.path).pixels  # upright, original depth and alpha
+    files, _ = call(client, odd.path, mask_file(tmp_path, odd.size, "box"))
+    result = read_result(Path(files[0]))
+    assert (result.shape[1], result.shape[0]) == odd.size and result.shape[2] == odd.channels
+    assert result.dtype == odd.dtype
+    changed = (result != expected).any(axis=2)
+    w, h = odd.size
+    assert changed[h // 3 + 12:h // 2 - 12, w // 3 + 12:w // 2 - 12].any()  # filled in the box
+    outside = np.ones_like(changed)
+    outside[h // 3 - 20:h // 2 + 20, w // 3 - 20:w // 2 + 20] = False  # box + growth + feather
+    assert not changed[outside].any()

@@ -193,6 +193,22 @@ def test_interrupted_download_resumes_with_a_range_request(server, hf_env, synth
     assert [r.range for r in server.requests if r.method == "GET"][-1].startswith("bytes=")
 
 
+
+def test_download_cut_for_good_is_a_clear_error_and_the_next_try_works(server, hf_env, synthetic, monkeypatch):
+    """The connection drops halfway on every try: a message saying so, nothing loaded, then a clean retry."""
+    state1, data1 = synthetic[1]
+    server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
+    server.cut_always.add(("testns/inpaint-gen", FILE))
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 1 << 16)
+    spec = spec_for("testns/inpaint-gen", sha(data1))
+    with pytest.raises(WeightsError, match="was interrupted and could not be resumed") as failure:
+        hub.fetch(spec)
+    assert "nothing was loaded" in str(failure.value) and "Traceback" not in str(failure.value)
+    assert not list(hf_env.rglob(FILE)), "no half file may pass for the weights"
+    server.cut_always.clear()  # the network is back
+    assert_same(read(hub.fetch(spec)[FILE]), state1)
+
+
 # --------------------------------------------------------------------------- checksum
 
 

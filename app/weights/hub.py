@@ -389,10 +389,9 @@ def _download(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress |
         raise ModelUnavailableError(missing_message(spec, why))
     try:
         _probe(spec, name, hub)
-        return Path(hf_hub_download(
-            spec.weights.repo_id, name, revision=spec.weights.revision, cache_dir=hub.cache_dir,
-            endpoint=hub.endpoint, local_files_only=hub.offline, force_download=force,
-            tqdm_class=progress_bar(progress, name) if progress else None))
+        return _transfer(spec, name, hub, progress, force)
+    except WeightsError:
+        raise
     except (RevisionNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError) as exc:
         raise ModelUnavailableError(missing_message(spec, _not_on_hub(spec, name, exc))) from exc
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as exc:  # down, or a 5xx
@@ -404,6 +403,27 @@ def _download(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress |
     except Exception as exc:  # network stack errors (httpx: refused, timeout, DNS)
         _mark_unreachable(hub.endpoint, exc)
         raise ModelUnavailableError(missing_message(spec, why_no_download(spec, settings()))) from exc
+
+
+def _transfer(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress | None, force: bool) -> Path:
+    """hf_hub_download of one file, once the Hub has answered the probe.
+
+    huggingface_hub resumes a cut transfer by itself a few times; when the connection stays
+    broken it discards the partial file and raises a bare network error. Say that the download
+    was interrupted (the Hub was there a moment ago) instead of calling the Hub unreachable.
+    """
+    try:
+        return Path(hf_hub_download(
+            spec.weights.repo_id, name, revision=spec.weights.revision, cache_dir=hub.cache_dir,
+            endpoint=hub.endpoint, local_files_only=hub.offline, force_download=force,
+            tqdm_class=progress_bar(progress, name) if progress else None))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled):
+        raise
+    except Exception as exc:  # connection lost mid-file (httpx), or a size mismatch after one (OSError)
+        raise WeightsError(
+            f"Downloading {name} of {spec.name} from {_where(spec)} was interrupted and could not be resumed "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'connection lost'}). "
+            "The partial file was discarded and nothing was loaded; check the connection and run again.") from exc
 
 
 def _probe(spec: ModelSpec, name: str, hub: HubSettings) -> None:

@@ -1,0 +1,302 @@
+"""The Markdown report (docs/benchmarks/README.md), rendered from the result files beside it.
+
+    python -m benchmarks.report [--out docs/benchmarks] [--snippet]
+
+Every benchmark script calls :func:`write` after saving its results, so the report always shows
+the latest run of each part, each with the command, machine and versions that produced it; the
+figures are redrawn from the same files, so they cannot disagree with the tables. ``--snippet``
+prints the headline table for the project README instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from app import registry
+from benchmarks import machine, plots, results
+from benchmarks.common import DEFAULT_OUT
+
+REPORT = "README.md"
+HALF_TOLERANCE = 8  # 8-bit levels: the largest float16-vs-float32 pixel difference called "close"
+COMMANDS = {
+    "quality": "python -m benchmarks.bench_quality",
+    "latency": "python -m benchmarks.bench_pipeline",
+    "hires": "python -m benchmarks.bench_hires",
+}
+
+
+def fmt(value: float | None, digits: int = 2, scale: float = 1.0) -> str:
+    return "–" if value is None else f"{value * scale:.{digits}f}"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def provenance(data: dict) -> str:
+    return (f"Command: `{data['command']}` ({data['duration_s'] / 60:.1f} min)  \n"
+            f"Machine: {machine.summary_line(data['machine'])}")
+
+
+def load(out: Path) -> dict:
+    """Every result file present in ``out`` (latency: one per device kind, CPU first)."""
+    latency = [results.read_json(p) for p in sorted(out.glob("latency-*.json"), key=lambda p: p.stem != "latency-cpu")]
+    return {"quality": results.read_json(out / "quality.json"), "latency": latency,
+            "hires": results.read_json(out / "hires.json")}
+
+
+# ------------------------------------------------------------------------- headline
+
+
+def latency_of(latencies: list[dict], model: str, which: str, device: str = "cpu") -> float | None:
+    for data in latencies:
+        for row in data["summary"]:
+            if (row["model"], row["set"], row["precision"]) == (model, which, "float32") and \
+                    row["device"].startswith(device):
+                return row["median_s"]
+    return None
+
+
+def headline(data: dict) -> str:
+    """Overall quality per model, and the median request time at 512 px and at full resolution."""
+    quality, latencies = data["quality"], data["latency"]
+    models = quality["models"] if quality else list(dict.fromkeys(r["model"] for d in latencies for r in d["summary"]))
+    overall = {r["model"]: r for r in (quality or {}).get("overall", [])}
+    gpu = any(r["device"].startswith("cuda") for d in latencies for r in d["summary"])
+    headers = ["model", "PSNR ↑ dB", "SSIM ↑", "L1 ↓ %", "GMSD ↓", "512² request (CPU) s", "full-res request (CPU) s"]
+    headers += ["512² (GPU) s", "full-res (GPU) s"] if gpu else []
+    rows = []
+    for model in models:
+        q = overall.get(model, {})
+        row = [f"`{model}`", fmt(q.get("psnr")), fmt(q.get("ssim"), 3), fmt(q.get("l1"), 2, 100),
+               fmt(q.get("gmsd"), 3), fmt(latency_of(latencies, model, "images"), 2),
+               fmt(latency_of(latencies, model, "hires"), 1)]
+        if gpu:
+            row += [fmt(latency_of(latencies, model, "images", "cuda"), 3),
+                    fmt(latency_of(latencies, model, "hires", "cuda"), 2)]
+        rows.append(row)
+    return table(headers, rows)
+
+
+def winners(quality: dict) -> str:
+    """Per mask family, the best model by each metric: 'which fill is good at what'."""
+    by_family = results.group(quality["per_family"], ["family"])
+    rows = []
+    for (family,), members in by_family.items():
+        def best(metric: str, high: bool, digits: int, members=members) -> str:
+            scored = [r for r in members if r[metric] is not None]
+            top = max(scored, key=lambda r: r[metric] if high else -r[metric])
+            return f"`{top['model']}` ({top[metric]:.{digits}f})"
+
+        rows.append([family, fmt(members[0]["hole_ratio"], 1, 100), best("psnr", True, 2), best("ssim", True, 3),
+                     best("gmsd", False, 3)])
+    return table(["mask family", "hole %", "best PSNR", "best SSIM", "best GMSD"], rows)
+
+
+# ---------------------------------------------------------------------------- models
+
+
+def models_section(data: dict) -> str:
+    """Every registered model: measured, or why not (never silently left out)."""
+    sources = [d for d in (data["quality"], data["hires"], *data["latency"]) if d]
+    measured = {m for d in sources for m in d["models"]}
+    skipped = {k: v for d in sources for k, v in d["skipped"].items() if not v.startswith("not requested")}
+    weights = {k: v for d in sources for k, v in d.get("weights", {}).items()}
+    rows = []
+    for spec in registry.MODELS:
+        if spec.id in measured:
+            status = "measured" + (f" — weights: {weights[spec.id]}" if spec.id in weights else " — no weights needed")
+        else:
+            status = "**skipped** — " + skipped.get(spec.id, "not requested in these runs")
+        rows.append([f"`{spec.id}`", spec.kind, status.replace("|", "/")])
+    return "## Models\n\n" + table(["model", "kind", "status"], rows) + (
+        "\n\nOnly models whose weights are on the machine are measured: the scripts never download weights "
+        "and never score networks with random or synthetic weights, whose output says nothing about the "
+        "published models. Drop the official weights into `checkpoints/<id>/` (see the project README) and "
+        "re-run the commands to add a neural model to every table.")
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def quality_section(q: dict, figures: list[str]) -> str:
+    opts = q["options"]
+    parts = [
+        "## 1. Quality on the evaluation set",
+        provenance(q),
+        f"{q['photos']} photos of 512x512 (`images/`) x {len(q['families'])} mask families, every fill through "
+        f"`app.pipeline.run` with strategy `{opts['strategy']}`, margin {opts['margin']}, grow {opts['grow']}, "
+        f"feather {opts['feather']} (the hole is exactly the mask; nothing outside it changes). Scores are means "
+        f"over the photos, computed inside the hole. Seconds per fill are the model's run inside the pipeline "
+        f"with {q['jobs']} worker process(es) sharing the CPU (see *Speed* for clean timings).",
+        table(["model", "fills", "PSNR ↑ dB", "SSIM ↑", "L1 ↓ %", "GMSD ↓", "s per fill"],
+              [[f"`{r['model']}`", r["n"], fmt(r["psnr"]), fmt(r["ssim"], 3), fmt(r["l1"], 2, 100),
+                fmt(r["gmsd"], 3), fmt(r["seconds"], 2)] for r in q["overall"]]),
+        "### Per mask family",
+        table(["family", "hole %", "model", "PSNR ↑ dB", "SSIM ↑", "L1 ↓ %", "GMSD ↓", "s per fill"],
+              [[r["family"], fmt(r["hole_ratio"], 1, 100), f"`{r['model']}`", fmt(r["psnr"]), fmt(r["ssim"], 3),
+                fmt(r["l1"], 2, 100), fmt(r["gmsd"], 3), fmt(r["seconds"], 2)] for r in q["per_family"]]),
+        *[f"![Quality per mask family]({p})" for p in figures],
+    ]
+    if q["errors"]:
+        parts.append("Fills that failed: " + "; ".join(f"`{k}`: {v}" for k, v in q["errors"].items()))
+    parts.append("### Contact sheets\n\nOriginal, the input the model gets (hole in white), the mask, then each "
+                 "model's fill; photos spread over the set. Full size: click an image.")
+    parts += [f"**{family}**\n\n![{family}]({path})" for family, path in q["sheets"].items()]
+    return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------- latency
+
+
+def latency_section(latencies: list[dict], figures: list[list[str]]) -> str:
+    parts = ["## 2. Speed and memory per request"]
+    if not any(d["machine"]["device"].startswith("cuda") for d in latencies):
+        parts.append("**Only the CPU was measured**: CUDA was not available on the machine that produced these "
+                     "numbers. On a GPU machine, `python -m benchmarks.bench_pipeline --device cuda --half` adds "
+                     "`latency-cuda.json` beside these files (float32 and float16 for neural models, with the "
+                     "largest pixel difference between them) and this report picks it up.")
+    for d, names in zip(latencies, figures):
+        parts += [f"### {d['machine']['device']}", provenance(d),
+                  f"One request = `app.inpaint(photo, mask, [model])` with the default options (crop, margin 128, "
+                  f"grow 8, feather 8), masks of the `{d['family']}` family, {d['repeats']} timed requests per "
+                  "photo after a warm-up. *median*: median over photos of each photo's median; *p10–p90*: spread "
+                  "over photos; *run-to-run*: median over photos of (max − min) / median of the repeats; memory: "
+                  "peak resident set above the one before the request (median / max over photos) and, on CUDA, "
+                  "peak GPU allocation above the loaded weights.",
+                  _latency_table(d["summary"])]
+        parts += [f"![Latency]({p})" for p in names]
+        if d["hires_photos"]:
+            parts += ["Full-resolution photos one by one:", _hires_photo_table(d["hires_photos"])]
+    return "\n\n".join(parts)
+
+
+def _latency_table(summary: list[dict]) -> str:
+    headers = ["set", "model", "precision", "photos", "median s", "p10–p90 s", "run-to-run %", "RSS MiB", "GPU MiB",
+               "max diff vs float32 (levels)"]
+    rows = [[r["set"], f"`{r['model']}`", r["precision"], r["photos"], fmt(r["median_s"], 3),
+             f"{r['p10_s']:.3f}–{r['p90_s']:.3f}", fmt(r["run_spread_pct"], 1),
+             f"{fmt(r['rss_median_mib'], 0)} / {fmt(r['rss_max_mib'], 0)}", fmt(r["gpu_max_mib"], 0),
+             _closeness(r["max_diff"])] for r in summary]
+    return table(headers, rows)
+
+
+def _closeness(diff: int | None) -> str:
+    """A float16 row is only worth using where its output stays within a few levels of float32."""
+    if diff is None:
+        return "–"
+    return f"{diff} ({'close' if diff <= HALF_TOLERANCE else 'not close: keep float32'})"
+
+
+def _hires_photo_table(rows: list[dict]) -> str:
+    return table(["photo", "size", "model", "precision", "median s", "min–max s", "RSS MiB"],
+                 [[r["photo"], r["size"], f"`{r['model']}`", r["precision"], fmt(r["median_s"], 2),
+                   f"{r['min_s']:.2f}–{r['max_s']:.2f}", fmt(r["rss_mib"], 0)] for r in rows])
+
+
+# ----------------------------------------------------------------------------- hires
+
+
+def hires_section(h: dict, figures: list[str]) -> str:
+    photos = ", ".join(f"{name} ({size})" for name, size in h["photos"])
+    plans = h["plans"]
+    parts = [
+        "## 3. High-resolution strategies", provenance(h),
+        f"Photos: {photos}; mask families {', '.join(h['families'])}; margin {h['margin']} px; grow 0. "
+        "Means over photos and families. *seam*: RMS of the edge strength the result adds along the hole "
+        "border (2 px inside to 12 px outside), in 8-bit levels; *s*: wall time of `app.pipeline.run`; "
+        "*windows* and *model MP*: what the strategy fed the model.",
+        table(["model", "strategy", "feather px", "PSNR ↑ dB", "SSIM ↑", "L1 ↓ %", "GMSD ↓", "seam ↓", "s",
+               "windows", "model MP"],
+              [[f"`{r['model']}`", r["strategy"], r["feather"], fmt(r["psnr"]), fmt(r["ssim"], 3),
+                fmt(r["l1"], 2, 100), fmt(r["gmsd"], 3), fmt(r["seam"], 2), fmt(r["seconds"], 2),
+                fmt(r["windows"], 1), fmt(r["model_mpx"], 2)] for r in h["summary"]]),
+    ]
+    if plans["cases"]:
+        parts.append(f"`original` and `resize` fed the model exactly the same windows in {plans['identical']} of "
+                     f"{plans['cases']} photo/mask/model cases (`app.hires.plan` downscales `original` to the "
+                     "model's size limit whenever the photo exceeds it, and `resize` leaves photos within the "
+                     "limit as they are), so their rows differ only by timing noise.")
+    parts += [f"![High-resolution strategies]({p})" for p in figures]
+    if h.get("sheet"):
+        parts.append(f"Close-ups of one seam for every setting:\n\n![Seams]({h['sheet']})")
+    return "\n\n".join(parts)
+
+
+# ---------------------------------------------------------------------------- method
+
+READING = """Scores are inside the hole, averaged over every photo and mask family (per family below);
+request times are medians over the photos with the app's default options. PSNR, SSIM and L1
+reward a smooth fill close to the hole's average colour; GMSD, which compares structure, and the
+contact sheets favour fills with real texture. Read the numbers together with the sheets."""
+
+METHOD = """## How the numbers are made
+
+* **Evaluation set**: `../shared/evalset` (`INPAINT_EVALSET`): natural photos from PyPI and Debian
+  packages (sources and licences in its `manifest.csv` and `LICENSES.md`), masks generated by its
+  `make_masks.py --seed 2024`, 255 = hole.
+* **PSNR / L1** over the hole pixels only (L1 as % of the 8-bit range). **SSIM**: scikit-image,
+  Gaussian window sigma 1.5 (Wang et al. 2004), map averaged over the hole. **GMSD** (Xue et al.
+  2014): standard deviation of the gradient-magnitude similarity over the hole at half resolution;
+  it needs no pretrained network (LPIPS and FID do, and their weights cannot be downloaded here).
+  Code: [`benchmarks/metrics.py`](../../benchmarks/metrics.py), tested in `tests/test_benchmarks.py`.
+* **Seam**: Sobel gradient magnitude of the luminance; RMS of what the result has in excess of the
+  original in a band 2 px inside to 12 px outside the hole border. 0 = no edge added.
+* **Time** is wall-clock (`time.perf_counter`), after a warm-up; **memory** is the kernel's
+  resident-set high-water mark (reset before each request) minus the resident set before it.
+* Results: `quality.csv`, `latency-<device>.csv`, `hires.csv` (every measurement) and the `.json`
+  summaries this page is rendered from (`python -m benchmarks.report`)."""
+
+
+def draw(data: dict, out: Path) -> dict:
+    """(Re)draw every figure from the result files, so figures and tables always agree."""
+    quality, hires = data["quality"], data["hires"]
+    return {
+        "quality": plots.quality(quality["per_family"], out) if quality and quality["per_family"] else [],
+        "latency": [plots.latency(d["summary"], out, f"latency-{d['machine']['device'].split(':')[0]}.png")
+                    if d["summary"] else [] for d in data["latency"]],
+        "hires": plots.hires(hires["summary"], out) if hires and hires["summary"] else [],
+    }
+
+
+def render(data: dict, figures: dict) -> str:
+    parts = ["# Benchmarks: which fill is good at what, and how long it takes",
+             "Rendered by `python -m benchmarks.report` from the result files in this folder; each part "
+             "says which command, machine and versions produced it. Commands:\n\n```bash\n"
+             + "\n".join(COMMANDS.values()) + "\n```"]
+    if data["quality"] or data["latency"]:
+        parts += ["## Headline", headline(data), READING]
+    if data["quality"]:
+        parts += ["Best model per mask family:", winners(data["quality"])]
+    parts.append(models_section(data))
+    if data["quality"]:
+        parts.append(quality_section(data["quality"], figures["quality"]))
+    if data["latency"]:
+        parts.append(latency_section(data["latency"], figures["latency"]))
+    if data["hires"]:
+        parts.append(hires_section(data["hires"], figures["hires"]))
+    parts.append(METHOD)
+    return "\n\n".join(parts) + "\n"
+
+
+def write(out: Path = DEFAULT_OUT) -> Path:
+    """Draw the figures and render the report from the result files in ``out``; returns its path."""
+    data = load(out)
+    path = out / REPORT
+    path.write_text(render(data, draw(data, out)))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--snippet", action="store_true", help="print the headline table for the project README")
+    args = parser.parse_args(argv)
+    print(headline(load(args.out)) if args.snippet else write(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

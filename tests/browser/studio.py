@@ -1,0 +1,233 @@
+"""What a person does in the studio, as Playwright steps: upload, paint, choose, run, read, download.
+
+Every step waits for what the page shows (never a fixed sleep for results), and
+``shot()`` keeps a screenshot per step as a test artefact.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+RUN_TIMEOUT_MS = 180_000  # a 10 MP photo through two models on a slow CI machine
+TOAST_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Rect:
+    """The photo preview as drawn on the editor's canvas, in page (CSS) pixels."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    def at(self, fx: float, fy: float) -> tuple[float, float]:
+        """Page position of the point at fractions (fx, fy) of the preview."""
+        return self.x + fx * self.w, self.y + fy * self.h
+
+
+class StudioPage:
+    def __init__(self, page, url: str, shots: Path) -> None:
+        self.page, self.url, self.shots, self.step = page, url, shots, 0
+
+    # ----------------------------------------------------------------- navigation
+
+    def open(self) -> StudioPage:
+        self.page.goto(self.url)
+        self.page.locator("#run").wait_for()
+        self.page.locator("#photo input[type=file]").wait_for(state="attached")
+        return self
+
+    def shot(self, name: str) -> Path:
+        """Screenshot of the whole page, numbered in the order of the steps."""
+        self.step += 1
+        self.page.wait_for_timeout(400)  # let toasts and images finish fading in
+        path = self.shots / f"{self.step:02d}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    # --------------------------------------------------------------------- upload
+
+    def upload(self, path: Path) -> None:
+        """Put ``path`` in the photo field (clearing a file shown there first)."""
+        clear = self.page.locator("#photo").get_by_label("Clear")
+        if clear.count():
+            clear.first.click()
+            # Clearing empties the editor and the description: wait, so the next one read is new.
+            self.page.locator("#info").get_by_text("Paint over").wait_for(state="detached")
+        self.page.locator("#photo input[type=file]").set_input_files(str(path))
+
+    def upload_photo(self, path: Path) -> str:
+        """Upload a photo the app accepts; returns the description it shows."""
+        self.upload(path)
+        info = self.page.locator("#info")
+        info.get_by_text("Paint over what should disappear").wait_for(timeout=60_000)
+        self.page.locator("#editor canvas").first.wait_for()
+        return info.inner_text()
+
+    # ---------------------------------------------------------------------- paint
+
+    def canvas_box(self) -> Rect:
+        box = self.page.locator("#editor canvas").first.bounding_box()
+        return Rect(box["x"], box["y"], box["width"], box["height"])
+
+    def preview_rect(self, preview_size: tuple[int, int]) -> Rect:
+        """Where the preview is drawn on the canvas, found in a screenshot of it.
+
+        The editor centres the preview at a zoom of its choosing; finding the drawn photo
+        makes the mapping from page to photo pixels exact whatever that zoom is. The
+        editor's overlays (label, tool bars) are hidden for the screenshot.
+        """
+        self.page.wait_for_timeout(300)
+        canvas = self.canvas_box()
+        clip = {"x": canvas.x, "y": canvas.y, "width": canvas.w, "height": canvas.h}
+        self.page.evaluate(_HIDE_OVERLAYS)
+        try:
+            shot = self.page.screenshot(clip=clip)
+        finally:
+            self.page.evaluate(_SHOW_OVERLAYS)
+        pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
+        scale = pixels.shape[1] / canvas.w  # device pixels per CSS pixel
+        drawn = np.abs(pixels - pixels[1, 1]).max(axis=2) > 24  # differs from the empty canvas
+        h, w = drawn.shape
+        x0, x1 = _extent(drawn[h // 2])
+        y0, y1 = _extent(drawn[:, w // 2])
+        rect = Rect(canvas.x + x0 / scale, canvas.y + y0 / scale, (x1 - x0) / scale, (y1 - y0) / scale)
+        aspect = preview_size[0] / preview_size[1]
+        assert abs(rect.w / rect.h - aspect) < 0.02 * aspect, f"the preview was not found on the canvas: {rect}"
+        return rect
+
+    def stroke(self, rect: Rect, points: list[tuple[float, float]], steps: int = 4) -> None:
+        """Drag the mouse (left button: the brush) through ``points`` (fractions of the preview).
+
+        Few intermediate moves: the editor draws straight segments between them, and each
+        move costs a software-rendered WebGL frame (~0.2 s) in headless Chromium.
+        """
+        self.page.mouse.move(*rect.at(*points[0]))
+        self.page.mouse.down()
+        for point in points[1:]:
+            self.page.mouse.move(*rect.at(*point), steps=steps)
+        self.page.mouse.up()
+
+    def set_brush_size(self, size: int) -> None:
+        """The editor's brush size slider (1-100)."""
+        self.page.locator("#editor").get_by_label("Brush Size").click()
+        self.page.locator("#editor input[type=range]").fill(str(size))
+        self.page.keyboard.press("Escape")  # close the pop-up (a click elsewhere would paint)
+
+    def paint_all(self, rect: Rect) -> None:
+        """Cover the whole preview with a few strokes of the widest brush.
+
+        Strokes start inside the photo (the editor ignores a drag that begins off it); the
+        brush radius (100 px of the preview) reaches the edges.
+        """
+        self.set_brush_size(100)
+        for y in np.arange(0.02, 1.0, 0.12):
+            self.stroke(rect, [(0.01, y), (0.99, y)], steps=1)
+
+    # ------------------------------------------------------------------ settings
+
+    def choose_models(self, *names: str) -> None:
+        """Tick exactly ``names`` (the labels shown) in the model list."""
+        boxes = self.page.locator("#models input[type=checkbox]")
+        for i in range(boxes.count()):
+            box = boxes.nth(i)
+            label = box.evaluate("e => e.closest('label').innerText").strip()
+            box.set_checked(label in names)
+
+    def set_seed(self, seed: int) -> None:
+        field = self.page.locator("#seed input")
+        field.fill(str(seed))
+        field.press("Tab")
+
+    # ------------------------------------------------------------------------ run
+
+    def run(self, expect_results: bool = True) -> None:
+        """Click Erase; wait for a new gallery (or, if not expected, just click)."""
+        before = self.gallery_sources()
+        self.page.locator("#run").click()
+        if not expect_results:
+            return
+        deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            shown = self.gallery_sources()
+            if shown and shown != before and "result(s) at" in self.page.locator("#status").inner_text():
+                return
+            self.page.wait_for_timeout(250)
+        raise AssertionError(f"no results within {RUN_TIMEOUT_MS / 1000:.0f} s")
+
+    def toast(self, contains: str, timeout_ms: int = TOAST_TIMEOUT_MS) -> str:
+        """Wait for a toast message containing ``contains``; return its text."""
+        message = self.page.get_by_test_id("toast-text").filter(has_text=contains)
+        message.first.wait_for(timeout=timeout_ms)
+        return message.first.inner_text()
+
+    def close_toasts(self) -> None:
+        """Dismiss every toast (one may vanish by itself meanwhile: that is fine too)."""
+        close = self.page.get_by_test_id("toast-close")
+        for _ in range(10):
+            if not close.count():
+                return
+            try:
+                close.first.click(timeout=2_000)
+            except Exception:  # noqa: BLE001 - it timed out by itself between count() and click()
+                pass
+            self.page.wait_for_timeout(200)
+
+    def busy_outputs(self) -> list[str]:
+        """Outputs still showing Gradio's progress timer (the user would still be waiting)."""
+        return self.page.locator("[data-testid=status-tracker]").evaluate_all(
+            "els => els.filter(e => e.offsetParent && /\\d+\\.\\ds|processing|queue/i.test(e.innerText))"
+            ".map(e => e.closest('[id]')?.id || '?')")
+
+    # ---------------------------------------------------------------------- read
+
+    def gallery_sources(self) -> list[str]:
+        return self.page.locator("#gallery img").evaluate_all("els => els.map(e => e.src)")
+
+    def gallery_captions(self) -> list[str]:
+        return self.page.locator("#gallery img").evaluate_all("els => els.map(e => e.alt)")
+
+    def slider_sources(self) -> list[str]:
+        return self.page.locator("#before-after img").evaluate_all("els => els.map(e => e.src)")
+
+    def fetch_image(self, url: str) -> Image.Image:
+        """An image the page shows, fetched as the browser would (same origin, same cookies)."""
+        response = self.page.request.get(url)
+        assert response.ok, f"{url}: HTTP {response.status}"
+        image = Image.open(io.BytesIO(response.body()))
+        image.load()
+        return image
+
+    def download(self, index: int, folder: Path) -> Path:
+        """Click the ``index``-th link of the downloads list; returns the saved file."""
+        link = self.page.locator("#downloads a[download]").nth(index)
+        with self.page.expect_download() as info:
+            link.click()
+        target = folder / info.value.suggested_filename
+        info.value.save_as(str(target))
+        return target
+
+
+def _extent(line: np.ndarray) -> tuple[int, int]:
+    """[first, last + 1) of the True values in ``line``."""
+    found = np.nonzero(line)[0]
+    assert found.size, "nothing drawn on the canvas"
+    return int(found[0]), int(found[-1]) + 1
+
+
+# Everything in the editor that is not a canvas (or holding one) is an overlay.
+_HIDE_OVERLAYS = """() => document.querySelectorAll('#editor *').forEach(e => {
+    if (e.tagName !== 'CANVAS' && !e.querySelector('canvas')) {
+        e.dataset.hiddenForShot = '1'; e.style.visibility = 'hidden';
+    }
+})"""
+_SHOW_OVERLAYS = """() => document.querySelectorAll('#editor [data-hidden-for-shot]').forEach(e => {
+    e.style.visibility = ''; delete e.dataset.hiddenForShot;
+})"""

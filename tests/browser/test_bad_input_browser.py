@@ -1,0 +1,125 @@
+"""Bad input in the browser: each case ends in a specific message on the page (no spinner left
+running), and the same tab then serves a normal request."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from app import ui
+from app.images import load_photo, preview
+from tests.browser.studio import StudioPage
+from tests.upload_cases import odd_images, read_result, small_photo, unusable_files
+
+TELEA = "OpenCV Telea"
+STROKE = [(0.35, 0.45), (0.65, 0.5)]
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uploads")
+    return unusable_files(folder / "bad"), odd_images(folder / "odd")
+
+
+@pytest.fixture
+def studio_page(studio, page, shots) -> StudioPage:
+    return StudioPage(page, studio.url, shots).open()
+
+
+def paint_stroke(studio_page: StudioPage, path) -> None:
+    photo = load_photo(path)
+    studio_page.stroke(studio_page.preview_rect(preview(photo, ui.PREVIEW_SIDE).size), STROKE)
+
+
+def assert_human_message(studio_page: StudioPage, text: str) -> None:
+    """A sentence for a person: no exception names, no traceback, and nothing left spinning."""
+    assert len(text) > 25 and "Traceback" not in text and "Exception" not in text, text
+    assert not studio_page.busy_outputs(), "a progress indicator is still running"
+
+
+def serves_next_request(studio_page: StudioPage) -> None:
+    """The same tab, right after the failure: a normal photo, stroke and run give a result."""
+    studio_page.close_toasts()
+    studio_page.upload_photo(small_photo())
+    paint_stroke(studio_page, small_photo())
+    studio_page.choose_models(TELEA)
+    studio_page.run()
+    assert studio_page.gallery_captions()[0].startswith(TELEA)
+    studio_page.shot("next-request-served")
+
+
+def test_unusable_files_are_refused_at_upload(studio_page: StudioPage, cases):
+    """One after another in the same tab: each gets its own message within seconds of the upload."""
+    for name, bad in cases[0].items():
+        started = time.monotonic()
+        studio_page.upload(bad.path)
+        text = studio_page.toast(bad.on_page, timeout_ms=15_000)
+        seconds = time.monotonic() - started
+        studio_page.shot(f"refused-{name}")
+        assert_human_message(studio_page, text)
+        assert seconds < 10, f"{name}: refused only after {seconds:.1f} s"  # at upload, not after painting
+        assert "Paint over" not in studio_page.page.locator("#info").inner_text()  # nothing to paint on
+        studio_page.close_toasts()
+    serves_next_request(studio_page)
+
+
+def test_empty_and_whole_masks_are_refused(studio_page: StudioPage):
+    studio_page.upload_photo(small_photo())
+    studio_page.choose_models(TELEA)
+    studio_page.run(expect_results=False)
+    assert_human_message(studio_page, studio_page.toast("mask is empty"))
+    studio_page.shot("empty-mask")
+    studio_page.close_toasts()
+
+    photo = load_photo(small_photo())
+    studio_page.paint_all(studio_page.preview_rect(preview(photo, ui.PREVIEW_SIDE).size))
+    studio_page.shot("painted-everything")
+    studio_page.run(expect_results=False)
+    assert_human_message(studio_page, studio_page.toast("covers the whole image"))
+    studio_page.shot("whole-mask")
+    serves_next_request(studio_page)
+
+
+def test_odd_image_modes_come_back_full_size_and_faithful(studio_page: StudioPage, cases, tmp_path):
+    """RGBA, 16-bit, palette, CMYK, EXIF-rotated: upright, at full size, depth and alpha kept."""
+    studio_page.choose_models(TELEA)
+    for kind, odd in cases[1].items():
+        info = studio_page.upload_photo(odd.path)
+        assert odd.described in info, kind
+        paint_stroke(studio_page, odd.path)
+        studio_page.run()
+        studio_page.shot(f"result-{kind}")
+        folder = tmp_path / kind
+        folder.mkdir()
+        result = read_result(studio_page.download(0, folder))
+        expected = load_photo(odd.path).pixels  # upright, original depth and alpha
+        assert (result.shape[1], result.shape[0]) == odd.size and result.shape[2] == odd.channels, kind
+        assert result.dtype == odd.dtype, kind
+        changed = (result != expected).any(axis=2)
+        assert changed.any() and changed.mean() < 0.2, kind  # filled where painted, the rest as uploaded
+
+
+def test_model_whose_weights_went_missing(studio, studio_page: StudioPage):
+    """Weights deleted while the app runs: the model is still offered; running it says what to provide."""
+    shutil.rmtree(studio.checkpoints / "edgeconnect-places2")
+    studio_page.upload_photo(small_photo())
+    paint_stroke(studio_page, small_photo())
+    studio_page.choose_models("EdgeConnect (Places2)")
+    studio_page.run(expect_results=False)
+    text = studio_page.toast("weights are not available")
+    studio_page.shot("weights-missing")
+    assert_human_message(studio_page, text)
+    assert "edgeconnect-places2" in text and "EdgeModel_gen.pth" in text  # where and what to put
+    serves_next_request(studio_page)
+
+
+def test_unavailable_models_are_listed_with_the_reason(studio_page: StudioPage):
+    """A model with no weights at all is not offered, and the licence table says why."""
+    labels = studio_page.page.locator("#models label").all_inner_texts()
+    assert "LaMa (big-lama)" not in [label.strip() for label in labels]
+    studio_page.page.get_by_text("Models and licences").click()
+    row = studio_page.page.locator("tr", has_text="LaMa (big-lama)")
+    assert "unavailable" in row.inner_text() and "best.ckpt" in row.inner_text()
+    studio_page.shot("licence-table")
