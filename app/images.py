@@ -125,6 +125,8 @@ def _from_pil(image: Image.Image, data: bytes | None, limit: int | None) -> Phot
         pixels, icc = _pil_pixels(image, icc)
     if 0x0112 in exif:
         exif[0x0112] = 1  # pixels are upright now; viewers must not rotate again
+    if orientation != 1:
+        source += f", turned upright by its EXIF orientation to {pixels.shape[1]}x{pixels.shape[0]}"
     return Photo(pixels=pixels, exif=exif.tobytes() if len(exif) else None, icc=icc, source=source)
 
 

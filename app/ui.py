@@ -288,10 +288,9 @@ def build() -> gr.Blocks:
         gr.Examples([[str(ASSETS / p), str(ASSETS / m)] for p, m in EXAMPLES], inputs=[upload, gr.File(visible=False)],
                     fn=load_example, outputs=[editor, photo_path, preset, info], run_on_click=True, api_name=False,
                     cache_examples=False, label="Examples (photo + pre-drawn mask)")
-        upload.upload(on_upload, upload, [editor, photo_path, preset, info], api_name=False)
-        # The editor keeps its picture (emptying it leaves its brush dead for the next photo).
-        upload.clear(lambda: (None, None, "Upload a photo to start."), None, [photo_path, preset, info],
-                     api_name=False)
+        # Progress shows on the description only: Gradio 6 can leave its timer stuck over an
+        # editor that had been painted on, hiding the new photo.
+        upload.upload(on_upload, upload, [editor, photo_path, preset, info], api_name=False, show_progress_on=info)
         run.click(on_run, [photo_path, preset, editor, models, samples, seed, strategy, margin, grow, feather],
                   [gallery, slider, downloads, paths, status], api_name=False)
         gallery.select(on_select, paths, slider, api_name=False)

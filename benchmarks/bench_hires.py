@@ -28,7 +28,7 @@ from app import hires, model_cache, pipeline
 from app.images import Photo, load_photo
 from app.masks import to_hole
 from app.registry import ModelSpec
-from benchmarks import common, machine, metrics, report, results, sheets
+from benchmarks import common, metrics, report, results, sheets
 
 MODULE = "benchmarks.bench_hires"
 CLOSE_UP = sheets.CELL // 2  # px of the photo per close-up, shown at 2x
@@ -139,11 +139,8 @@ def write_sheet(cells: dict, specs: list[ModelSpec], args) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    started = time.perf_counter()
-    root = common.require_evalset(common.evalset_dir(args.evalset))
-    device = common.use_device(args.device)
-    info = machine.describe(device)
-    selection = common.require_models(common.select_models(args.models))
+    run = common.setup(args)
+    root, selection = run.root, run.selection
     for spec in selection.models:  # load weights before any timing
         model_cache.get_inpainter(spec)
     cells: dict = {}
@@ -156,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     results.write_csv(args.out / "hires.csv", rows)
     summary = results.summarise(rows, ["model", "strategy", "feather", "config"], METRICS)
     results.write_json(args.out / "hires.json", {
-        "kind": "hires", "command": common.command(argv, MODULE), "machine": info,
-        "duration_s": round(time.perf_counter() - started, 1), "margin": args.margin, "families": args.families,
+        "kind": "hires", "command": common.command(argv, MODULE), "machine": run.machine,
+        "duration_s": run.elapsed(), "margin": args.margin, "families": args.families,
         "photos": sorted({(r["photo"], r["size"]) for r in rows}), "models": [s.id for s in selection.models],
         "skipped": selection.skipped, "weights": selection.weights, "summary": summary,
         "plans": identical_plans(rows),

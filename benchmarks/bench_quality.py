@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import common, machine, report, results, sheets
+from benchmarks import common, report, results, sheets
 from benchmarks.quality import Outcome, Task, evaluate, init_worker
 
 METRICS = ("psnr", "ssim", "l1", "gmsd", "seconds")
@@ -106,13 +105,10 @@ def summary(tasks: list[Task], outcomes: list[Outcome], selection: common.Select
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    started = time.perf_counter()
-    root = common.require_evalset(common.evalset_dir(args.evalset))
-    device = common.use_device(args.device)
-    info = machine.describe(device)
-    selection = common.require_models(common.select_models(args.models))
-    tasks = make_tasks(root, args, [s.id for s in selection.models])
-    jobs = args.jobs or (1 if device.startswith("cuda") else os.cpu_count() or 1)
+    run = common.setup(args)
+    selection = run.selection
+    tasks = make_tasks(run.root, args, [s.id for s in selection.models])
+    jobs = args.jobs or (1 if run.device.startswith("cuda") else os.cpu_count() or 1)
     print(f"{len(tasks)} photo x family pairs, {len(selection.models)} models, {jobs} process(es)", file=sys.stderr)
     outcomes = run_tasks(tasks, jobs)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -121,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("Every fill failed: " + "; ".join(f"{m}: {e}" for o in outcomes for m, e in o.errors.items()))
     results.write_csv(args.out / "quality.csv", rows)
     data = summary(tasks, outcomes, selection, args, argv)
-    data.update(machine=info, jobs=jobs, duration_s=round(time.perf_counter() - started, 1))
+    data.update(machine=run.machine, jobs=jobs, duration_s=run.elapsed())
     results.write_json(args.out / "quality.json", data)
     print(report.write(args.out), file=sys.stderr)
     return 0

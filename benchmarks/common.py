@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from app.model_cache import availability
 from app.registry import ModelSpec
 from app.weights import hub
 from app.weights.loader import local_dir
+from benchmarks import machine
 
 REPO = Path(__file__).resolve().parents[1]
 EVALSET_ENV = "INPAINT_EVALSET"
@@ -149,3 +151,25 @@ def command(argv: list[str] | None, module: str) -> str:
 
     args = sys.argv[1:] if argv is None else argv
     return shlex.join(["python", "-m", module, *[str(a) for a in args]])
+
+
+@dataclass
+class Setup:
+    """What an evaluation-set benchmark starts from: checked inputs, the device, the machine."""
+
+    root: Path
+    device: str
+    machine: dict
+    selection: Selection
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return round(time.perf_counter() - self.started, 1)
+
+
+def setup(args: argparse.Namespace) -> Setup:
+    """The evalset, device and models of ``args`` (exiting with a message when one is missing)."""
+    started = time.perf_counter()
+    root = require_evalset(evalset_dir(args.evalset))
+    device = use_device(args.device)
+    return Setup(root, device, machine.describe(device), require_models(select_models(args.models)), started)

@@ -70,7 +70,9 @@ def _rotated(upright: Image.Image, path: Path) -> OddImage:
     exif = Image.Exif()
     exif[0x0112] = 6
     stored.save(path, quality=95, exif=exif.tobytes())
-    return OddImage(path, "JPEG RGB", upright.size, 3, np.uint8)
+    w, h = upright.size
+    return OddImage(path, f"JPEG RGB {h}x{w}, turned upright by its EXIF orientation to {w}x{h}", upright.size, 3,
+                    np.uint8)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.server import REPO, AppProcess, running_app
-from tests.synthetic import checkpoints_with
+from tests.synthetic import checkpoints_with, copy_checkpoints
 
 CHROMIUM = os.environ.get("INPAINT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -57,13 +57,22 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def studio(tmp_path_factory, browser) -> Iterator[Studio]:
-    """One app for all browser tests (started only when a browser is there to use it)."""
-    checkpoints = checkpoints_with(tmp_path_factory.mktemp("checkpoints"), *NEURAL)
-    with running_app(tmp_path_factory.mktemp("studio"), checkpoints) as app:
+def synthetic_checkpoints(tmp_path_factory) -> Path:
+    return checkpoints_with(tmp_path_factory.mktemp("checkpoints"), *NEURAL)
+
+
+@pytest.fixture
+def studio(tmp_path, browser, synthetic_checkpoints) -> Iterator[Studio]:
+    """The app for one test, with its own copy of the weights (a test may delete some).
+
+    Started afresh for each test (started only when a browser is there to use it): a test
+    that leaves the app in a bad state then fails itself, instead of the one after it.
+    """
+    checkpoints = copy_checkpoints(synthetic_checkpoints, tmp_path / "checkpoints")
+    with running_app(tmp_path / "studio", checkpoints) as app:
         yield Studio(app, checkpoints)
         if not app.alive():
-            pytest.fail(f"the app died during the browser tests:\n{app.log_text()[-3000:]}")
+            pytest.fail(f"the app died during the test:\n{app.log_text()[-3000:]}")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

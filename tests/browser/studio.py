@@ -13,9 +13,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 RUN_TIMEOUT_MS = 180_000  # a 10 MP photo through two models on a slow CI machine
 TOAST_TIMEOUT_MS = 30_000
+_BUSY = r"/\d+\.\ds|processing|queue/i"  # what Gradio's status tracker shows while an output waits
+MIN_STROKE_PIXELS = 1500  # a stroke paints thousands of red pixels; the brush's cursor ring a few hundred
+STROKE_TIMEOUT_S = 45
+SETTLE_MS = 1500  # a late reset of the editor shows within this
 
 
 @dataclass(frozen=True)
@@ -55,21 +60,48 @@ class StudioPage:
     # --------------------------------------------------------------------- upload
 
     def upload(self, path: Path) -> None:
-        """Put ``path`` in the photo field (clearing a file shown there first)."""
+        """Put ``path`` in the photo field (clearing a file shown there first: its input is gone until then)."""
         clear = self.page.locator("#photo").get_by_label("Clear")
         if clear.count():
             clear.first.click()
-            # Clearing empties the editor and the description: wait, so the next one read is new.
-            self.page.locator("#info").get_by_text("Paint over").wait_for(state="detached")
         self.page.locator("#photo input[type=file]").set_input_files(str(path))
 
     def upload_photo(self, path: Path) -> str:
-        """Upload a photo the app accepts; returns the description it shows."""
+        """Upload a photo the app accepts; returns the description it shows once the upload event is done.
+
+        The description of the previous photo stays on the page, under a timer, while the
+        event runs: wait for the timer to come and go, not just for the text.
+        """
         self.upload(path)
-        info = self.page.locator("#info")
-        info.get_by_text("Paint over what should disappear").wait_for(timeout=60_000)
+        try:
+            self.page.wait_for_function(f"() => {_BUSY}.test(document.querySelector('#info').innerText)",
+                                        timeout=15_000)
+        except PlaywrightTimeout:
+            pass  # the event was done before we looked
+        self.page.wait_for_function(
+            f"() => {{ const t = document.querySelector('#info').innerText;"
+            f" return !{_BUSY}.test(t) && t.includes('Paint over what should disappear'); }}", timeout=60_000)
         self.page.locator("#editor canvas").first.wait_for()
-        return info.inner_text()
+        self.wait_for_photo_on_canvas()
+        return self.page.locator("#info").inner_text()
+
+    def wait_for_photo_on_canvas(self, timeout_s: float = 60) -> None:
+        """Until the editor has drawn the new preview (software WebGL can take seconds) and is idle."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if not self._editor_busy() and self._canvas_pixels().std() > 5:  # an empty canvas is one flat colour
+                return
+            assert time.monotonic() < deadline, f"the editor did not show the photo within {timeout_s:.0f} s"
+            self.page.wait_for_timeout(250)
+
+    def _editor_busy(self) -> bool:
+        return self.page.locator("#editor").evaluate(f"e => {_BUSY}.test(e.innerText)")
+
+    def _canvas_pixels(self) -> np.ndarray:
+        """The editor's canvas as drawn now, (H, W, 3) int."""
+        box = self.canvas_box()
+        shot = self.page.screenshot(clip={"x": box.x, "y": box.y, "width": box.w, "height": box.h})
+        return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
 
     # ---------------------------------------------------------------------- paint
 
@@ -104,6 +136,29 @@ class StudioPage:
         return rect
 
     def stroke(self, rect: Rect, points: list[tuple[float, float]], steps: int = 4) -> None:
+        """Paint through ``points`` and check that the paint shows and stays; else paint again.
+
+        Right after a new photo the editor may still be setting up (or be reset once more by
+        a late update from the server), and a stroke made then is dropped: a person sees
+        that and paints again.
+        """
+        deadline = time.monotonic() + STROKE_TIMEOUT_S
+        while True:
+            self.wait_for_photo_on_canvas()
+            before = self.painted_pixels()
+            self._drag(rect, points, steps)
+            self.page.wait_for_timeout(SETTLE_MS)
+            if not self._editor_busy() and self.painted_pixels() > before + MIN_STROKE_PIXELS:
+                return
+            assert time.monotonic() < deadline, f"no stroke stayed on the canvas within {STROKE_TIMEOUT_S} s"
+
+    def painted_pixels(self) -> int:
+        """Pixels of the canvas in the hole brush's red (#ff0050)."""
+        rgb = self._canvas_pixels()
+        r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+        return int(((r > 200) & (g < 60) & (b > 40) & (b < 130)).sum())
+
+    def _drag(self, rect: Rect, points: list[tuple[float, float]], steps: int) -> None:
         """Drag the mouse (left button: the brush) through ``points`` (fractions of the preview).
 
         Few intermediate moves: the editor draws straight segments between them, and each
@@ -129,7 +184,7 @@ class StudioPage:
         """
         self.set_brush_size(100)
         for y in np.arange(0.02, 1.0, 0.12):
-            self.stroke(rect, [(0.01, y), (0.99, y)], steps=1)
+            self._drag(rect, [(0.01, y), (0.99, y)], steps=1)
 
     # ------------------------------------------------------------------ settings
 
@@ -183,7 +238,7 @@ class StudioPage:
     def busy_outputs(self) -> list[str]:
         """Outputs still showing Gradio's progress timer (the user would still be waiting)."""
         return self.page.locator("[data-testid=status-tracker]").evaluate_all(
-            "els => els.filter(e => e.offsetParent && /\\d+\\.\\ds|processing|queue/i.test(e.innerText))"
+            f"els => els.filter(e => e.offsetParent && {_BUSY}.test(e.innerText))"
             ".map(e => e.closest('[id]')?.id || '?')")
 
     # ---------------------------------------------------------------------- read
