@@ -25,6 +25,9 @@ from tests.conftest import fixture_params, fixture_tolerances, make_state_dict, 
 from tests.helpers import textured
 
 SPEC_ID = "pic-places2"
+# Same noise, other batch size: float32 kernels may sum in another order (seen: 1.3e-6).
+# Another noise moves pixels by ~0.1, so this still tells the two apart.
+SAME_NOISE_TOL = 1e-5
 FILES = {"pic_net_E": "latest_net_E.pth", "pic_net_G": "latest_net_G.pth", "pic_net_D": "latest_net_D.pth"}
 COMPONENTS = {"pic_net_E": "encoder", "pic_net_G": "generator", "pic_net_D": "discriminator"}
 Edit = Callable[[str, dict[str, torch.Tensor]], None]
@@ -207,11 +210,11 @@ def test_sample_k_independent_of_count_history_and_batch(pic: Pluralistic, batch
     one = pic.inpaint(batch, samples=1, seed=7)
     three = pic.inpaint(batch, samples=3, seed=7)
     alone = pic.inpaint(Batch(images=batch.images[1:], holes=batch.holes[1:]), samples=4, seed=7)
-    assert np.abs(one.samples[:, 0] - four.samples[:, 0]).max() <= 1e-6
-    assert np.abs(three.samples - four.samples[:, :3]).max() <= 1e-6
-    assert np.abs(alone.samples[0] - four.samples[1]).max() <= 1e-6
-    assert np.abs(one.scores[:, 0] - four.scores[:, 0]).max() <= 1e-6
-    assert np.abs(alone.scores[0] - four.scores[1]).max() <= 1e-6
+    assert np.abs(one.samples[:, 0] - four.samples[:, 0]).max() <= SAME_NOISE_TOL
+    assert np.abs(three.samples - four.samples[:, :3]).max() <= SAME_NOISE_TOL
+    assert np.abs(alone.samples[0] - four.samples[1]).max() <= SAME_NOISE_TOL
+    assert np.abs(one.scores[:, 0] - four.scores[:, 0]).max() <= SAME_NOISE_TOL
+    assert np.abs(alone.scores[0] - four.scores[1]).max() <= SAME_NOISE_TOL
 
 
 def test_seeds_and_samples_differ(pic: Pluralistic, batch: Batch) -> None:
