@@ -285,11 +285,14 @@ def build() -> gr.Blocks:
                                     elem_id="before-after")
             downloads = gr.File(label="Full-resolution downloads", file_count="multiple", elem_id="downloads")
         status = gr.Markdown(elem_id="status")
-        gr.Examples([[str(ASSETS / p), str(ASSETS / m)] for p, m in EXAMPLES], inputs=[upload, gr.File(visible=False)],
-                    fn=load_example, outputs=[editor, photo_path, preset, info], run_on_click=True, api_name=False,
-                    cache_examples=False, label="Examples (photo + pre-drawn mask)")
+        example_mask = gr.File(visible=False)
+        examples = gr.Examples([[str(ASSETS / p), str(ASSETS / m)] for p, m in EXAMPLES], inputs=[upload, example_mask],
+                               api_name=False, cache_examples=False, label="Examples (photo + pre-drawn mask)",
+                               elem_id="examples")
         # Progress shows on the description only: Gradio 6 can leave its timer stuck over an
         # editor that had been painted on, hiding the new photo.
+        examples.load_input_event.then(load_example, [upload, example_mask], [editor, photo_path, preset, info],
+                                       api_name=False, show_progress_on=info)
         upload.upload(on_upload, upload, [editor, photo_path, preset, info], api_name=False, show_progress_on=info)
         run.click(on_run, [photo_path, preset, editor, models, samples, seed, strategy, margin, grow, feather],
                   [gallery, slider, downloads, paths, status], api_name=False)

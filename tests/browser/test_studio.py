@@ -7,13 +7,14 @@ scaled by photo width / preview width) and are bit-identical to it everywhere el
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from app import ui
+from app import masks, ui
 from app.images import load_photo, preview
 from tests.browser.studio import StudioPage
-from tests.upload_cases import hires_photo, read_result
+from tests.upload_cases import hires_photo, read_result, small_photo
 
 STROKE = [(0.32, 0.27), (0.48, 0.29), (0.62, 0.27)]  # fractions of the preview: sky, clear of the cables
 TELEA, PIC = "OpenCV Telea", "Pluralistic (Places2)"
@@ -115,3 +116,27 @@ def _select_in_gallery(ui_page: StudioPage, index: int) -> None:
         "old => { const s = Array.from(document.querySelectorAll('#before-after img')).map(e => e.src);"
         " return s.length === 2 && s[1] !== old[1]; }", arg=old)
 
+
+
+def test_example_after_painting_replaces_the_strokes_with_its_mask(studio_page: StudioPage, tmp_path):
+    """Paint on one photo, then pick an example: the editor shows the example (no timer stuck
+    over it) and the run fills the example's preset mask only, not the earlier stroke."""
+    studio_page.upload_photo(small_photo())
+    corner = [(0.75, 0.08), (0.95, 0.12)]  # clear of the astronaut example's mask
+    studio_page.stroke(studio_page.preview_rect(preview(load_photo(small_photo()), ui.PREVIEW_SIDE).size), corner)
+    studio_page.page.locator("#examples").get_by_text("astronaut.png", exact=True).click()
+    studio_page.page.locator("#info").get_by_text("the example's mask is preset").wait_for(timeout=60_000)
+    studio_page.wait_for_photo_on_canvas()
+    assert not studio_page.busy_outputs()
+    studio_page.shot("example-chosen")
+    studio_page.choose_models(TELEA)
+    studio_page.run()
+    studio_page.shot("example-filled")
+
+    original = load_photo(ui.ASSETS / "astronaut.png").pixels
+    result = read_result(studio_page.download(0, tmp_path))
+    preset = masks.to_hole(ui.ASSETS / "astronaut_mask.png", (original.shape[1], original.shape[0]))
+    changed = (result != original).any(axis=2)
+    assert changed[preset].mean() > 0.5, "the preset mask was not filled"
+    near = cv2.dilate(preset.astype(np.uint8), np.ones((61, 61), np.uint8)) > 0  # grow + feather, generously
+    assert not changed[~near].any(), "pixels away from the preset mask changed (the old stroke was kept?)"
