@@ -72,8 +72,8 @@ def model_choices() -> tuple[list[tuple[str, str]], str]:
 
 
 def _user_error(exc: Exception) -> gr.Error:
-    if isinstance(exc, InpaintError):
-        return gr.Error(str(exc), title="Cannot inpaint")
+    if isinstance(exc, InpaintError):  # the user's to fix: no traceback in the server log
+        return gr.Error(str(exc), title="Cannot inpaint", print_exception=False)
     return gr.Error(f"Something went wrong: {type(exc).__name__}: {exc}", title="Unexpected error")
 
 
@@ -135,7 +135,7 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
            seed: float, strategy: str, margin: float, grow: float, feather: float, progress=gr.Progress()):
     """Run every chosen model; gallery + slider + downloads at full resolution."""
     if not photo_path:
-        raise gr.Error("Upload a photo first.", title="No photo")
+        raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
     try:
         photo = load_photo(photo_path)
         painted = strokes(editor, photo.size, preset)
