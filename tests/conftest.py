@@ -5,15 +5,22 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INPAINT_SHARED", REPO.parent / "shared"))
 REFERENCE = Path(os.environ.get("INPAINT_REFERENCE", SHARED / "reference"))
 FIXTURES = Path(os.environ.get("INPAINT_REFERENCE_FIXTURES", REFERENCE / "fixtures"))
 EVALSET = Path(os.environ.get("INPAINT_EVALSET", SHARED / "evalset"))
+FLOAT16_STORAGE_ERR = 2.5e-4  # relative rounding of float16-stored reference arrays
+RTOL = {"rfr": 1e-4}  # RFR's raw output is unbounded (|x| ~ 25): check_fixture.py adds an rtol for it
+FIDELITY: list[tuple[str, str, float, float]] = []  # (fixture, array, max abs error, atol): the end-of-run table
 
 
 def fixture_files(model: str) -> list[Path]:
@@ -33,6 +40,49 @@ def fixture_tolerances(model: str) -> dict[str, float]:
     """atol per array from the fixture folder's index.json."""
     index = json.loads((FIXTURES / "index.json").read_text())
     return {k: float(v["atol"]) for k, v in index[model]["arrays"].items() if "atol" in v}
+
+
+def assert_matches_fixture(path: Path, ours: Mapping[str, Any],
+                           expected: Mapping[str, np.ndarray] | None = None) -> dict[str, float]:
+    """Every array of ``ours`` against the fixture's array of that name (or ``expected``'s).
+
+    The rule of ../shared/reference/check_fixture.py: atol from index.json, widened for
+    float16 storage, plus an rtol for RFR's floats. Returns the max abs errors, which the
+    run also lists at its end (``pytest_terminal_summary``).
+    """
+    model = path.stem.split("_")[0]
+    reference = dict(np.load(path)) | dict(expected or {})
+    atols = fixture_tolerances(model)
+    errors, bad = {}, {}
+    for name, value in ours.items():
+        if name not in reference:
+            continue
+        got = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        ref = reference[name]
+        assert got.shape == ref.shape, f"{path.name} {name}: shape {got.shape} != {ref.shape}"
+        atol = atols.get(name, 1e-4)
+        if ref.dtype == np.float16:
+            atol = max(atol, FLOAT16_STORAGE_ERR * max(1.0, float(np.abs(ref.astype(np.float64)).max())))
+        rtol = 0.0 if ref.dtype == np.uint8 else RTOL.get(model, 0.0)
+        err = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+        errors[name] = float(err.max())
+        FIDELITY.append((path.stem, name, errors[name], atol))
+        if (err > atol + rtol * np.abs(ref.astype(np.float64))).any():
+            bad[name] = (errors[name], atol)
+    assert errors, f"{path.name} holds none of {sorted(ours)}"
+    assert not bad, f"{path.name}: max abs error above tolerance: {bad} (all: {errors})"
+    return errors
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How close to the official outputs: the largest error per fixture array, with its tolerance."""
+    worst: dict[tuple[str, str], tuple[float, float]] = {}
+    for fixture, name, err, atol in FIDELITY:
+        worst[fixture, name] = max(worst.get((fixture, name), (0.0, atol)), (err, atol))
+    if worst:
+        terminalreporter.section("faithfulness: max abs error against the official outputs")
+        for (fixture, name), (err, atol) in sorted(worst.items()):
+            terminalreporter.write_line(f"{fixture:<17} {name:<22} {err:9.2e}   (tolerance {atol:.2g})")
 
 
 def _init_weights_module():

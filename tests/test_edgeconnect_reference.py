@@ -21,7 +21,7 @@ from app.errors import WeightsError
 from app.models.base import Batch
 from app.models.edgeconnect import EdgeConnect, SpectralNormConv
 from app.weights.loader import load_from_folder
-from tests.conftest import fixture_params, fixture_tolerances, make_state_dict
+from tests.conftest import assert_matches_fixture, fixture_params, make_state_dict
 
 MODEL_ID = "edgeconnect-places2"
 # release file -> (manifest name, our component)
@@ -29,7 +29,6 @@ RELEASE = {
     "EdgeModel_gen.pth": ("edgeconnect_EdgeModel_gen", "edge"),
     "InpaintingModel_gen.pth": ("edgeconnect_InpaintingModel_gen", "painter"),
 }
-FLOAT16_STORAGE_ERR = 2.5e-4  # relative rounding of float16-stored reference arrays
 BATCH_ATOL = 1e-5  # batched vs one-by-one (the official code measured 0)
 
 
@@ -64,15 +63,6 @@ def load(folder: Path) -> EdgeConnect:
 def read_case(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
-
-
-def max_error(name: str, got: torch.Tensor | np.ndarray, ref: np.ndarray, atol: float) -> tuple[float, float]:
-    """(max abs error, tolerance used) of one array; float16 storage widens the tolerance."""
-    got = got.detach().cpu().numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
-    assert got.shape == ref.shape, f"{name}: shape {got.shape} != {ref.shape}"
-    if ref.dtype == np.float16:
-        atol = max(atol, FLOAT16_STORAGE_ERR * max(1.0, float(np.abs(ref.astype(np.float64)).max())))
-    return float(np.abs(got.astype(np.float64) - ref.astype(np.float64)).max()), atol
 
 
 def scene(seed: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -116,12 +106,7 @@ def test_matches_official(path: Path, checkpoints: Path) -> None:
         "inpaint_out": fill[0], "outputs_merged": merged[0],
         "outputs_merged_uint8": (merged[0] * 255).int().permute(1, 2, 0),
     }
-    tolerances = fixture_tolerances("edgeconnect")
-    report = {k: max_error(k, v, case[k], tolerances.get(k, 1e-4)) for k, v in ours.items() if k in case}
-    print(f"\n{path.name}: " + ", ".join(f"{k} {err:.2e} (tol {tol:g})" for k, (err, tol) in report.items()))
-    assert report, f"{path.name} holds none of the compared arrays"
-    failed = {k: v for k, v in report.items() if v[0] > v[1]}
-    assert not failed, f"{path.name}: max abs error above tolerance: {failed}"
+    assert_matches_fixture(path, ours)
 
 
 @pytest.mark.parametrize("path", fixture_params("edgeconnect"))
@@ -134,9 +119,7 @@ def test_inpaint_interface_matches_official(path: Path, model: EdgeConnect) -> N
     if "edges_canny" in case and not np.array_equal(canny[0].numpy(), case["edges_canny"]):
         pytest.skip("this scikit-image's Canny differs from the fixture's")
     pred = model.inpaint(Batch(case["image"][None], case["hole"][None].astype(bool)))
-    atol = fixture_tolerances("edgeconnect").get("inpaint_out", 1e-4)
-    err, tol = max_error("inpaint_out", pred.samples[0, 0].transpose(2, 0, 1), case["inpaint_out"], atol)
-    assert err <= tol
+    assert_matches_fixture(path, {"inpaint_out": pred.samples[0, 0].transpose(2, 0, 1)})
     edges = model.predict_edges(gray, canny, masks)
     expected_map = (edges * masks + canny * (1 - masks))[0, 0].numpy()
     np.testing.assert_allclose(pred.maps["edges"][0], expected_map, atol=BATCH_ATOL, rtol=0)

@@ -23,7 +23,7 @@ from app.errors import WeightsError
 from app.models.base import Batch
 from app.models.lama import PAD_MULTIPLE, BigLaMa, pad_symmetric
 from app.weights.loader import load_from_folder
-from tests.conftest import fixture_files, fixture_params, fixture_tolerances, make_state_dict
+from tests.conftest import assert_matches_fixture, fixture_files, fixture_params, make_state_dict
 
 #: Records every call of :meth:`LightningHParams.__setstate__`: it must stay empty,
 #: proving the loader neither imported nor ran the class it found in the pickle.
@@ -103,16 +103,6 @@ def predict(net: BigLaMa, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
     return prediction.samples[:, 0]
 
 
-def assert_close(name: str, got: np.ndarray, ref: np.ndarray, atol: float) -> None:
-    """Max-abs comparison; float16-stored references get their storage error on top."""
-    assert got.shape == ref.shape, f"{name}: shape {got.shape} != {ref.shape}"
-    ref64 = ref.astype(np.float64)
-    if ref.dtype == np.float16:
-        atol = max(atol, 2.5e-4 * max(1.0, float(np.abs(ref64).max())))
-    err = float(np.abs(got.astype(np.float64) - ref64).max())
-    assert err <= atol, f"{name}: max abs error {err:.3g} > atol {atol:.3g}"
-
-
 @pytest.fixture(scope="module")
 def lama_net(tmp_path_factory: pytest.TempPathFactory) -> BigLaMa:
     """One network for the tests that do not need a fresh load."""
@@ -137,11 +127,7 @@ def test_matches_official_outputs(fixture: Path, checkpoints: Path) -> None:
         "inpainted": inpainted.transpose(2, 0, 1),
         "inpainted_uint8_rgb": np.clip(inpainted * 255, 0, 255).astype(np.uint8).astype(np.int16),
     }
-    tolerances = fixture_tolerances("lama")
-    compared = [k for k in ours if k in case]
-    assert compared, f"{fixture.name} holds none of {list(ours)}"
-    for name in compared:
-        assert_close(name, ours[name], case[name], tolerances.get(name, 1e-4))
+    assert_matches_fixture(fixture, ours)
 
 
 @pytest.mark.parametrize(("height", "width"), [(250, 250), (250, 243)])

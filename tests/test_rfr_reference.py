@@ -25,12 +25,11 @@ from app.models.rfr import (
     attention_floats,
 )
 from app.weights.loader import instantiate, load_from_folder
-from tests.conftest import fixture_params, fixture_tolerances, make_state_dict, manifest_entries
+from tests.conftest import assert_matches_fixture, fixture_params, make_state_dict, manifest_entries
 
 MODEL_ID = "rfr-psv"
 FILE_NAME = RFRNet.OFFICIAL_FILES[0].name
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
-RTOL = 1e-4  # the raw output is unbounded (|x| ~ 25): check_fixture.py adds rtol 1e-4 for RFR
 _STATES: dict[int, dict[str, torch.Tensor]] = {}
 
 
@@ -74,36 +73,18 @@ def official_test(net: torch.nn.Module, image: np.ndarray, hole: np.ndarray) -> 
     return {"fake_B": fake[0].numpy(), "comp_B": comp[0].numpy(), "comp_B_uint8": comp_u8.numpy()}
 
 
-def assert_close_to(name: str, got: np.ndarray, expected: np.ndarray, atol: float) -> float:
-    """check_fixture.py's rule: atol (+ rtol for floats, widened for float16 storage)."""
-    exp = expected.astype(np.float64)
-    rtol = 0.0 if expected.dtype == np.uint8 else RTOL
-    if expected.dtype == np.float16:
-        atol = max(atol, 2.5e-4 * max(1.0, float(np.abs(exp).max())))
-    assert got.shape == exp.shape, f"{name}: shape {got.shape} != {exp.shape}"
-    err = np.abs(got.astype(np.float64) - exp)
-    bad = err > atol + rtol * np.abs(exp)
-    assert not bad.any(), f"{name}: {int(bad.sum())} values off, max abs err {err.max():.3g} (atol {atol})"
-    return float(err.max())
-
-
 @pytest.mark.parametrize("path", fixture_params("rfr"))
 def test_matches_official_outputs(path: Path, checkpoints: Path) -> None:
     with np.load(path) as data:
         fx = {k: data[k] for k in data.files}
     loaded = load_official(checkpoints, official_state(int(fx["weight_seed"])))
-    got = official_test(loaded, fx["image"], fx["hole"])
-    tolerances = fixture_tolerances("rfr")
-    compared = [k for k in got if k in fx]
-    assert compared, f"{path.name} holds none of {sorted(got)}"
-    for key in compared:
-        assert_close_to(key, got[key], fx[key], tolerances.get(key, 1e-4))
+    assert_matches_fixture(path, official_test(loaded, fx["image"], fx["hole"]))
     # The app's entry point: same forward, raw output clamped to [0, 1], one sample.
     pred = loaded.inpaint(Batch(fx["image"][None], fx["hole"][None].astype(bool)))
     assert pred.samples.shape == (1, 1, *fx["image"].shape) and pred.samples.dtype == np.float32
     if "fake_B" in fx:
-        expected = np.clip(fx["fake_B"].astype(np.float32).transpose(1, 2, 0), 0, 1)
-        assert_close_to("inpaint", pred.samples[0, 0], expected, tolerances.get("fake_B", 1e-4))
+        clamped = np.clip(fx["fake_B"].astype(np.float32), 0, 1)
+        assert_matches_fixture(path, {"fake_B": pred.samples[0, 0].transpose(2, 0, 1)}, expected={"fake_B": clamped})
 
 
 def random_batch(n: int, h: int, w: int, seed: int) -> Batch:
