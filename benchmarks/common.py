@@ -161,7 +161,7 @@ class Setup:
     device: str
     machine: dict
     selection: Selection
-    started: float = field(default_factory=time.perf_counter)
+    started: float
 
     def elapsed(self) -> float:
         return round(time.perf_counter() - self.started, 1)
