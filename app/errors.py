@@ -27,3 +27,7 @@ class ModelUnavailableError(InpaintError):
 
 class OutOfMemoryError(InpaintError):
     """The device ran out of memory; smaller inputs or another device may work."""
+
+
+class Cancelled(InpaintError):
+    """The client left (closed the tab, cancelled the call): the work stopped and nothing was written."""

@@ -11,27 +11,35 @@ import contextlib
 import errno
 import io
 import os
-import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from app.errors import BadImageError, InpaintError
 
 MAX_PIXELS_ENV = "INPAINT_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: a 12 MP phone photo passes, a 20k x 20k scan does not
-
-# Pillow's own bomb guard at twice our limit: we check the header first with a clearer
-# message, this only catches files that lie about their size in the header.
-Image.MAX_IMAGE_PIXELS = None
+#: Bytes read from one file before anything is decoded (a 50 MP 16-bit TIFF is ~300 MB).
+MAX_FILE_BYTES = 512 << 20
+#: Largest colour profile kept: libpng's default chunk limit, so every result reopens elsewhere too.
+MAX_ICC_BYTES = 8_000_000
 
 
 def max_pixels() -> int:
     """The configured pixel limit (``INPAINT_MAX_PIXELS``)."""
     return int(os.environ.get(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS))
+
+
+# Pillow's own guard stays on for every decode in the process (Gradio's included): it warns
+# over the limit and refuses at twice it. Our header check below refuses first, with a clearer message.
+Image.MAX_IMAGE_PIXELS = max_pixels()
+# Pillow reads colour profiles in PNGs only up to 1 MB by default; our results carry the photo's
+# profile (up to MAX_ICC_BYTES), and must reopen.
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, MAX_ICC_BYTES)
 
 
 @dataclass
@@ -70,43 +78,69 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
 def load_photo(source: str | Path | bytes | Image.Image | np.ndarray, limit: int | None = None) -> Photo:
     """Open and normalise an upload; raise :class:`BadImageError` with a human message."""
     if isinstance(source, np.ndarray):
-        return _from_array(source)
+        return _from_array(source, limit)
     if isinstance(source, Image.Image):
         return _from_pil(source, data=None, limit=limit)
-    data = source if isinstance(source, bytes) else _read(Path(source))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            check_size(image.size, limit)
-            return _from_pil(image, data=data, limit=limit)
-    except BadImageError:
-        raise
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise BadImageError(f"This file looks like a decompression bomb and was refused ({exc}).") from exc
-    except UnidentifiedImageError as exc:
-        raise BadImageError("This file is not an image we can read (PNG, JPEG, WebP, TIFF, BMP...).") from exc
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise BadImageError(f"The image file is damaged or truncated and cannot be read ({exc}).") from exc
+    data = source if isinstance(source, bytes) else read_file(Path(source))
+    with decoding("image"):
+        return _from_pil(open_header(data, limit), data=data, limit=limit)
 
 
-def _read(path: Path) -> bytes:
+def read_file(path: Path, what: str = "image") -> bytes:
+    """The bytes of ``path``, refused before reading when the file is over :data:`MAX_FILE_BYTES`."""
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise BadImageError(f"The {what} file {path.name} is {size / 1e6:.0f} MB, over this app's limit of "
+                                f"{MAX_FILE_BYTES / 1e6:.0f} MB per file.")
         return path.read_bytes()
     except OSError as exc:
         raise BadImageError(f"Cannot read {path.name}: {exc.strerror or exc}.") from exc
 
 
-def check_size(size: tuple[int, int], limit: int | None = None) -> None:
+def open_header(data: bytes, limit: int | None = None, what: str = "image") -> Image.Image:
+    """Parse only the header and refuse by pixel count: nothing is decoded yet."""
+    image = Image.open(io.BytesIO(data))
+    check_size(image.size, limit, what)
+    return image
+
+
+def open_image(source: str | Path | bytes, limit: int | None = None, what: str = "image") -> Image.Image:
+    """Every image the app reads besides the photo (masks, guides, editor layers): size-checked, then decoded."""
+    data = source if isinstance(source, bytes) else read_file(Path(source), what)
+    with decoding(what):
+        image = open_header(data, limit, what)
+        image.load()
+        return image
+
+
+@contextlib.contextmanager
+def decoding(what: str) -> Iterator[None]:
+    """Turn whatever a damaged or hostile file makes Pillow raise into one clear :class:`BadImageError`."""
+    try:
+        yield
+    except BadImageError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise BadImageError(f"The {what} declares more than {Image.MAX_IMAGE_PIXELS * 2 / 1e6:g} megapixels, far "
+                            f"over this app's limit of {max_pixels() / 1e6:g} MP; it was refused before decoding "
+                            "(a decompression bomb).") from exc
+    except UnidentifiedImageError as exc:
+        raise BadImageError(f"This {what} file is not an image we can read (PNG, JPEG, WebP, TIFF, BMP...).") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise BadImageError(f"The {what} file is damaged or truncated and cannot be read ({exc}).") from exc
+
+
+def check_size(size: tuple[int, int], limit: int | None = None, what: str = "image") -> None:
     """Refuse images over the pixel limit before decoding them."""
     limit = limit or max_pixels()
     w, h = size
     if w < 1 or h < 1:
-        raise BadImageError("The image is empty (0 pixels).")
+        raise BadImageError(f"The {what} is empty (0 pixels).")
     if w * h > limit:
         raise BadImageError(
-            f"The image is {w}x{h} = {w * h / 1e6:.1f} megapixels, over this app's limit of "
-            f"{limit / 1e6:.0f} MP. Please downscale it (or raise {MAX_PIXELS_ENV} when running it yourself)."
+            f"The {what} is {w}x{h} = {w * h / 1e6:.1f} megapixels, over this app's limit of "
+            f"{limit / 1e6:g} MP. Please downscale it (or raise {MAX_PIXELS_ENV} when running it yourself)."
         )
 
 
@@ -156,10 +190,10 @@ def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 def _pil_pixels(image: Image.Image, icc: bytes | None) -> tuple[np.ndarray, bytes | None]:
     """Convert any Pillow mode to RGB(A) pixels at the original bit depth."""
     mode = image.mode
-    if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I"}:
-        gray = np.asarray(image)
-        gray = np.clip(gray, 0, 65535).astype(np.uint16) if mode == "I" else gray.astype(np.uint16)
-        return np.repeat(gray[..., None], 3, axis=2), icc
+    if mode in {"I;16", "I;16B", "I;16L", "I;16N"}:
+        return _gray(np.asarray(image).astype(np.uint16)), icc
+    if mode in {"I", "F"}:  # 32-bit integer or float samples: scaled by their range, never clipped to black
+        return _gray(scale_by_range(np.asarray(image))), icc
     if mode == "CMYK":
         return np.asarray(_cmyk_to_srgb(image, icc)), None
     if mode == "P":
@@ -167,8 +201,41 @@ def _pil_pixels(image: Image.Image, icc: bytes | None) -> tuple[np.ndarray, byte
     elif mode in {"LA", "PA", "RGBa", "La"}:
         image = image.convert("RGBA")
     elif mode not in {"RGB", "RGBA"}:
-        image = image.convert("RGB")  # L, 1, F, YCbCr, LAB, HSV
-    return np.asarray(image).copy(), icc
+        image = image.convert("RGB")  # L, 1, YCbCr, LAB, HSV
+    return _fit_profile(np.asarray(image).copy(), icc)
+
+
+def _gray(values: np.ndarray) -> np.ndarray:
+    return np.repeat(values[..., None], 3, axis=2)
+
+
+def scale_by_range(values: np.ndarray) -> np.ndarray:
+    """Float or wide-integer samples -> uint8/uint16, scaled by the range they use.
+
+    Floats in [0, 1] (the usual convention) or [0, 255], and integers up to 65535, keep their
+    meaning; anything wider is scaled by its maximum. Negative and non-finite values become black.
+    """
+    floating = np.issubdtype(values.dtype, np.floating)
+    values = np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(values.max(initial=0.0))
+    if not floating and top <= 255:
+        return np.clip(values, 0, 255).astype(np.uint8)
+    scale = 1.0 if floating and top <= 1.0 else 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
+    return np.round(np.clip(values / scale, 0, 1) * 65535).astype(np.uint16)
+
+
+def _fit_profile(pixels: np.ndarray, icc: bytes | None) -> tuple[np.ndarray, bytes | None]:
+    """Keep the colour profile unless it is too large for a PNG to carry: then the pixels go to sRGB."""
+    if not icc or len(icc) <= MAX_ICC_BYTES:
+        return pixels, icc
+    mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        image = ImageCms.profileToProfile(Image.fromarray(pixels, mode), source, ImageCms.createProfile("sRGB"),
+                                          outputMode=mode)
+        return np.asarray(image).copy(), None
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return pixels, None  # an unreadable profile this large is not a colour space anyone can use
 
 
 def _cmyk_to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
@@ -182,17 +249,16 @@ def _cmyk_to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     return image.convert("RGB")
 
 
-def _from_array(array: np.ndarray) -> Photo:
+def _from_array(array: np.ndarray, limit: int | None = None) -> Photo:
     if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=2)
+        array = _gray(array)
     if array.ndim != 3 or array.shape[2] not in (3, 4):
         raise BadImageError(f"Expected an (H, W, 3|4) image array, got shape {array.shape}.")
+    check_size((array.shape[1], array.shape[0]), limit)
     if array.dtype not in (np.uint8, np.uint16):
-        if np.issubdtype(array.dtype, np.floating) and array.min() >= 0 and array.max() <= 1:
-            array = np.round(array * 255).astype(np.uint8)
-        else:
-            raise BadImageError(f"Expected uint8/uint16 pixels or floats in [0, 1], got {array.dtype}.")
-    check_size((array.shape[1], array.shape[0]))
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise BadImageError(f"Expected integer or float pixels, got {array.dtype}.")
+        array = scale_by_range(array)
     return Photo(pixels=np.ascontiguousarray(array), source=f"array {array.shape}")
 
 

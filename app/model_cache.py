@@ -63,6 +63,21 @@ def availability(spec: ModelSpec) -> Availability:
     return Availability(location.status != "missing", location.reason)
 
 
+def needs_download(spec: ModelSpec) -> bool:
+    """True when ``spec``'s weights must come from the Hub before it can run (decided without network)."""
+    if spec.kind == "classical":
+        return False
+    try:
+        return hub.locate(spec).status == "remote"
+    except InpaintError:
+        return False  # availability() reports why it cannot run
+
+
+def download(spec: ModelSpec, progress: Progress | None = None) -> None:
+    """Fetch and verify ``spec``'s Hub weights into the cache without loading them."""
+    hub.fetch(spec, progress)
+
+
 def get_inpainter(spec: ModelSpec, progress: Progress | None = None) -> Inpainter:
     """The inpainter of ``spec``, built on first use (download reported to ``progress``)."""
     model = _lookup(spec)

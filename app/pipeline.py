@@ -7,6 +7,8 @@ hole with a soft seam. The UI, the CLI and the library API are thin layers over
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app import hires, masks, registry
-from app.errors import InpaintError
+from app.errors import Cancelled, InpaintError
 from app.hires import Strategy, Window
 from app.images import Photo
 from app.model_cache import get_inpainter, run_guarded
@@ -23,8 +25,19 @@ from app.registry import ModelSpec
 
 Progress = Callable[[float, str], None]
 OnFailure = Callable[[ModelSpec, InpaintError], None]
+#: True once nobody waits for the result any more (the client left): work stops at the next window batch.
+IsCancelled = Callable[[], bool]
 
 MAX_SAMPLES = 16
+#: Inclusive range of every numeric option, enforced here for every caller (UI, API, CLI, library).
+RANGES: dict[str, tuple[int, int]] = {
+    "margin": (0, 512), "grow": (0, 64), "feather": (0, 64), "samples": (1, MAX_SAMPLES), "seed": (0, 2**32 - 1),
+}
+REQUEST_MEMORY_ENV = "INPAINT_REQUEST_MEMORY_MB"
+DEFAULT_REQUEST_MEMORY_MB = 4096
+#: Bytes per photo pixel besides the photo and its results: hole maps, feather alpha (float32),
+#: the 8-bit RGB copy models read, and encoder buffers (measured by tests/test_memory.py).
+_WORK_BYTES_PER_PIXEL = 24
 
 
 @dataclass
@@ -39,11 +52,24 @@ class Options:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.strategy = Strategy(self.strategy)
-        if not 1 <= self.samples <= MAX_SAMPLES:
-            raise InpaintError(f"Samples must be between 1 and {MAX_SAMPLES}.")
-        if min(self.margin, self.grow, self.feather) < 0:
-            raise InpaintError("Margin, mask growth and feather must not be negative.")
+        try:
+            self.strategy = Strategy(self.strategy)
+        except ValueError:
+            raise InpaintError(f"Unknown strategy {self.strategy!r}; choose one of "
+                               f"{', '.join(s.value for s in Strategy)}.") from None
+        for name, (low, high) in RANGES.items():
+            setattr(self, name, _whole(name, getattr(self, name), low, high))
+
+
+def _whole(name: str, value: object, low: int, high: int) -> int:
+    """A whole number within [low, high]; NaN, infinities, text and out-of-range values are refused."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and low <= number <= high):
+        raise InpaintError(f"{name.capitalize()} must be a number from {low} to {high} (got {value!r}).")
+    return int(round(number))
 
 
 @dataclass
@@ -77,17 +103,20 @@ def prepare_hole(photo: Photo, hole: np.ndarray, grow: int) -> np.ndarray:
 
 def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Options | None = None,
         guides: dict[str, np.ndarray] | None = None, progress: Progress | None = None,
-        on_failure: OnFailure | None = None) -> list[Result]:
-    """Inpaint ``photo`` where ``hole`` is True with every model in ``model_ids``.
+        on_failure: OnFailure | None = None, cancelled: IsCancelled | None = None) -> list[Result]:
+    """Inpaint ``photo`` where ``hole`` is True with every model in ``model_ids`` (repeats run once).
 
     By default the first model that fails fails the call. With ``on_failure``, a failing
     model is reported to it and the others still run (side by side, one broken model
     should not cost the user the other fills); if every model fails, that is raised instead.
+    ``cancelled`` is polled between window batches: once it says True, :class:`Cancelled` is raised.
     """
     options = options or Options()
+    model_ids = list(dict.fromkeys(model_ids))
     if not model_ids:
         raise InpaintError("Choose at least one model.")
     specs = [registry.get(model_id) for model_id in model_ids]
+    check_memory(photo, specs, options)
     hole = prepare_hole(photo, hole, options.grow)
     alpha = hires.feather_alpha(hole, options.feather)
     results: list[Result] = []
@@ -95,7 +124,9 @@ def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Optio
     for index, spec in enumerate(specs):
         report = _scaled(progress, index, len(specs))
         try:
-            results += run_model(spec, photo, hole, alpha, options, guides or {}, report)
+            results += run_model(spec, photo, hole, alpha, options, guides or {}, report, cancelled)
+        except Cancelled:
+            raise
         except InpaintError as exc:
             if on_failure is None:
                 raise
@@ -108,6 +139,36 @@ def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Optio
     return results
 
 
+def request_memory_limit() -> int:
+    """Bytes one request may hold (``INPAINT_REQUEST_MEMORY_MB``)."""
+    return int(float(os.environ.get(REQUEST_MEMORY_ENV, DEFAULT_REQUEST_MEMORY_MB)) * (1 << 20))
+
+
+def estimate_memory(photo: Photo, results: int) -> int:
+    """Bytes a request holds at its peak outside the networks: the photo, every result, the work maps.
+
+    Each network sees windows of at most its own size, so its memory does not grow with the photo.
+    """
+    h, w = photo.pixels.shape[:2]
+    return h * w * (photo.pixels.itemsize * photo.pixels.shape[2] * (1 + results) + _WORK_BYTES_PER_PIXEL)
+
+
+def check_memory(photo: Photo, specs: Sequence[ModelSpec], options: Options) -> None:
+    """Refuse, before any work, a request whose results would not fit the per-request memory limit."""
+    results = sum(options.samples if spec.diverse else 1 for spec in specs)
+    need, limit = estimate_memory(photo, results), request_memory_limit()
+    if need > limit:
+        w, h = photo.size
+        raise InpaintError(f"{results} full-resolution result(s) of this {w}x{h} photo would need about "
+                           f"{need / 2**30:.1f} GB, over this app's limit of {limit / 2**30:.1f} GB per request. "
+                           "Choose fewer models or samples, or a smaller photo.")
+
+
+def _stop_if(cancelled: IsCancelled | None) -> None:
+    if cancelled is not None and cancelled():
+        raise Cancelled("The request was cancelled (the client left); the work stopped and nothing was saved.")
+
+
 def _scaled(progress: Progress | None, index: int, count: int) -> Progress:
     def report(fraction: float, message: str) -> None:
         if progress:
@@ -117,14 +178,14 @@ def _scaled(progress: Progress | None, index: int, count: int) -> Progress:
 
 
 def run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarray, options: Options,
-              guides: dict[str, np.ndarray], progress: Progress) -> list[Result]:
+              guides: dict[str, np.ndarray], progress: Progress, cancelled: IsCancelled | None = None) -> list[Result]:
     """All samples of one model, pasted back into copies of the photo.
 
     A model that breaks with an unexpected exception is reported by name (a bare
     ``RuntimeError: ...`` does not tell the user which of the chosen models failed).
     """
     try:
-        return _run_model(spec, photo, hole, alpha, options, guides, progress)
+        return _run_model(spec, photo, hole, alpha, options, guides, progress, cancelled)
     except InpaintError:
         raise
     except Exception as exc:
@@ -134,7 +195,8 @@ def run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarray
 
 
 def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarray, options: Options,
-               guides: dict[str, np.ndarray], progress: Progress) -> list[Result]:
+               guides: dict[str, np.ndarray], progress: Progress, cancelled: IsCancelled | None) -> list[Result]:
+    _stop_if(cancelled)
     progress(0.0, f"Loading {spec.name}")
     inpainter = get_inpainter(spec, progress=lambda f, m: progress(0.3 * f, m))
     progress(0.3, f"Running {spec.name}")
@@ -142,8 +204,12 @@ def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarra
     windows = hires.plan(hole, options.strategy, spec.crop_limit, spec.size_multiple, options.margin,
                          square=spec.native_size is not None)
     samples = options.samples if spec.diverse else 1
-    runs = [(indices, _checked(spec, run_guarded(spec, inpainter.inpaint, batch, samples=samples, seed=options.seed)))
-            for indices, batch in _batches(photo, hole, guides, windows, spec.max_batch)]
+    runs: Runs = []
+    for indices, batch in _batches(photo, hole, guides, windows, spec.max_batch):
+        _stop_if(cancelled)
+        runs.append((indices, _checked(spec, run_guarded(spec, inpainter.inpaint, batch, samples=samples,
+                                                         seed=options.seed))))
+    _stop_if(cancelled)
     outputs = _assemble(photo, alpha, windows, runs, samples)
     seconds = time.perf_counter() - start
     maps = _assemble_maps(photo, windows, runs)

@@ -7,26 +7,35 @@ Re-encoding a 12 MP canvas on every submit took ~40 s (and hit upload limits).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
-import time
+import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Uploads, editor layers and results in a folder of the studio's own, which app.disk sweeps.
+os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "inpaint-studio"))
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from gradio.context import LocalContext  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from app import masks, pipeline, registry  # noqa: E402
-from app.errors import InpaintError  # noqa: E402
+from app import disk, masks, pipeline, registry  # noqa: E402
+from app.errors import BadImageError, Cancelled, InpaintError  # noqa: E402
 from app.hires import Strategy  # noqa: E402
-from app.images import Photo, load_photo, preview, save_png  # noqa: E402
-from app.model_cache import availability  # noqa: E402
+from app.images import Photo, check_size, decoding, load_photo, preview, save_png  # noqa: E402
+from app.model_cache import availability, download, needs_download  # noqa: E402
 
 PREVIEW_SIDE = 1024
-OUTPUT_MAX_AGE = 24 * 3600  # s: results stay downloadable this long, then the next run sweeps them
+#: Largest image the editor may send back (its canvas is the preview; a hostile client may send more).
+EDITOR_MAX_PIXELS = 4 * PREVIEW_SIDE * PREVIEW_SIDE
+DOWNLOAD_CONCURRENCY = 2  # weight downloads at once, apart from the inference worker(s)
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 HOLE_COLOUR = "#ff0050"
 GUIDE_COLOURS = {"cyan": "#00e5ff", "yellow": "#ffe600", "green": "#7cff00"}  # one per guide kind
@@ -77,6 +86,27 @@ def _user_error(exc: Exception) -> gr.Error:
     return gr.Error(f"Something went wrong: {type(exc).__name__}: {exc}", title="Unexpected error")
 
 
+class GuardedImageEditor(gr.ImageEditor):
+    """Gradio's ImageEditor, with every image it receives size-checked from its header before decoding.
+
+    Gradio decodes the background, the layers and the composite itself; a 48 kB layer declaring
+    60000x60000 pixels took the server to 17 GB before this check.
+    """
+
+    def get_block_name(self) -> str:
+        return "imageeditor"  # the same front end as gr.ImageEditor
+
+    def convert_and_format_image(self, file, flatten_on_white: bool = False):
+        if file is not None:
+            data = bytes(file) if isinstance(file, (bytes, bytearray, memoryview)) else None
+            try:
+                with decoding("painted layer"), Image.open(io.BytesIO(data) if data else file.path) as header:
+                    check_size(header.size, EDITOR_MAX_PIXELS, "painted layer")
+            except BadImageError as exc:
+                raise _user_error(exc) from exc
+        return super().convert_and_format_image(file, flatten_on_white)
+
+
 def on_upload(path: str | None):
     """Check the photo at once (size limit, readable) and show its preview for painting."""
     if not path:
@@ -122,8 +152,8 @@ def strokes(editor: dict | None, size: tuple[int, int], preset: str | None = Non
     """Painted strokes per brush colour (``hole`` and guides) at the photo's size, plus a preset hole."""
     layers = [layer for layer in (editor or {}).get("layers") or [] if layer is not None]
     colours = brush_colours()
-    maps = masks.strokes_by_colour(layers, {name: _rgba(c)[:3] for name, c in colours.items()})
-    maps = {name: masks.resize_hole(m, size) for name, m in maps.items()}
+    maps = masks.strokes_by_colour(layers, {name: _rgba(c)[:3] for name, c in colours.items()}, EDITOR_MAX_PIXELS)
+    maps = {name: masks.fit(m, size, "painted layer") for name, m in maps.items()}
     if preset:
         maps["hole"] = maps["hole"] | masks.to_hole(preset, size) if "hole" in maps else masks.to_hole(preset, size)
     if "hole" not in maps or not maps["hole"].any():
@@ -131,21 +161,39 @@ def strokes(editor: dict | None, size: tuple[int, int], preset: str | None = Non
     return maps
 
 
+def on_fetch(model_ids: list[str], progress=gr.Progress()) -> None:
+    """Download the weights of the chosen models that are not here yet, with progress.
+
+    Runs in its own concurrency group, so one visitor's download never holds the worker that
+    runs everybody's models; a failed download is reported here and again by :func:`on_run`.
+    """
+    for model_id in dict.fromkeys(model_ids or []):
+        spec = registry.get(model_id)
+        if needs_download(spec):
+            try:
+                download(spec, progress=lambda f, m: progress(f, desc=m))
+            except InpaintError as exc:
+                gr.Warning(str(exc), duration=None, title=f"{spec.name} could not be downloaded")
+
+
 def on_run(photo_path: str | None, preset: str | None, editor: dict | None, model_ids: list[str], samples: float,
-           seed: float, strategy: str, margin: float, grow: float, feather: float, progress=gr.Progress()):
+           seed: float, strategy: str, margin: float, grow: float, feather: float, progress=gr.Progress(),
+           request: gr.Request = None):
     """Run every chosen model; gallery + slider + downloads at full resolution."""
     if not photo_path:
         raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
+    failed: dict[str, str] = {}  # model name -> why: the others' fills are still shown
     try:
+        options = pipeline.Options(strategy=strategy, margin=margin, grow=grow, feather=feather, samples=samples,
+                                   seed=seed)
+        ready = _ready(model_ids, failed)
         photo = load_photo(photo_path)
         painted = strokes(editor, photo.size, preset)
-        options = pipeline.Options(strategy=strategy, margin=int(margin), grow=int(grow), feather=int(feather),
-                                   samples=int(samples), seed=int(seed))
-        failed: dict[str, str] = {}  # model name -> why: the others' fills are still shown
-        results = pipeline.run(photo, painted.pop("hole"), model_ids, options, guides=painted,
+        left = client_left()
+        results = pipeline.run(photo, painted.pop("hole"), ready, options, guides=painted,
                                progress=lambda f, m: progress(f, desc=m),
-                               on_failure=lambda spec, exc: failed.update({spec.name: str(exc)}))
-        shown = present(photo, results)
+                               on_failure=lambda spec, exc: failed.update({spec.name: str(exc)}), cancelled=left)
+        shown = present(photo, results, _session(request), before=True, cancelled=left)
     except Exception as exc:  # every failure reaches the page as a message
         raise _user_error(exc) from exc
     for name, why in failed.items():
@@ -155,48 +203,98 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
     return shown
 
 
-def present(photo: Photo, results: list[pipeline.Result]):
-    """Write full-resolution PNGs once and point every output at them."""
-    folder = output_folder()
+def _ready(model_ids: list[str] | None, failed: dict[str, str]) -> list[str]:
+    """The chosen models that can run now; those still waiting for weights go to ``failed``."""
+    ready = []
+    for model_id in dict.fromkeys(model_ids or []):
+        spec = registry.get(model_id)
+        if needs_download(spec):
+            failed[spec.name] = f"{spec.name} has no weights here yet (its download did not finish); run again."
+        else:
+            ready.append(model_id)
+    if not ready and not failed:
+        raise InpaintError("Choose at least one model.")
+    if not ready:
+        raise InpaintError(" ".join(failed.values()))
+    return ready
+
+
+def client_left() -> Callable[[], bool]:
+    """A poll that says whether the client of the running event has gone (tab closed, call cancelled).
+
+    Gradio marks a queued event not ``alive`` when its client's stream closes, but keeps running
+    the function; the pipeline polls this between window batches and stops.
+    """
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    if blocks is None or event_id is None or blocks._queue is None:
+        return lambda: False
+
+    def left() -> bool:
+        events = [event for job in list(blocks._queue.active_jobs) if job for event in job]
+        return any(event._id == event_id and not event.alive for event in events)
+
+    return left
+
+
+_runs_lock = threading.Lock()
+_runs: dict[str, list[Path]] = {}  # session -> its run folders, deleted when the session ends
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or ""
+
+
+def on_unload(request: gr.Request) -> None:
+    """The visitor closed the page: their results go now rather than at the next sweep."""
+    with _runs_lock:
+        folders = _runs.pop(_session(request), [])
+    disk.remove(folders)
+
+
+def present(photo: Photo, results: list[pipeline.Result], session: str = "", before: bool = True,
+            cancelled: Callable[[], bool] | None = None):
+    """Write full-resolution PNGs once and point every output at them.
+
+    ``before``: also the original for the slider (the UI; API callers have it), without EXIF,
+    so no GPS position leaves in a file the visitor did not ask for. Nothing is written for a
+    client that has left.
+    """
+    if cancelled is not None and cancelled():
+        raise Cancelled("The client left; nothing was saved.")
+    folder = output_folder(session)
     try:
-        before = save_png(photo, folder / "original.png")
+        shown = [str(save_png(replace(photo, exif=None), folder / "original.png"))] if before else []
         items, files = [], []
         for result in results:
             name = f"{result.model.id}_s{result.sample}_{uuid.uuid4().hex[:6]}.png"
             files.append(str(save_png(result.photo, folder / name)))
             items.append((files[-1], result.label))
-        for result in results:
-            if result.sample == 0:
-                items += _map_items(result, folder)
+        if before:
+            for result in results:
+                if result.sample == 0:
+                    items += _map_items(result, folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # no half-written results left behind (e.g. disk full)
         raise
-    first = (str(before), files[0]) if files else None
-    return items, first, files, [str(before)] + files, f"{len(files)} result(s) at {photo.size[0]}x{photo.size[1]}."
+    first = (shown[0], files[0]) if files and shown else None
+    return items, first, files, shown + files, f"{len(files)} result(s) at {photo.size[0]}x{photo.size[1]}."
 
 
-def output_folder() -> Path:
+def output_folder(session: str = "") -> Path:
     """A fresh folder for one run's PNGs inside Gradio's cache, which serves them in place.
 
     (A folder elsewhere made Gradio copy every PNG into its cache and left the original
-    behind for good: two copies of each result per run, forever.) Folders of earlier runs
-    older than ``OUTPUT_MAX_AGE`` are swept here, including those of runs whose client left.
+    behind for good.) The whole cache is swept first (:mod:`app.disk`: age and size cap),
+    and the folder is deleted with the visitor's session.
     """
     root = Path(gr.utils.get_upload_folder())
     root.mkdir(parents=True, exist_ok=True)
-    sweep_outputs(root, OUTPUT_MAX_AGE)
-    return Path(tempfile.mkdtemp(prefix="inpaint-", dir=root))
-
-
-def sweep_outputs(root: Path, max_age: float) -> None:
-    """Delete this app's run folders under ``root`` last written more than ``max_age`` s ago."""
-    cutoff = time.time() - max_age
-    for folder in root.glob("inpaint-*"):
-        try:
-            if folder.stat().st_mtime <= cutoff:
-                shutil.rmtree(folder, ignore_errors=True)
-        except FileNotFoundError:  # another request swept it first
-            continue
+    disk.sweep(root)
+    folder = Path(tempfile.mkdtemp(prefix="inpaint-", dir=root))
+    if session:
+        with _runs_lock:
+            _runs.setdefault(session, []).append(folder)
+    return folder
 
 
 def _map_items(result: pipeline.Result, folder: Path) -> list[tuple[str, str]]:
@@ -219,19 +317,23 @@ def on_select(paths: list[str] | None, event: gr.SelectData):
 
 def api_inpaint(image: str, mask: str, models: list[str], samples: float = 1, seed: float = 0,
                 strategy: str = Strategy.CROP.value, margin: float = 128, grow: float = masks.DEFAULT_GROW,
-                feather: float = 8, *guide_files: str | None):
+                feather: float = 8, *guide_files: str | None, request: gr.Request = None):
     """The named endpoint ``/inpaint``: image + mask files in, full-resolution PNGs + labels out.
 
     ``guide_files``: one optional stroke image per :func:`guide_kinds` entry (white = stroke).
+    Only the results are written (the caller has the original).
     """
     try:
+        options = pipeline.Options(strategy=strategy, margin=margin, grow=grow, feather=feather, samples=samples,
+                                   seed=seed)
         photo = load_photo(image)
         hole = masks.to_hole(mask, photo.size)
-        guides = {kind: masks.to_hole(path, photo.size) for kind, path in zip(guide_kinds(), guide_files) if path}
-        options = pipeline.Options(strategy=strategy, margin=int(margin), grow=int(grow), feather=int(feather),
-                                   samples=int(samples), seed=int(seed))
-        results = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), options, guides=guides)
-        _, _, files, _, _ = present(photo, results)
+        guides = {kind: masks.to_hole(path, photo.size, f"{kind} strokes")
+                  for kind, path in zip(guide_kinds(), guide_files) if path}
+        left = client_left()
+        results = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), options, guides=guides,
+                               cancelled=left)
+        _, _, files, _, _ = present(photo, results, _session(request), before=False, cancelled=left)
         return files, [{"model": r.model.id, "sample": r.sample, "seconds": round(r.seconds, 3), "score": r.score,
                         "label": r.label} for r in results]
     except Exception as exc:
@@ -243,7 +345,8 @@ def build() -> gr.Blocks:
     choices, table = model_choices()
     colours = brush_colours()
     guides = guide_help()
-    with gr.Blocks(title="Inpainting studio") as demo:
+    # Gradio forgets uploads after the age of app.disk too (the sweep also caps their size).
+    with gr.Blocks(title="Inpainting studio", delete_cache=(600, int(disk.max_age()))) as demo:
         gr.Markdown("# Inpainting studio\nUpload a photo, paint over what should go, compare the fills of "
                     "several models side by side and download the result at full resolution.")
         photo_path = gr.State(None)
@@ -253,7 +356,7 @@ def build() -> gr.Blocks:
             with gr.Column(scale=3):
                 upload = gr.File(label="Photo (any size up to the limit; EXIF rotation, RGBA, 16-bit, CMYK ok)",
                                  file_types=["image"], type="filepath", elem_id="photo")
-                editor = gr.ImageEditor(
+                editor = GuardedImageEditor(
                     label="Paint over what should disappear (red brush)" + (f"; {guides}" if guides else ""),
                     type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
                     brush=gr.Brush(colors=list(colours.values()), default_color=HOLE_COLOUR, color_mode="fixed"),
@@ -294,8 +397,12 @@ def build() -> gr.Blocks:
         examples.load_input_event.then(load_example, [upload, example_mask], [editor, photo_path, preset, info],
                                        api_name=False, show_progress_on=info)
         upload.upload(on_upload, upload, [editor, photo_path, preset, info], api_name=False, show_progress_on=info)
-        run.click(on_run, [photo_path, preset, editor, models, samples, seed, strategy, margin, grow, feather],
-                  [gallery, slider, downloads, paths, status], api_name=False)
+        # Downloads and inference queue apart: a visitor waiting for weights holds no inference worker.
+        run.click(on_fetch, models, None, api_name=False, concurrency_id="downloads",
+                  concurrency_limit=DOWNLOAD_CONCURRENCY, show_progress_on=status).success(
+            on_run, [photo_path, preset, editor, models, samples, seed, strategy, margin, grow, feather],
+            [gallery, slider, downloads, paths, status], api_name=False, concurrency_id="inpaint")
+        demo.unload(on_unload)
         gallery.select(on_select, paths, slider, api_name=False)
         _api_endpoint()
     return demo
@@ -311,7 +418,7 @@ def _api_endpoint() -> None:
                   gr.Number(128, label="margin"), gr.Number(masks.DEFAULT_GROW, label="grow"),
                   gr.Number(8, label="feather")] + [gr.File(label=f"{kind} strokes") for kind in guide_kinds()]
         outputs = [gr.File(file_count="multiple", label="images"), gr.JSON(label="results")]
-        gr.Button(visible=False).click(api_inpaint, inputs, outputs, api_name="inpaint")
+        gr.Button(visible=False).click(api_inpaint, inputs, outputs, api_name="inpaint", concurrency_id="inpaint")
 
 
 def theme() -> gr.themes.Base:
@@ -322,6 +429,7 @@ def theme() -> gr.themes.Base:
 def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
     """Queue with bounded concurrency and size, then serve (offline-safe)."""
     demo = demo or build()
+    disk.sweep(Path(gr.utils.get_upload_folder()))  # what an earlier run of the server left
     demo.queue(default_concurrency_limit=int(os.environ.get("INPAINT_CONCURRENCY", "1")),
                max_size=int(os.environ.get("INPAINT_QUEUE_SIZE", "32")))
     kwargs.setdefault("server_name", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
