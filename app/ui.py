@@ -86,17 +86,16 @@ def _user_error(exc: Exception) -> gr.Error:
     return gr.Error(f"Something went wrong: {type(exc).__name__}: {exc}", title="Unexpected error")
 
 
-class GuardedImageEditor(gr.ImageEditor):
-    """Gradio's ImageEditor, with every image it receives size-checked from its header before decoding.
+def guard_editor(editor: gr.ImageEditor) -> gr.ImageEditor:
+    """Size-check, from its header, every image the editor receives before Gradio decodes it.
 
     Gradio decodes the background, the layers and the composite itself; a 48 kB layer declaring
-    60000x60000 pixels took the server to 17 GB before this check.
+    60000x60000 pixels took the server to 17 GB before this check. (Wrapped on the instance: a
+    subclass would make Gradio write a ``.pyi`` stub next to this file on every import.)
     """
+    convert = editor.convert_and_format_image
 
-    def get_block_name(self) -> str:
-        return "imageeditor"  # the same front end as gr.ImageEditor
-
-    def convert_and_format_image(self, file, flatten_on_white: bool = False):
+    def checked(file, flatten_on_white: bool = False):
         if file is not None:
             data = bytes(file) if isinstance(file, (bytes, bytearray, memoryview)) else None
             try:
@@ -104,7 +103,10 @@ class GuardedImageEditor(gr.ImageEditor):
                     check_size(header.size, EDITOR_MAX_PIXELS, "painted layer")
             except BadImageError as exc:
                 raise _user_error(exc) from exc
-        return super().convert_and_format_image(file, flatten_on_white)
+        return convert(file, flatten_on_white)
+
+    editor.convert_and_format_image = checked
+    return editor
 
 
 def on_upload(path: str | None):
@@ -356,12 +358,12 @@ def build() -> gr.Blocks:
             with gr.Column(scale=3):
                 upload = gr.File(label="Photo (any size up to the limit; EXIF rotation, RGBA, 16-bit, CMYK ok)",
                                  file_types=["image"], type="filepath", elem_id="photo")
-                editor = GuardedImageEditor(
+                editor = guard_editor(gr.ImageEditor(
                     label="Paint over what should disappear (red brush)" + (f"; {guides}" if guides else ""),
                     type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
                     brush=gr.Brush(colors=list(colours.values()), default_color=HOLE_COLOUR, color_mode="fixed"),
                     height=560, elem_id="editor",
-                )
+                ))
                 info = gr.Markdown(elem_id="info")
             with gr.Column(scale=2):
                 models = gr.CheckboxGroup(choices, value=[m for m in registry.DEFAULT_MODELS

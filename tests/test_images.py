@@ -110,3 +110,34 @@ def test_corrupt_and_non_image_files():
         load_photo(good[: len(good) // 3])
     with pytest.raises(BadImageError, match="not an image"):
         load_photo(b"%PDF-1.4 definitely not a picture")
+
+
+def test_float_tiff_in_0_1_is_scaled_not_black():
+    values = np.linspace(0, 1, 20 * 30, dtype=np.float32).reshape(20, 30)
+    photo = load_photo(_bytes(Image.fromarray(values, "F"), "TIFF"))
+    assert photo.pixels.dtype == np.uint16
+    np.testing.assert_allclose(photo.pixels[..., 0] / 65535, values, atol=1 / 65535)
+    assert photo.rgb8.max() == 255
+
+
+@pytest.mark.parametrize(("scale", "top"), [(1.0, 1.0), (255.0, 255.0), (4000.0, 65535.0)])
+def test_float_and_wide_integer_arrays_are_scaled_by_their_range(scale, top):
+    values = np.linspace(0, scale, 12, dtype=np.float32).reshape(3, 4)
+    photo = load_photo(values.astype(np.float64))
+    np.testing.assert_allclose(photo.pixels[..., 0] / 65535, values / top, atol=1 / 65535)
+
+
+def test_32_bit_integer_image_with_8_bit_values_keeps_its_brightness():
+    values = (np.arange(20 * 30) % 256).astype(np.int32).reshape(20, 30)
+    photo = load_photo(_bytes(Image.fromarray(values, "I"), "TIFF"))
+    np.testing.assert_array_equal(photo.rgb8[..., 0], values)
+
+
+def test_result_of_a_photo_with_a_2_mb_colour_profile_reopens():
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc = profile + b"\0" * (2_000_000 - len(profile))  # padded: still a valid profile, 2 MB
+    photo = load_photo(_bytes(Image.fromarray(textured(16, 16)), "JPEG", icc_profile=icc, quality=95))
+    assert photo.icc == icc
+    again = load_photo(encode_png(photo))
+    np.testing.assert_array_equal(again.pixels, photo.pixels)
+    assert again.icc == icc

@@ -63,3 +63,78 @@ def test_strokes_split_by_brush_colour_including_antialiased_edges():
 def test_layer_without_alpha_refused():
     with pytest.raises(BadMaskError, match="transparency"):
         masks.strokes_by_colour([np.zeros((4, 4, 3), np.uint8)], {"hole": (255, 0, 0)})
+
+
+def _blob(h: int = 40, w: int = 60) -> np.ndarray:
+    hole = np.zeros((h, w), bool)
+    hole[10:25, 20:45] = True
+    return hole
+
+
+@pytest.mark.parametrize("how", ["red on black", "green on black", "0/1 labels", "0/1 with one stray 2", "grey 100",
+                                 "alpha, black paint", "16-bit white", "float 0..1", "jpeg", "palette"])
+def test_what_a_person_sees_as_painted_is_the_hole_in_files_and_arrays(tmp_path, how):
+    hole = _blob()
+    gray = hole.astype(np.uint8)
+    if how == "red on black":
+        image = np.zeros((*hole.shape, 3), np.uint8)
+        image[hole] = (255, 0, 0)
+    elif how == "green on black":
+        image = np.zeros((*hole.shape, 3), np.uint8)
+        image[hole] = (0, 160, 0)
+    elif how == "0/1 labels":
+        image = gray
+    elif how == "0/1 with one stray 2":
+        image = gray.copy()
+        image[12, 22] = 2
+    elif how == "grey 100":
+        image = gray * 100
+    elif how == "alpha, black paint":
+        image = np.zeros((*hole.shape, 4), np.uint8)
+        image[hole, 3] = 255
+    elif how == "16-bit white":
+        image = hole.astype(np.uint16) * 65535
+    elif how == "float 0..1":
+        image = hole.astype(np.float32)
+    else:
+        image = gray * 255
+    np.testing.assert_array_equal(masks.to_hole(image, (60, 40)), hole)
+    if how == "float 0..1":
+        return  # no common file format holds it
+    path = tmp_path / ("mask.jpg" if how == "jpeg" else "mask.png")
+    if how == "palette":
+        Image.fromarray(image).convert("P").save(path)
+    elif how == "jpeg":
+        Image.fromarray(image).save(path, quality=60)
+    else:
+        Image.fromarray(image).save(path)
+    np.testing.assert_array_equal(masks.to_hole(path, (60, 40)), hole, err_msg=how)
+
+
+def test_jpeg_noise_alone_is_not_paint():
+    noise = np.random.default_rng(0).integers(0, 9, (40, 60)).astype(np.uint8)
+    assert not masks.to_hole(noise, (60, 40)).any()
+
+
+@pytest.mark.parametrize("mask_size", [(40, 40), (80, 30), (60, 43)])
+def test_a_mask_of_another_shape_is_refused_with_both_sizes(mask_size):
+    w, h = mask_size
+    with pytest.raises(BadMaskError, match=f"mask is {w}x{h} but the photo is 600x400.*not stretched"):
+        masks.to_hole(np.zeros((h, w), np.uint8), (600, 400))
+
+
+@pytest.mark.parametrize("mask_size", [(300, 200), (1024, 683), (1024, 682), (1200, 800)])
+def test_a_mask_of_the_same_shape_at_another_size_is_scaled(mask_size):
+    w, h = mask_size
+    assert masks.to_hole(np.full((h, w), 255, np.uint8), (600, 400)).all()
+
+
+@pytest.mark.parametrize("radius", [3, 40])
+def test_grow_is_a_round_disc_at_any_radius(radius):
+    hole = np.zeros((201, 201), bool)
+    hole[100, 100] = True
+    grown = masks.grow(hole, radius)
+    ys, xs = np.nonzero(grown)
+    distance = np.hypot(ys - 100, xs - 100)
+    assert distance.max() <= radius + 0.5 and grown[100, 100 + radius] and grown[100 - radius, 100]
+    assert abs(grown.sum() - np.pi * radius**2) < 0.1 * np.pi * radius**2 + 8

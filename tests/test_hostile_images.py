@@ -1,0 +1,141 @@
+"""Every image the app decodes is size-checked from its header first: photo, mask, guides, editor layers.
+
+A decompression bomb is a few bytes of PNG that declare a huge canvas; decoding it is what
+costs memory. Each test makes its bomb itself and asserts the refusal and its message (and,
+where it matters, that memory did not grow).
+"""
+
+from __future__ import annotations
+
+import io
+import resource
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import api, images, masks, ui
+from app.errors import BadImageError, BadMaskError
+from gradio.data_classes import FileData
+from tests.helpers import box_hole, textured
+
+BOMB_SIDE = 60_000  # 3.6 gigapixels: 14 GB of RGBA once decoded
+
+
+def bomb_png(path: Path, side: int = BOMB_SIDE) -> Path:
+    """A 1-bit PNG declaring ``side`` x ``side`` pixels, a few hundred kB on disk."""
+    Image.new("1", (side, side)).save(path, optimize=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory) -> Path:
+    return bomb_png(tmp_path_factory.mktemp("bomb") / "bomb.png")
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(textured(120, 160)).save(path)
+    return path
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_pillow_guard_stays_on_process_wide():
+    """Gradio decodes editor values with Pillow itself: its guard must not be switched off."""
+    assert Image.MAX_IMAGE_PIXELS is not None
+    assert Image.MAX_IMAGE_PIXELS <= images.max_pixels()
+
+
+def test_bomb_as_photo_mask_and_guide_is_refused_without_decoding(bomb, photo):
+    before = peak_rss_mb()
+    with pytest.raises(BadImageError, match="megapixels"):
+        images.load_photo(bomb)
+    with pytest.raises(BadMaskError, match="megapixels"):
+        masks.to_hole(bomb, (160, 120))
+    with pytest.raises(BadMaskError, match="edges strokes .*megapixels"):
+        masks.to_hole(bomb, (160, 120), "edges strokes")
+    with pytest.raises(BadMaskError, match="megapixels"):
+        api.inpaint(photo, bomb, ["telea"])
+    assert peak_rss_mb() - before < 200, "a bomb was decoded"
+
+
+def test_mask_over_the_limit_gets_the_same_message_as_a_photo(tmp_path, monkeypatch):
+    monkeypatch.setenv(images.MAX_PIXELS_ENV, "10000")
+    path = tmp_path / "mask.png"
+    Image.new("L", (200, 100)).save(path)
+    with pytest.raises(BadMaskError, match=r"200x100 = 0.0 megapixels, over this app's limit of 0.01 MP"):
+        masks.to_hole(path, (200, 100))
+    with pytest.raises(BadImageError, match=r"200x100 = 0.0 megapixels, over this app's limit of 0.01 MP"):
+        images.load_photo(path)
+
+
+def test_file_over_the_byte_limit_is_not_read(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    path.write_bytes(b"\0" * 2048)
+    monkeypatch.setattr(images, "MAX_FILE_BYTES", 1024)
+    with pytest.raises(BadImageError, match="over this app's limit of 0 MB per file"):
+        images.load_photo(path)
+
+
+def test_truncated_mask_is_a_message(tmp_path):
+    path = tmp_path / "mask.png"
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((200, 300)) > 0.5).astype(np.uint8) * 255).save(buffer, "PNG")
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(BadMaskError, match="damaged or truncated"):
+        masks.to_hole(path, (300, 200))
+
+
+def test_not_an_image_as_mask_is_a_message(tmp_path):
+    path = tmp_path / "mask.png"
+    path.write_bytes(b"GIF89a but not really")
+    with pytest.raises(BadMaskError, match="not an image we can read"):
+        masks.to_hole(path, (300, 200))
+
+
+def test_editor_layer_bomb_is_refused_before_gradio_decodes_it(tmp_path):
+    """The Erase event's editor value goes through Gradio's preprocess: the guard runs first."""
+    layer = bomb_png(tmp_path / "layer.png", side=5_000)  # under the photo limit, over the canvas
+    editor = ui.guard_editor(gr.ImageEditor(type="numpy", image_mode="RGBA"))
+    before = peak_rss_mb()
+    with pytest.raises(gr.Error, match="painted layer is 5000x5000"):
+        editor.convert_and_format_image(FileData(path=str(layer)))
+    with pytest.raises(gr.Error, match="painted layer is 5000x5000"):
+        editor.convert_and_format_image(layer.read_bytes())
+    assert peak_rss_mb() - before < 200
+
+
+def test_editor_layer_of_the_canvas_size_is_decoded(tmp_path):
+    path = tmp_path / "layer.png"
+    Image.fromarray(np.zeros((ui.PREVIEW_SIDE, 700, 4), np.uint8)).save(path)
+    editor = ui.guard_editor(gr.ImageEditor(type="numpy", image_mode="RGBA"))
+    assert editor.convert_and_format_image(FileData(path=str(path))).shape == (ui.PREVIEW_SIDE, 700, 4)
+
+
+def test_layer_arrays_larger_than_the_canvas_are_refused(photo):
+    big = np.zeros((3000, 3000, 4), np.uint8)
+    value, path, _, _ = ui.on_upload(str(photo))
+    with pytest.raises(gr.Error, match="painted layer is 3000x3000, larger than the canvas"):
+        ui.on_run(path, None, {"background": None, "layers": [big], "composite": None}, ["telea"], 1, 0, "crop",
+                  16, 0, 0)
+
+
+def test_layer_of_another_shape_is_refused_not_stretched(photo):
+    layer = np.zeros((100, 100, 4), np.uint8)  # the photo is 160x120
+    layer[40:60, 40:60] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
+    with pytest.raises(gr.Error, match="painted layer is 100x100 but the photo is 160x120"):
+        ui.on_run(str(photo), None, {"background": None, "layers": [layer], "composite": None}, ["telea"], 1, 0,
+                  "crop", 16, 0, 0)
+
+
+def test_api_guide_bomb_is_refused(tmp_path, bomb, photo):
+    mask = tmp_path / "mask.png"
+    Image.fromarray(box_hole(120, 160, 40, 60, 40, 60).astype(np.uint8) * 255).save(mask)
+    with pytest.raises(gr.Error, match="edges strokes declares more than"):
+        ui.api_inpaint(str(photo), str(mask), ["telea"], 1, 0, "crop", 16, 0, 0, str(bomb))
