@@ -1,0 +1,97 @@
+"""Disk use is bounded: what a request writes, how long it stays, how much the app keeps at most."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import disk, ui
+from tests.helpers import box_hole, textured
+
+
+def _file(path: Path, size: int, age: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_sweep_deletes_old_files_then_the_oldest_over_the_cap(tmp_path):
+    old = _file(tmp_path / "a" / "old.png", 100, age=7200)
+    files = [_file(tmp_path / f"run{i}" / "r.png", 1000, age=1000 - i * 100) for i in range(5)]
+    young = _file(tmp_path / "upload" / "new.png", 5000, age=1)
+    left = disk.sweep(tmp_path, age=3600, cap=6000)
+    assert not old.exists() and not (tmp_path / "a").exists(), "old file and its empty folder stay"
+    assert [f.exists() for f in files] == [False, False, False, False, True]  # oldest first
+    assert young.exists(), "a file a running request may still read was deleted"
+    assert left == 6000
+
+
+def test_sweep_never_follows_links_out_of_its_folder(tmp_path):
+    outside = _file(tmp_path / "outside" / "keep.png", 10, age=9999)
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / "link").symlink_to(outside.parent, target_is_directory=True)
+    disk.sweep(root, age=1, cap=0)
+    assert outside.exists()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    return tmp_path / "gradio"
+
+
+@pytest.fixture
+def gps_photo(tmp_path) -> Path:
+    exif = Image.Exif()
+    exif[0x8825] = {2: (48.0, 51.0, 24.0), 1: "N"}  # GPSInfo: latitude
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(textured(120, 160)).save(path, exif=exif, quality=95)
+    return path
+
+
+def _mask(tmp_path: Path) -> str:
+    path = tmp_path / "mask.png"
+    Image.fromarray(box_hole(120, 160, 40, 60, 40, 70).astype(np.uint8) * 255).save(path)
+    return str(path)
+
+
+def test_api_writes_only_the_results_it_returns(cache, gps_photo, tmp_path):
+    files, _ = ui.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0)
+    written = sorted(p for p in cache.rglob("*") if p.is_file())
+    assert written == [Path(files[0])]
+    assert Image.open(files[0]).getexif().get_ifd(0x8825), "the visitor's own download keeps its EXIF"
+
+
+def test_slider_original_carries_no_gps(cache, gps_photo):
+    value, path, _, _ = ui.on_upload(str(gps_photo))
+    layer = np.zeros((120, 160, 4), np.uint8)
+    layer[40:60, 40:70] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
+    _, (before, after), files, _, _ = ui.on_run(path, None, {"background": None, "layers": [layer], "composite": None},
+                                                ["telea"], 1, 0, "crop", 32, 0, 0)
+    assert not Image.open(before).getexif().get_ifd(0x8825)
+    assert Image.open(files[0]).getexif().get_ifd(0x8825)
+
+
+def test_results_of_a_session_are_deleted_when_it_ends(cache, gps_photo, tmp_path):
+    request = gr.Request(session_hash="visitor-1")
+    other = gr.Request(session_hash="visitor-2")
+    mine, _ = ui.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0, request=request)
+    theirs, _ = ui.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0, request=other)
+    ui.on_unload(request)
+    assert not Path(mine[0]).exists() and Path(theirs[0]).exists()
+
+
+def test_each_run_sweeps_the_cache_to_its_cap(cache, gps_photo, tmp_path, monkeypatch):
+    stale = _file(cache / "inpaint-old" / "big.png", 4 << 20, age=600)
+    monkeypatch.setenv(disk.CAP_ENV, "1")
+    files, _ = ui.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0)
+    assert not stale.exists() and Path(files[0]).exists()
