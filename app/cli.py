@@ -1,14 +1,27 @@
 """``python -m app``: inpaint one image or a folder from the command line.
 
 Thin layer over :mod:`app.pipeline`; every model id comes from the registry.
-Exit codes: 0 success, 1 some images failed, 2 bad arguments or input.
+Exit codes: 0 success, 1 some images failed (each is reported, the others still run),
+2 bad arguments or input (one ``error: ...`` line, nothing written).
+
+Results are named ``{stem}__{model}.png`` (``_s{k}`` added for models that give several
+samples). When several inputs of a folder share a stem (``photo.png``, ``photo.jpg``) their
+results keep the extension instead (``photo.png__telea.png``, ``photo.jpg__telea.png``), so
+every input gets its own files. A run never writes one path twice, nor over one of its
+inputs; a file left by an earlier run under the same name is the same input's result and is
+replaced. In folder mode, files named like results (``...__<model id>[_s<k>].png``) are never
+read as images or masks, so the output folder may be the input folder, and ``<stem>_mask``
+files next to ``<stem>`` images are masks, not images.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,10 +29,11 @@ from tqdm import tqdm
 from app import masks, pipeline, registry
 from app.errors import InpaintError
 from app.hires import Strategy
-from app.images import load_photo, save_png
+from app.images import Photo, load_photo, save_png
 from app.model_cache import availability
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+MASK_SUFFIX = "_mask"  # photo_mask.png is the mask of photo.png
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,10 +53,14 @@ def add_inpaint_parser(commands) -> None:
     p = commands.add_parser("inpaint", help="inpaint an image, or every image of a folder")
     p.add_argument("image", type=Path, help="image file or folder of images")
     p.add_argument("--mask", type=Path, required=True,
-                   help="mask file (white = hole), or folder of masks matched to the images by file name")
+                   help="mask file (white = hole), or folder of masks matched to the images by file name "
+                        "(NAME, STEM.* or STEM_mask.*; may be the image folder, then STEM_mask.*)")
     p.add_argument("--model", "-m", action="append", choices=registry.ids(), dest="models",
                    help=f"model id, repeatable (default: {' '.join(registry.DEFAULT_MODELS)})")
-    p.add_argument("--out", "-o", type=Path, default=Path("outputs"), help="output folder (default: outputs)")
+    p.add_argument("--out", "-o", type=Path, default=Path("outputs"),
+                   help="output folder, created if needed (default: outputs); writes STEM__MODEL.png "
+                        "(NAME__MODEL.png when inputs share a stem), replacing such files of earlier runs; "
+                        "may be the input folder: results are never read back as inputs")
     p.add_argument("--samples", type=int, default=1, help="samples per diverse model")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", choices=[s.value for s in Strategy], default=Strategy.CROP.value)
@@ -52,20 +70,140 @@ def add_inpaint_parser(commands) -> None:
     p.add_argument("--edges", type=Path, help="EdgeConnect: image of extra edge strokes (white) to steer the fill")
 
 
+def describe(exc: OSError) -> str:
+    """``No such file or directory`` reads better than ``[Errno 2] ...: 'path'``."""
+    return exc.strerror or str(exc)
+
+
+def result_pattern() -> re.Pattern[str]:
+    """Names this CLI writes; built from the registry so a new model's results are recognised too."""
+    ids = "|".join(re.escape(i) for i in sorted(registry.ids(), key=len, reverse=True))
+    return re.compile(rf"^.+__(?:{ids})(?:_s\d+)?\.png$")
+
+
+def is_result(path: Path) -> bool:
+    """A file an earlier run wrote: reading it as an input would inpaint results again."""
+    return result_pattern().match(path.name) is not None
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files of a folder, sorted (an unreadable folder is an input error, not a traceback)."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    except OSError as exc:
+        raise InpaintError(f"Cannot list {folder}: {describe(exc)}.") from exc
+
+
+def same_folder(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def is_sibling_mask(path: Path, stems: set[str]) -> bool:
+    """``photo_mask.png`` next to ``photo.png`` is that photo's mask, not a photo."""
+    return path.stem.endswith(MASK_SUFFIX) and path.stem[: -len(MASK_SUFFIX)] in stems
+
+
+def find_mask(image: Path, candidates: Iterable[Path], shared: bool) -> Path | None:
+    """The mask of ``image``: same file name, else same stem, else ``<stem>_mask``.
+
+    In a folder shared with the images only ``<stem>_mask`` counts: the image is not its own mask.
+    """
+    def rank(p: Path) -> int | None:
+        if not shared and p.name == image.name:
+            return 0
+        if not shared and p.stem == image.stem:
+            return 1
+        return 2 if p.stem == image.stem + MASK_SUFFIX else None
+
+    ranked = sorted((r, p) for p in candidates if (r := rank(p)) is not None)
+    return ranked[0][1] if ranked else None
+
+
 def pairs(image: Path, mask: Path) -> list[tuple[Path, Path]]:
-    """(image, mask) pairs; in folder mode masks are matched by file stem."""
+    """(image, mask) pairs; in folder mode masks are matched by name, and results or masks are never images."""
     if not image.is_dir():
         return [(image, mask)]
     if not mask.is_dir():
         raise InpaintError(f"{image} is a folder, so --mask must be a folder of masks too.")
-    by_stem = {p.stem: p for p in mask.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    images = sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = [p for p in image_files(image) if not is_result(p)]
+    shared = same_folder(image, mask)
+    candidates = files if shared else [p for p in image_files(mask) if not is_result(p)]
+    stems = {p.stem for p in files}
+    images = [p for p in files if not is_sibling_mask(p, stems)]
     if not images:
         raise InpaintError(f"No images in {image}.")
-    missing = [p.name for p in images if p.stem not in by_stem and f"{p.stem}_mask" not in by_stem]
+    found = {p: find_mask(p, candidates, shared) for p in images}
+    missing = [p.name for p in images if found[p] is None]
     if missing:
         raise InpaintError(f"No mask in {mask} for: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
-    return [(p, by_stem.get(p.stem) or by_stem[f"{p.stem}_mask"]) for p in images]
+    return [(p, found[p]) for p in images]
+
+
+def result_stems(images: Sequence[Path]) -> dict[Path, str]:
+    """What each input's result names start with: its stem, or its file name when the stem is shared.
+
+    Keeping the extension only where needed leaves the usual names unchanged; a stem is also
+    not used when it equals another input's name (``photo.jpg.png`` next to ``photo.jpg``).
+    Compared case-blind, as the output folder may be on a case-insensitive disk.
+    """
+    stems = Counter(p.stem.casefold() for p in images)
+    names = {p.name.casefold() for p in images}
+    return {p: p.stem if stems[p.stem.casefold()] == 1 and p.stem.casefold() not in names else p.name
+            for p in images}
+
+
+def output_name(stem: str, result: pipeline.Result) -> str:
+    sample = f"_s{result.sample}" if result.model.diverse else ""
+    return f"{stem}__{result.model.id}{sample}.png"
+
+
+class OutputFolder:
+    """Where results go; a run never writes one path twice, nor over one of its inputs."""
+
+    def __init__(self, folder: Path, inputs: Iterable[Path]) -> None:
+        self.folder = folder
+        self.claimed = {p.resolve(): f"the input {p}" for p in inputs}
+
+    def save(self, photo: Photo, name: str, owner: Path) -> Path:
+        path = self.folder / name
+        key = path.resolve()
+        if key in self.claimed:
+            raise InpaintError(f"{name} was not written: it would overwrite {self.claimed[key]}.")
+        self.claimed[key] = f"the result of {owner.name}"
+        return save_png(photo, path)
+
+
+def prepare_out(folder: Path) -> None:
+    """Create the output folder and try writing in it before any work, so a bad ``-o`` costs nothing."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InpaintError(f"Cannot create the output folder {folder}: {describe(exc)}.") from exc
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise InpaintError(f"Cannot write in the output folder {folder}: {describe(exc)}.") from exc
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Missing paths and a file/folder mix are argument errors (exit 2), not per-image failures."""
+    for path, what in ((args.image, "The image"), (args.mask, "The --mask"), (args.edges, "The --edges image")):
+        if path is not None and not path.exists():
+            raise InpaintError(f"{what} {path} does not exist.")
+    if not args.image.is_dir() and args.mask.is_dir():
+        raise InpaintError(f"{args.image} is a file, so --mask must be a mask file, not the folder {args.mask}.")
+    if args.edges is not None and args.edges.is_dir():
+        raise InpaintError(f"--edges must be an image file, not the folder {args.edges}.")
+
+
+def build_options(args: argparse.Namespace) -> pipeline.Options:
+    """Options checks the ranges; whatever it refuses is the user's to fix, so it is an argument error."""
+    try:
+        return pipeline.Options(strategy=args.strategy, margin=args.margin, grow=args.grow, feather=args.feather,
+                                samples=args.samples, seed=args.seed)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InpaintError(f"Invalid option: {exc}") from exc
 
 
 def check_models(model_ids: Sequence[str]) -> None:
@@ -76,41 +214,47 @@ def check_models(model_ids: Sequence[str]) -> None:
             raise InpaintError(f"{registry.get(model_id).name} cannot run: {state.reason}")
 
 
-def output_name(image: Path, result: pipeline.Result) -> str:
-    sample = f"_s{result.sample}" if result.model.diverse else ""
-    return f"{image.stem}__{result.model.id}{sample}.png"
+def note_skipped(folder: Path) -> None:
+    """Say why files named like results were not inpainted (a user may have named a photo so)."""
+    if folder.is_dir() and (skipped := [p for p in image_files(folder) if is_result(p)]):
+        print(f"note: skipped {len(skipped)} file(s) in {folder} named like results (NAME__MODEL.png)",
+              file=sys.stderr)
 
 
 def run_inpaint(args: argparse.Namespace) -> int:
-    model_ids = args.models or list(registry.DEFAULT_MODELS)
-    options = pipeline.Options(strategy=args.strategy, margin=args.margin, grow=args.grow, feather=args.feather,
-                               samples=args.samples, seed=args.seed)
+    model_ids = list(dict.fromkeys(args.models or registry.DEFAULT_MODELS))  # -m telea -m telea: one result
+    check_inputs(args)
+    options = build_options(args)
     check_models(model_ids)
     jobs = pairs(args.image, args.mask)
-    args.out.mkdir(parents=True, exist_ok=True)
+    stems = result_stems([image for image, _ in jobs])
+    prepare_out(args.out)
+    note_skipped(args.image)
+    inputs = [path for job in jobs for path in job] + ([args.edges] if args.edges else [])
+    out = OutputFolder(args.out, inputs)
     failures = 0
     bar = tqdm(total=len(jobs) * len(model_ids), unit="run", file=sys.stderr)
     for image, mask in jobs:
         try:
-            written = inpaint_file(image, mask, model_ids, options, args, bar)
+            written = inpaint_file(image, mask, model_ids, options, args.edges, out, stems[image], bar)
             bar.write(f"{image.name}: " + ", ".join(str(p) for p in written))
-        except InpaintError as exc:
+        except (InpaintError, OSError) as exc:  # OSError: a file that opens but fails to decode
             failures += 1
-            bar.write(f"{image.name}: error: {exc}", file=sys.stderr)
+            bar.write(f"{image.name}: error: {describe(exc) if isinstance(exc, OSError) else exc}", file=sys.stderr)
     bar.close()
     return 1 if failures else 0
 
 
-def inpaint_file(image: Path, mask: Path, model_ids: Sequence[str], options: pipeline.Options,
-                 args: argparse.Namespace, bar: tqdm) -> list[Path]:
+def inpaint_file(image: Path, mask: Path, model_ids: Sequence[str], options: pipeline.Options, edges: Path | None,
+                 out: OutputFolder, stem: str, bar: tqdm) -> list[Path]:
     photo = load_photo(image)
     hole = masks.to_hole(mask, photo.size)
-    guides = {"edges": masks.to_hole(args.edges, photo.size)} if args.edges else {}
+    guides = {"edges": masks.to_hole(edges, photo.size)} if edges else {}
     written = []
     for model_id in model_ids:
         bar.set_description(f"{image.name} · {model_id}")
         for result in pipeline.run(photo, hole, [model_id], options, guides):
-            written.append(save_png(result.photo, args.out / output_name(image, result)))
+            written.append(out.save(result.photo, output_name(stem, result), image))
         bar.update(1)
     return written
 
@@ -122,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_inpaint(args)
         return args.handler(args)
     except InpaintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path problem no check above foresaw: still one line, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

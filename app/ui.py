@@ -224,8 +224,9 @@ def _ready(model_ids: list[str] | None, failed: dict[str, str]) -> list[str]:
 def client_left() -> Callable[[], bool]:
     """A poll that says whether the client of the running event has gone (tab closed, call cancelled).
 
-    Gradio marks a queued event not ``alive`` when its client's stream closes, but keeps running
-    the function; the pipeline polls this between window batches and stops.
+    Gradio marks a queued event not ``alive`` when its client's stream closes, and drops it from
+    its active jobs when the client cancels it, but the function's thread runs on either way; the
+    pipeline polls this between window batches and stops.
     """
     blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
     if blocks is None or event_id is None or blocks._queue is None:
@@ -233,7 +234,7 @@ def client_left() -> Callable[[], bool]:
 
     def left() -> bool:
         events = [event for job in list(blocks._queue.active_jobs) if job for event in job]
-        return any(event._id == event_id and not event.alive for event in events)
+        return not any(event._id == event_id and event.alive for event in events)
 
     return left
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -161,3 +162,49 @@ def test_a_client_leaving_mid_run_does_not_hurt_the_app(tmp_path):
         log = app.log_text()
     assert "Traceback" not in log, log[-3000:]
 
+
+
+def _many_holes(tmp_path: Path, w: int, h: int) -> Path:
+    """Twenty holes of twenty sizes: twenty PatchMatch windows, each its own batch."""
+    hole = np.zeros((h, w), np.uint8)
+    for i in range(20):
+        x, y = (i % 5) * w // 5 + 40, (i // 5) * h // 4 + 40
+        hole[y:y + 30 + 4 * i, x:x + 30 + 4 * i] = 255
+    Image.fromarray(hole).save(tmp_path / "holes.png")
+    return tmp_path / "holes.png"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_work_for_a_client_that_left_stops_and_writes_nothing(tmp_path):
+    """PatchMatch on twenty wide windows takes half a minute; the caller cancels as soon as it starts."""
+    from gradio_client import Client, handle_file
+
+    photo = hires_photo()
+    w, h = Image.open(photo).size
+    mask = _many_holes(tmp_path, w, h)
+    with running_app(tmp_path / "app") as app:
+        leaving = Client(app.url, verbose=False)
+        job = leaving.submit(handle_file(str(photo)), handle_file(str(mask)), ["patchmatch"], 1, 0, "crop", 256, 0,
+                             0, None, api_name="/inpaint")
+        deadline = time.monotonic() + 120
+        while job.status().code.name != "PROCESSING" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        job.cancel()  # the caller gives up (a closed tab is the same to the server: its event is not alive)
+        leaving.close()
+        staying = Client(app.url, verbose=False)
+        files, info = staying.predict(handle_file(str(photo)), handle_file(str(mask)), ["telea"], 1, 0, "crop", 64,
+                                      0, 0, None, api_name="/inpaint")
+        staying.close()
+        time.sleep(1.0)
+        busy = _cpu_seconds(app.pid)
+        time.sleep(3.0)
+        busy = _cpu_seconds(app.pid) - busy
+        written = [p.name for p in (tmp_path / "app" / "gradio-tmp").glob("inpaint-*/*.png")]
+        log = app.log_text()
+    assert info[0]["model"] == "telea" and written == [Path(files[0]).name], written
+    assert busy < 1.0, f"the server still worked {busy:.1f} s of CPU in 3 s for a client that left"
+    assert "Traceback" not in log, log[-3000:]
