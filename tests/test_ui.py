@@ -93,3 +93,28 @@ def test_api_inpaint(tmp_path):
     Image.fromarray(box_hole(64, 64, 10, 20, 10, 20).astype(np.uint8) * 255).save(tmp_path / "m.png")
     files, info = ui.api_inpaint(str(tmp_path / "p.png"), str(tmp_path / "m.png"), ["telea", "patchmatch"])
     assert [row["model"] for row in info] == ["telea", "patchmatch"] and len(files) == 2
+
+
+def test_downloads_queue_apart_from_inference():
+    """A visitor waiting for weights must not hold the worker that runs everybody's models."""
+    demo = ui.build()
+    groups = {dep["fn"].__name__: dep["concurrency_id"] for dep in _dependencies(demo)}
+    assert groups["on_fetch"] == "downloads" and groups["on_run"] == groups["api_inpaint"] == "inpaint"
+    fetch = next(dep for dep in _dependencies(demo) if dep["fn"].__name__ == "on_fetch")
+    assert fetch["concurrency_limit"] == ui.DOWNLOAD_CONCURRENCY
+
+
+def _dependencies(demo: gr.Blocks) -> list[dict]:
+    return [{"fn": fn.fn, "concurrency_id": fn.concurrency_id, "concurrency_limit": fn.concurrency_limit}
+            for fn in demo.fns.values() if fn.fn is not None]
+
+
+def test_run_skips_models_still_waiting_for_weights_and_says_so(big_photo, monkeypatch):
+    value, path, _, _ = ui.on_upload(str(big_photo))
+    editor = _painted_editor(value["background"], (300, 400, 300, 420))
+    monkeypatch.setattr(ui, "needs_download", lambda spec: spec.id == "navier-stokes")
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", lambda message, **kw: warnings.append(message))
+    gallery, _, files, _, status = ui.on_run(path, None, editor, ["telea", "navier-stokes"], 1, 0, "crop", 64, 4, 4)
+    assert len(files) == 1 and "No result from OpenCV Navier-Stokes" in status
+    assert "download did not finish" in warnings[0]
