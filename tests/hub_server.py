@@ -10,6 +10,12 @@ It implements what ``huggingface_hub.hf_hub_download`` needs and nothing more:
 ``POST /api/repos/create``, ``/api/validate-yaml``, ``.../preupload/{rev}``, the LFS batch API, ``PUT`` of the LFS
 object, ``.../commit/{rev}`` (NDJSON) and ``.../tag/{rev}``. Point huggingface_hub at it with
 ``HF_ENDPOINT=server.url``. Every request is logged in ``server.requests``.
+
+Faults, per (repo, file): ``lies`` (a wrong sha256 in the headers), ``cut_once``/``cut_always``
+(half the body, then the connection drops), ``drip`` (the headers, then N bytes every T seconds:
+a Hub that is slow but never silent long enough for a read timeout) and ``stall`` (half the body,
+then nothing until the fault is removed or the server stops). Removing a ``drip``/``stall`` entry
+(the network is back) ends the slow responses already in flight, by closing their connections.
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ class HubServer:
         self.lies: dict[tuple[str, str], str] = {}  # (repo, file) -> sha256 claimed in X-Linked-Etag
         self.cut_once: set[tuple[str, str]] = set()  # (repo, file) whose next full GET stops halfway
         self.cut_always: set[tuple[str, str]] = set()  # (repo, file) whose every GET stops halfway (network gone)
+        self.drip: dict[tuple[str, str], tuple[int, float]] = {}  # (repo, file) -> send N bytes every T seconds
+        self.stall: set[tuple[str, str]] = set()  # (repo, file) whose GETs send half the body, then nothing
+        self.stopping = threading.Event()  # ends drips and stalls in flight
         self.lfs: dict[str, bytes] = {}  # uploaded LFS objects by sha256
         self.validated: list[dict] = []  # model-card metadata seen by /api/validate-yaml
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -78,6 +87,7 @@ class HubServer:
         return [r.path for r in self.requests if r.method == method]
 
     def stop(self) -> None:
+        self.stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -222,6 +232,10 @@ def _handler(server: HubServer) -> type[BaseHTTPRequestHandler]:
             if lfs:
                 headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(len(data))})
             start = _range_start(self.headers.get("Range"))
+            if body and ((repo_id, name) in server.drip or (repo_id, name) in server.stall):
+                if start:
+                    headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+                return self._slow((repo_id, name), data[start:], headers, 206 if start else 200)
             if body and (repo_id, name) in server.cut_always:
                 if start:
                     headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
@@ -243,6 +257,28 @@ def _handler(server: HubServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             self.close_connection = True
+
+        def _slow(self, key: tuple[str, str], data: bytes, headers: dict[str, str], status: int) -> None:
+            """Announce the whole body, then drip it or send half and fall silent, while the fault lasts."""
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(data))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.close_connection = True  # the body is never complete: this connection is done afterwards
+            sent = len(data) // 2 if key in server.stall else 0
+            self.wfile.write(data[:sent])
+            self.wfile.flush()
+            try:
+                while sent < len(data) and (key in server.drip or key in server.stall):
+                    if server.stopping.wait(0.05 if key in server.stall else server.drip[key][1]):
+                        return
+                    if key in server.drip:
+                        count = server.drip[key][0]
+                        self.wfile.write(data[sent:sent + count])
+                        self.wfile.flush()
+                        sent += count
+            except (OSError, KeyError):  # the client gave up (or the fault was removed meanwhile)
+                return
 
         def _send(self, status: int, data: bytes, headers: dict[str, str], body: bool = True) -> None:
             self.send_response(status)

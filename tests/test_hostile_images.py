@@ -14,11 +14,11 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+from gradio.data_classes import FileData
 from PIL import Image
 
 from app import api, images, masks, ui
 from app.errors import BadImageError, BadMaskError
-from gradio.data_classes import FileData
 from tests.helpers import box_hole, textured
 
 BOMB_SIDE = 60_000  # 3.6 gigapixels: 14 GB of RGBA once decoded

@@ -13,22 +13,48 @@ and against the registry's sha256 pin when there is one, after download *and* on
 hits (memoised by path/size/mtime so a warm start does not re-hash hundreds of MB).
 A file that fails is refused, never deleted: it may be the user's, and the message says
 exactly which file, which hashes and what to do.
+
+Every download (the probe and the file here, the authors' archives of :mod:`app.weights.archive`)
+runs through :func:`within_deadline`, because huggingface_hub's own timeouts are per read and a Hub
+that drips a byte every few seconds never trips them. Two settings, read at each download:
+
+- ``INPAINT_DOWNLOAD_TIMEOUT`` (seconds, default 900): the overall deadline of one file. LaMa's
+  official archive (381 MB, the largest download) fits at 0.42 MB/s (3.4 Mbit/s); a Space
+  downloads it in well under a minute. Raise it on a slower line (``inf`` = no deadline).
+- ``INPAINT_DOWNLOAD_STALL`` (seconds, default 30): a download that received less than 64 KB in
+  that long is stalled (at that rate even the smallest model would take hours).
+
+When either trips the caller gets :class:`DownloadTooSlowError` at once, the transfer is stopped at
+its next chunk, and nothing partial is used (huggingface_hub discards its temporary file).
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
+import httpx2
 import torch
-from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
+from huggingface_hub import (
+    constants,
+    get_hf_file_metadata,
+    hf_hub_download,
+    hf_hub_url,
+    set_client_factory,
+    try_to_load_from_cache,
+)
 from huggingface_hub.errors import (
     HfHubHTTPError,
     LocalEntryNotFoundError,
@@ -37,6 +63,8 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import tqdm as hf_tqdm
+from huggingface_hub.utils._http import default_client_factory  # not re-exported; we extend, not replace, it
 from tqdm.auto import tqdm
 
 from app.errors import ModelUnavailableError, WeightsError
@@ -47,6 +75,7 @@ from app.weights.official import has_official
 
 Progress = Callable[[float, str], None]
 Status = Literal["local", "cached", "remote", "missing"]
+T = TypeVar("T")
 
 #: Approximate download sizes (float32 tensors counted from the reference manifests), shown
 #: before the first download, when the exact size is only known to the Hub.
@@ -62,6 +91,12 @@ UNREACHABLE_SECONDS = 60.0
 PROBE_TIMEOUT = 10.0  # seconds for the first answer of the Hub
 _HASH_CHUNK = 8 << 20
 _MAX_HEADER = 100 << 20  # safetensors caps its JSON header at 100 MB
+DOWNLOAD_TIMEOUT_ENV = "INPAINT_DOWNLOAD_TIMEOUT"
+DOWNLOAD_STALL_ENV = "INPAINT_DOWNLOAD_STALL"
+DEFAULT_DOWNLOAD_TIMEOUT = 900.0  # seconds per file; see the module docstring
+DEFAULT_DOWNLOAD_STALL = 30.0  # seconds
+STALL_MIN_BYTES = 64 << 10  # fewer bytes than this within INPAINT_DOWNLOAD_STALL seconds = stalled
+_POLL_SECONDS = 0.1  # how often the waiting caller looks at the budget
 
 
 @dataclass(frozen=True)
@@ -326,38 +361,260 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return _read_safetensors(path)
 
 
+# --------------------------------------------------------------------------- deadline
+
+
+class DownloadTooSlowError(WeightsError):
+    """A download ran past its overall deadline or stalled; it was stopped and nothing of it is used."""
+
+
+class _BudgetSpent(httpx2.ReadError):
+    """Raised in the download's own thread to stop it at its next request or chunk.
+
+    A read *error* on purpose, not ``ReadTimeout``: huggingface_hub's ``http_get`` resumes a
+    ``TimeoutException`` five times (1 s apart, holding the file's cache lock), whereas a read
+    error ends ``hf_hub_download`` at once and it deletes its temporary file.
+    """
+
+
+class DownloadBudget:
+    """The overall deadline and the stall rule of one file's download, shared by caller and worker.
+
+    The first reason it is spent sticks (``failure``): the caller reports it, and every later
+    request, chunk or progress update of the worker sees it and stops (the cancel flag).
+    """
+
+    def __init__(self, what: str, timeout: float, stall: float) -> None:
+        self.what, self.timeout, self.stall = what, timeout, stall
+        self.started = time.monotonic()
+        self.network = 0  # body bytes seen by the client hooks (every response, resumes included)
+        self.reported = 0  # bytes the progress bar was told of (Xet transfers bypass httpx2)
+        self.failure = ""  # "", "deadline", "stall" or "cancelled"
+        self.spent_at = (0.0, 0)  # (seconds, bytes) when it was spent, for the message
+        self._window = (self.started, 0)  # start of the current stall window, bytes received then
+        self._lock = threading.Lock()
+
+    @property
+    def received(self) -> int:
+        return max(self.network, self.reported)
+
+    def add(self, n: int) -> None:
+        """``n`` more bytes came off the network; stop here if the budget is spent."""
+        with self._lock:
+            self.network += n
+        self.check()
+
+    def report(self, total: int) -> None:
+        """The progress bar's count so far; stop here if the budget is spent."""
+        with self._lock:
+            self.reported = max(self.reported, total)
+        self.check()
+
+    def check(self) -> None:
+        if self.verdict():
+            raise _BudgetSpent(f"download stopped: {self.failure}")
+
+    def verdict(self) -> str:
+        """"" while within budget, else why not."""
+        with self._lock:
+            if not self.failure:
+                self._spend(self._judge(time.monotonic()))
+            return self.failure
+
+    def cancel(self) -> None:
+        """The caller no longer waits (it gave up, or was interrupted): the worker stops too."""
+        with self._lock:
+            if not self.failure:
+                self._spend("cancelled")
+
+    def _judge(self, now: float) -> str:
+        if now - self.started > self.timeout:
+            return "deadline"
+        since, base = self._window
+        if self.received - base >= STALL_MIN_BYTES:
+            self._window = (now, self.received)
+        elif now - since > self.stall:
+            return "stall"
+        return ""
+
+    def _spend(self, failure: str) -> None:
+        if failure:
+            self.failure, self.spent_at = failure, (time.monotonic() - self.started, self.received)
+
+    def message(self) -> str:
+        seconds, received = self.spent_at
+        got = f"{_amount(received)} arrived in {seconds:.0f} s"
+        if self.failure == "stall":
+            return (f"Downloading {self.what} stalled: {got}, less than {STALL_MIN_BYTES >> 10} KB of it in the last "
+                    f"{self.stall:g} s ({DOWNLOAD_STALL_ENV}). The download was stopped and nothing of it is used. "
+                    "Check the connection (or the Hub's status) and try again.")
+        return (f"Downloading {self.what} did not finish within {self.timeout:g} s ({DOWNLOAD_TIMEOUT_ENV}): {got}. "
+                "The download was stopped and nothing of it is used. Try again later or on a faster connection, "
+                f"or allow more time with {DOWNLOAD_TIMEOUT_ENV}=<seconds>.")
+
+
+def _amount(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"
+
+
+def _seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment, read per download (tests and users change it)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise WeightsError(f"{name}={raw!r} is not a number of seconds above 0; unset it for the default "
+                           f"({default:g} s).")
+    return value
+
+
+_current: contextvars.ContextVar[DownloadBudget | None] = contextvars.ContextVar("download_budget", default=None)
+_hooks_installed = False
+_hooks_lock = threading.Lock()
+
+
+def within_deadline(what: str, download: Callable[[], T]) -> T:
+    """``download()`` (huggingface_hub calls for one file) under an overall deadline and a stall rule.
+
+    It runs in a worker thread whose requests, response bodies and progress bars check a
+    :class:`DownloadBudget`; the caller waits at most until the budget is spent and then gets
+    :class:`DownloadTooSlowError` at once (``what`` names the file in it), without waiting for
+    huggingface_hub's retries. Other threads' downloads have budgets of their own.
+    """
+    _install_client_hooks()
+    budget = DownloadBudget(what, _seconds(DOWNLOAD_TIMEOUT_ENV, DEFAULT_DOWNLOAD_TIMEOUT),
+                            _seconds(DOWNLOAD_STALL_ENV, DEFAULT_DOWNLOAD_STALL))
+    future: Future[T] = Future()
+    # The caller's context goes along: a Gradio progress bar finds its event through it.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(_run_budgeted, budget, download, future), name=f"download {what}",
+                     daemon=True).start()
+    try:
+        return _wait(budget, future)
+    except DownloadTooSlowError:
+        raise
+    except Exception as exc:  # the worker may notice the spent budget first: same message
+        if budget.failure in ("deadline", "stall"):
+            raise DownloadTooSlowError(budget.message()) from exc
+        raise
+    finally:
+        budget.cancel()  # an abandoned worker stops at its next chunk (no-op once it finished)
+
+
+def _wait(budget: DownloadBudget, future: Future[T]) -> T:
+    while not wait_for([future], timeout=_POLL_SECONDS).done:
+        if budget.verdict():  # also catches a read blocked on a silent socket, which no chunk would
+            raise DownloadTooSlowError(budget.message())
+    return future.result()
+
+
+def _run_budgeted(budget: DownloadBudget, download: Callable[[], T], future: Future[T]) -> None:
+    """The worker: ``budget`` is current for every request and progress bar made in this thread."""
+    _current.set(budget)  # a copy of the caller's context, private to this thread: nothing to reset
+    try:
+        future.set_result(download())
+    except BaseException as exc:
+        future.set_exception(exc)
+
+
+def _install_client_hooks() -> None:
+    """Give huggingface_hub's shared httpx2 client the budget hooks (once per process)."""
+    global _hooks_installed
+    with _hooks_lock:
+        if not _hooks_installed:
+            set_client_factory(_budgeted_client)
+            _hooks_installed = True
+
+
+def _budgeted_client() -> httpx2.Client:
+    """huggingface_hub's default client plus two hooks that do nothing outside :func:`within_deadline`."""
+    client = default_client_factory()
+    hooks = client.event_hooks
+    client.event_hooks = {"request": [*hooks["request"], _check_request],
+                          "response": [*hooks["response"], _watch_response]}
+    return client
+
+
+def _check_request(request: httpx2.Request) -> None:
+    """A spent budget stops huggingface_hub's retries and resumes before they connect."""
+    budget = _current.get()
+    if budget is not None:
+        budget.check()
+
+
+def _watch_response(response: httpx2.Response) -> None:
+    """A budgeted download's body is checked at every raw chunk the socket delivers."""
+    budget = _current.get()
+    if budget is not None:
+        response.stream = _WatchedStream(response.stream, budget)
+
+
+class _WatchedStream(httpx2.SyncByteStream):
+    """A response body that counts each raw chunk against its budget (and stops once it is spent)."""
+
+    def __init__(self, stream: httpx2.SyncByteStream, budget: DownloadBudget) -> None:
+        self._stream, self._budget = stream, budget
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            self._budget.add(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+    @property
+    def elapsed(self) -> timedelta | None:  # httpx2's Response.elapsed reads it from its stream
+        return getattr(self._stream, "elapsed", None)
+
+
 # --------------------------------------------------------------------------- download
 
 
-def progress_bar(progress: Progress, label: str) -> type[tqdm]:
-    """A tqdm class for huggingface_hub's ``tqdm_class`` that reports to ``progress``.
+def progress_bar(progress: Progress | None, label: str) -> type[tqdm]:
+    """A tqdm class for huggingface_hub's ``tqdm_class`` that reports to ``progress`` and checks the budget.
 
     huggingface_hub makes one bar per file and calls ``update(n_bytes)`` (plain HTTP and
     Xet alike); we turn that into ``progress(fraction, "Downloading ... 12/86 MB")`` for
-    gr.Progress or any callback. ``update_transfer`` makes the Xet path use this single
-    bar for network bytes too (ignored: bytes on disk are what the fraction counts).
+    gr.Progress or any callback (without one, huggingface_hub's usual terminal bar is drawn).
+    ``update_transfer`` makes the Xet path use this single bar for network bytes too (the fraction
+    counts bytes on disk). Xet bytes never pass through httpx2, so the bar is where a Xet download
+    meets the :class:`DownloadBudget` of the thread that created it.
     """
 
-    class CallbackBar(tqdm):
+    class CallbackBar(hf_tqdm):
         def __init__(self, *args, **kwargs) -> None:
-            kwargs.pop("name", None)
-            kwargs["disable"] = True  # silent: the callback is the display
+            if progress is not None:
+                kwargs["disable"] = True  # silent: the callback is the display
             super().__init__(*args, **kwargs)
             self.done = kwargs.get("initial") or 0
+            self.sent = 0
+            self.budget = _current.get()  # Xet may call update() from threads of its own
 
         def update(self, n: float | None = 1) -> bool | None:
             self.done += n or 0
-            size = self.total or 0  # Xet may learn the size after creating the bar
-            fraction = min(self.done / size, 1.0) if size else 0.0
-            progress(fraction, f"Downloading {label}: {self.done / 1e6:.0f}" + (f"/{size / 1e6:.0f}" if size else "")
-                     + " MB")
+            self._account()
+            if progress is not None:
+                size = self.total or 0  # Xet may learn the size after creating the bar
+                fraction = min(self.done / size, 1.0) if size else 0.0
+                progress(fraction, f"Downloading {label}: {self.done / 1e6:.0f}"
+                         + (f"/{size / 1e6:.0f}" if size else "") + " MB")
             return super().update(n)
 
         def update_transfer(self, n: float | None = 1) -> None:
-            pass
+            self.sent += n or 0
+            self._account()
 
         def set_transfer_postfix_str(self, postfix: str, refresh: bool = False) -> None:
             pass
+
+        def _account(self) -> None:
+            if self.budget is not None:
+                self.budget.report(int(max(self.done, self.sent)))
 
     return CallbackBar
 
@@ -366,7 +623,8 @@ def fetch(spec: ModelSpec, progress: Progress | None = None, force: bool = False
     """Every Hub file of ``spec``, verified: from the cache, else downloaded (progress shown).
 
     Raises :class:`ModelUnavailableError` (offline, unreachable, not on the Hub) with
-    :func:`missing_message`, or :class:`WeightsError` (checksum, truncation).
+    :func:`missing_message`, or :class:`WeightsError` (checksum, truncation), or
+    :class:`DownloadTooSlowError` (deadline, stall). Safe to call from several threads at once.
     """
     files = hub_files(spec)
     hub = settings()
@@ -388,9 +646,9 @@ def _download(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress |
     if why and not (force and not hub.offline):  # an explicit --force retries an unreachable Hub
         raise ModelUnavailableError(missing_message(spec, why))
     try:
-        _probe(spec, name, hub)
-        return _transfer(spec, name, hub, progress, force)
-    except WeightsError:
+        return within_deadline(f"{name} of {spec.name} from {_where(spec)}",
+                               functools.partial(_probe_then_transfer, spec, name, hub, progress, force))
+    except WeightsError:  # includes DownloadTooSlowError: a slow Hub is not marked unreachable
         raise
     except (RevisionNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError) as exc:
         raise ModelUnavailableError(missing_message(spec, _not_on_hub(spec, name, exc))) from exc
@@ -405,6 +663,13 @@ def _download(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress |
         raise ModelUnavailableError(missing_message(spec, why_no_download(spec, settings()))) from exc
 
 
+def _probe_then_transfer(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress | None,
+                         force: bool) -> Path:
+    """Probe and file under one budget: the deadline is per file, whatever step is slow."""
+    _probe(spec, name, hub)
+    return _transfer(spec, name, hub, progress, force)
+
+
 def _transfer(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress | None, force: bool) -> Path:
     """hf_hub_download of one file, once the Hub has answered the probe.
 
@@ -416,7 +681,7 @@ def _transfer(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress |
         return Path(hf_hub_download(
             spec.weights.repo_id, name, revision=spec.weights.revision, cache_dir=hub.cache_dir,
             endpoint=hub.endpoint, local_files_only=hub.offline, force_download=force,
-            tqdm_class=progress_bar(progress, name) if progress else None))
+            tqdm_class=progress_bar(progress, name)))
     except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled):
         raise
     except Exception as exc:  # connection lost mid-file (httpx), or a size mismatch after one (OSError)
