@@ -43,14 +43,18 @@ class OfficialArchive:
 
     It holds pickled release files, so it is never loaded directly: the command extracts the
     named members into ``checkpoints/<id>/`` and converts them to safetensors (reading them
-    with the restricted unpickler, which runs no code from the file).
+    with the restricted unpickler, which runs no code from the file). ``sha256`` is
+    mandatory in practice: :mod:`app.weights.archive` refuses an archive without a pin, and
+    checks ``size`` (when given) before hashing.
     """
 
     repo: str  # full repo id, e.g. "smartywu/big-lama"
     file: str  # e.g. "big-lama.zip"
     members: dict[str, str]  # path inside the archive -> official file name we expect
     revision: str = "main"
-    sha256: str | None = None
+    sha256: str | None = None  # of the whole archive; None = unpinned, which fetch-official refuses
+    size: int | None = None  # bytes of the whole archive, checked before hashing
+    max_member_bytes: int = 2 << 30  # largest unpacked size of one named member (2 GiB)
 
 
 @dataclass(frozen=True)
@@ -216,8 +220,12 @@ NEURAL: tuple[ModelSpec, ...] = (
         licence="Apache-2.0", native_size=256, max_size=1536, size_multiple=8,
         description="Fourier convolutions see the whole crop: the strongest eraser of large objects.",
         weights=_mirror("big-lama"), card=_LAMA,
+        # sha256 and size of smartywu/big-lama's big-lama.zip as three independent public pins
+        # give them (consistent with the 381 MB in ../shared/reference/MODELS.md).
         official_archive=OfficialArchive(repo="smartywu/big-lama", file="big-lama.zip",
-                                         members={"big-lama/models/best.ckpt": "best.ckpt"}),
+                                         members={"big-lama/models/best.ckpt": "best.ckpt"},
+                                         sha256="d7161bba4d68b438f9fa7f09dcb750a223804c300c68d214a5e0be16251fba8d",
+                                         size=381_428_720),
     ),
 )
 

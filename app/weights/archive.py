@@ -15,9 +15,10 @@ An archive of pickles is only opened once it is known to be the authors' file:
   packed size when over :data:`RATIO_FLOOR` (zip bombs), and the disk must hold them all;
 * members are written into a hidden staging folder inside the target folder, fsynced and
   CRC-checked (zipfile checks the CRC at the end of each read), and only then renamed
-  over the official names. On any failure (bad CRC, truncated member, disk full, a member
-  larger than declared) the staging folder is removed, so the target folder is exactly as
-  before: no ``.partial`` file, no earlier member, an existing official file untouched.
+  over the official names. On any failure (bad CRC, a member shorter than declared, disk
+  full) the staging folder (and any folder this call created) is removed, so the target
+  folder is exactly as before: no ``.partial`` file, no earlier member, an existing official
+  file untouched. zipfile never reads past a member's declared size.
 """
 
 from __future__ import annotations
