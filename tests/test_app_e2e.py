@@ -144,3 +144,20 @@ def test_odd_modes_come_back_upright_full_size_and_untouched_outside_the_hole(cl
     outside = np.ones_like(changed)
     outside[h // 3 - 20:h // 2 + 20, w // 3 - 20:w // 2 + 20] = False  # box + growth + feather
     assert not changed[outside].any()
+
+
+@pytest.mark.parametrize(("position", "value", "words"), [(6, float("nan"), "Margin"), (7, float("inf"), "Grow"),
+                                                          (7, 400, "Grow"), (3, 1e9, "Samples")])
+def test_out_of_range_and_non_finite_numbers_over_json_get_a_message(client, position, value, words, tmp_path):
+    """Raw JSON NaN/Infinity and a 400 px grow: a message, never "Something went wrong", no traceback."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    args = [handle_file(str(small_photo())), handle_file(str(mask_file(tmp_path, Image.open(small_photo()).size,
+                                                                         "box"))), ["telea"], 1, 0, "crop", 128, 8, 8,
+            None]
+    args[position] = value
+    with pytest.raises(AppError, match=f"{words} must be a number from") as failure:
+        client.predict(*args, api_name="/inpaint")
+    assert "Something went wrong" not in str(failure.value)
+    assert_still_serving(client, tmp_path)
