@@ -197,15 +197,6 @@ def check_inputs(args: argparse.Namespace) -> None:
         raise InpaintError(f"--edges must be an image file, not the folder {args.edges}.")
 
 
-def build_options(args: argparse.Namespace) -> pipeline.Options:
-    """Options checks the ranges; whatever it refuses is the user's to fix, so it is an argument error."""
-    try:
-        return pipeline.Options(strategy=args.strategy, margin=args.margin, grow=args.grow, feather=args.feather,
-                                samples=args.samples, seed=args.seed)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise InpaintError(f"Invalid option: {exc}") from exc
-
-
 def check_models(model_ids: Sequence[str]) -> None:
     """Fail before any work if a chosen model cannot run here."""
     for model_id in model_ids:
@@ -224,7 +215,8 @@ def note_skipped(folder: Path) -> None:
 def run_inpaint(args: argparse.Namespace) -> int:
     model_ids = list(dict.fromkeys(args.models or registry.DEFAULT_MODELS))  # -m telea -m telea: one result
     check_inputs(args)
-    options = build_options(args)
+    options = pipeline.Options(strategy=args.strategy, margin=args.margin, grow=args.grow, feather=args.feather,
+                               samples=args.samples, seed=args.seed)  # ranges refused as InpaintError: exit 2
     check_models(model_ids)
     jobs = pairs(args.image, args.mask)
     stems = result_stems([image for image, _ in jobs])
