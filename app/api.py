@@ -29,7 +29,7 @@ def inpaint(image: ImageLike, mask: ImageLike, models: Sequence[str] | str = reg
     """
     photo = load_photo(image)
     hole = masks.to_hole(mask, photo.size)
-    guide_maps = {name: masks.to_hole(g, photo.size) for name, g in (guides or {}).items()}
+    guide_maps = {name: masks.to_hole(g, photo.size, f"{name} strokes") for name, g in (guides or {}).items()}
     model_ids = [models] if isinstance(models, str) else list(models)
     return pipeline.run(photo, hole, model_ids, Options(**options), guide_maps, progress)
 

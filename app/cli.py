@@ -241,7 +241,7 @@ def inpaint_file(image: Path, mask: Path, model_ids: Sequence[str], options: pip
                  out: OutputFolder, stem: str, bar: tqdm) -> list[Path]:
     photo = load_photo(image)
     hole = masks.to_hole(mask, photo.size)
-    guides = {"edges": masks.to_hole(edges, photo.size)} if edges else {}
+    guides = {"edges": masks.to_hole(edges, photo.size, "edges strokes")} if edges else {}
     written = []
     for model_id in model_ids:
         bar.set_description(f"{image.name} · {model_id}")
