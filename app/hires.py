@@ -1,9 +1,11 @@
 """High-resolution strategy: which part of the photo a model sees, and at what size.
 
-As IOPaint users know it: ORIGINAL runs on the whole photo, RESIZE on a downscaled
-whole photo, CROP (default) on one window around each hole region with some context,
-resized to what the model handles. Results go back through :func:`paste`, which only
-touches the hole and a feathered band around it.
+As IOPaint users know it: ORIGINAL runs on the whole photo at its own resolution (only
+rounded to the model's size multiple), RESIZE on the whole photo downscaled to what the
+model takes, CROP (default) on one window around each hole region with some context,
+resized to what the model handles. A model with a size limit refuses ORIGINAL for a photo
+larger than that limit instead of quietly resizing it (that would be RESIZE). Results go
+back through :func:`paste`, which only touches the hole and a feathered band around it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from enum import Enum
 
 import cv2
 import numpy as np
+
+from app.errors import InpaintError
 
 
 class Strategy(str, Enum):
@@ -50,7 +54,11 @@ def plan(hole: np.ndarray, strategy: Strategy, limit: int | None, multiple: int,
     else:
         boxes = [(0, 0, w, h)]
     if strategy is Strategy.ORIGINAL:
-        limit = None if limit is None or max(w, h) <= limit else limit
+        if limit is not None and max(w, h) > limit:
+            raise InpaintError(f"The original strategy gives the model the whole photo as it is, and this model "
+                               f"takes at most {limit} px per side; the photo is {w}x{h}. Choose crop (each hole "
+                               "with context) or resize (the whole photo downscaled).")
+        limit = None
     return [_fit(box, limit, multiple, w, h) for box in boxes]
 
 

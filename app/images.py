@@ -274,6 +274,8 @@ def encode_png(photo: Photo) -> bytes:
     if photo.pixels.dtype == np.uint16:
         code = cv2.COLOR_RGBA2BGRA if photo.pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
         ok, buf = cv2.imencode(".png", cv2.cvtColor(photo.pixels, code))
+        if not ok:
+            raise InpaintError(f"The 16-bit result ({photo.size[0]}x{photo.size[1]}) could not be encoded as PNG.")
         return buf.tobytes()
     out = io.BytesIO()
     extra = {k: v for k, v in {"exif": photo.exif, "icc_profile": photo.icc}.items() if v}

@@ -201,8 +201,11 @@ def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarra
     inpainter = get_inpainter(spec, progress=lambda f, m: progress(0.3 * f, m))
     progress(0.3, f"Running {spec.name}")
     start = time.perf_counter()
-    windows = hires.plan(hole, options.strategy, spec.crop_limit, spec.size_multiple, options.margin,
-                         square=spec.native_size is not None)
+    try:
+        windows = hires.plan(hole, options.strategy, spec.crop_limit, spec.size_multiple, options.margin,
+                             square=spec.native_size is not None)
+    except InpaintError as exc:
+        raise InpaintError(f"{spec.name}: {exc}") from exc
     samples = options.samples if spec.diverse else 1
     runs: Runs = []
     for indices, batch in _batches(photo, hole, guides, windows, spec.max_batch):

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from app import hires, model_cache, pipeline
+from app.errors import InpaintError
 from app.images import Photo, load_photo
 from app.masks import to_hole
 from app.registry import ModelSpec
@@ -103,7 +104,10 @@ def measure_photo(photo_path: Path, family: str, specs: list[ModelSpec], args, r
             "hole_ratio": round(float(hole.mean()), 5)}
     for spec in specs:
         for strategy in args.strategies:
-            facts = plan_facts(windows_of(spec, hole, strategy, args.margin))
+            try:
+                facts = plan_facts(windows_of(spec, hole, strategy, args.margin))
+            except InpaintError:  # ORIGINAL on a photo larger than the model takes: refused, nothing to measure
+                continue
             for feather in args.feathers:
                 result, seconds = fill(photo, hole, spec, strategy, feather, args.margin)
                 rows.append({**base, "model": spec.id, "strategy": strategy, "feather": feather,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from app import hires
+from app import hires, pipeline
+from app.errors import InpaintError
 from app.hires import Strategy
+from app.images import Photo
 from tests.helpers import box_hole, textured
 
 
@@ -57,6 +60,26 @@ def test_resize_and_original_strategies_cover_the_whole_image():
     (o,) = hires.plan(hole, Strategy.ORIGINAL, limit=None, multiple=8, margin=0)
     assert (o.x, o.y, o.w, o.h) == (0, 0, 700, 500)  # the whole photo at its own size...
     assert all(t % 8 == 0 and abs(t - s) < 8 for t, s in zip(o.target, (700, 500)))  # ...up to the multiple
+
+
+def test_original_with_a_size_limit_is_the_whole_photo_as_is_or_refused():
+    """ORIGINAL never quietly becomes RESIZE: within the model's limit it is the photo as is, beyond it refused."""
+    hole = box_hole(200, 300, 10, 20, 10, 20)
+    (o,) = hires.plan(hole, Strategy.ORIGINAL, limit=512, multiple=8, margin=0)
+    (r,) = hires.plan(hole, Strategy.RESIZE, limit=256, multiple=8, margin=0)
+    assert (o.w, o.h) == (300, 200) and o.target == (304, 200) and max(r.target) == 256
+    big = box_hole(500, 700, 10, 20, 10, 20)
+    with pytest.raises(InpaintError, match="takes at most 256 px per side; the photo is 700x500. Choose crop"):
+        hires.plan(big, Strategy.ORIGINAL, limit=256, multiple=8, margin=0)
+
+
+def test_original_refused_by_one_model_leaves_the_others_their_fills():
+    photo = Photo(pixels=textured(300, 1200))
+    failed = {}
+    (result,) = pipeline.run(photo, box_hole(300, 1200, 100, 140, 500, 560), ["patchmatch", "telea"],
+                             pipeline.Options(strategy="original"), on_failure=lambda s, e: failed.update({s.id: e}))
+    assert result.model.id == "telea" and result.photo.size == (1200, 300)
+    assert "PatchMatch: The original strategy" in str(failed["patchmatch"]) and "1200x300" in str(failed["patchmatch"])
 
 
 def test_feather_band():

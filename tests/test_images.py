@@ -141,3 +141,13 @@ def test_result_of_a_photo_with_a_2_mb_colour_profile_reopens():
     again = load_photo(encode_png(photo))
     np.testing.assert_array_equal(again.pixels, photo.pixels)
     assert again.icc == icc
+
+
+def test_a_16_bit_result_that_cannot_be_encoded_is_an_error_not_an_empty_file(monkeypatch):
+    from app import images
+    from app.errors import InpaintError
+    from app.images import Photo
+
+    monkeypatch.setattr(images.cv2, "imencode", lambda ext, pixels: (False, None))
+    with pytest.raises(InpaintError, match="could not be encoded as PNG"):
+        encode_png(Photo(pixels=np.zeros((4, 4, 3), np.uint16)))
