@@ -7,6 +7,7 @@ Library use::
     results[0].photo  # full resolution, everything outside the hole untouched
 """
 
+from app import settings as settings  # first: the environment Gradio reads at import
 from app.api import inpaint, list_models, to_pil
 
 __all__ = ["inpaint", "list_models", "to_pil"]

@@ -9,29 +9,34 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app import masks, pipeline, registry
+from app import masks, options, pipeline, registry
 from app.images import load_photo
 from app.model_cache import availability
-from app.pipeline import Options, Result
+from app.options import Options
+from app.pipeline import Result
 
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
 
 
 def inpaint(image: ImageLike, mask: ImageLike, models: Sequence[str] | str = registry.DEFAULT_MODELS,
             guides: dict[str, ImageLike] | None = None, progress: pipeline.Progress | None = None,
-            **options: Any) -> list[Result]:
+            **knobs: Any) -> list[Result]:
     """Fill the white (or opaque) part of ``mask`` in ``image`` with each model.
 
-    ``options`` are the fields of :class:`app.pipeline.Options` (strategy, margin, grow,
-    feather, samples, seed). ``guides`` are extra stroke maps a model understands, e.g.
-    ``{"edges": strokes}`` for EdgeConnect. Each :class:`Result` holds a full-resolution
-    :class:`~app.images.Photo` (``result.photo``); ``to_pil(result)`` gives a PIL image.
+    ``knobs`` are those of :mod:`app.options` (samples, seed, strategy, margin, grow, feather;
+    the signature lists them with their defaults), checked as for every other front end.
+    ``guides`` are extra stroke maps a model understands, e.g. ``{"edges": strokes}`` for EdgeConnect.
+    Each :class:`Result` holds a full-resolution :class:`~app.images.Photo` (``result.photo``);
+    ``to_pil(result)`` gives a PIL image.
     """
     photo = load_photo(image)
     hole = masks.to_hole(mask, photo.size)
     guide_maps = {name: masks.to_hole(g, photo.size, f"{name} strokes") for name, g in (guides or {}).items()}
     model_ids = [models] if isinstance(models, str) else list(models)
-    return pipeline.run(photo, hole, model_ids, Options(**options), guide_maps, progress)
+    return pipeline.run(photo, hole, model_ids, Options.of(**knobs), guide_maps, progress)
+
+
+inpaint.__signature__ = options.signature_with_knobs(inpaint, "knobs", keyword_only=True)  # type: ignore[attr-defined]
 
 
 def to_pil(result: Result) -> Image.Image:

@@ -26,11 +26,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from app import masks, pipeline, registry
+from app import masks, options, pipeline, registry
 from app.errors import InpaintError
-from app.hires import Strategy
 from app.images import Photo, load_photo, save_png
 from app.model_cache import availability
+from app.options import Knob, Options
+from app.weights.cli import add_parser as add_weights_parser
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 MASK_SUFFIX = "_mask"  # photo_mask.png is the mask of photo.png
@@ -40,12 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Inpainting studio (serve with: python app.py)")
     commands = parser.add_subparsers(dest="command", required=True)
     add_inpaint_parser(commands)
-    try:
-        from app.weights.cli import add_parser as add_weights_parser
-    except ImportError:  # weights tooling not installed in this build
-        pass
-    else:
-        add_weights_parser(commands)
+    add_weights_parser(commands)
     return parser
 
 
@@ -61,13 +57,32 @@ def add_inpaint_parser(commands) -> None:
                    help="output folder, created if needed (default: outputs); writes STEM__MODEL.png "
                         "(NAME__MODEL.png when inputs share a stem), replacing such files of earlier runs; "
                         "may be the input folder: results are never read back as inputs")
-    p.add_argument("--samples", type=int, default=1, help="samples per diverse model")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strategy", choices=[s.value for s in Strategy], default=Strategy.CROP.value)
-    p.add_argument("--margin", type=int, default=pipeline.Options.margin, help="context around each hole, px")
-    p.add_argument("--grow", type=int, default=pipeline.Options.grow, help="dilate the mask by this many px")
-    p.add_argument("--feather", type=int, default=pipeline.Options.feather, help="soft seam width, px")
-    p.add_argument("--edges", type=Path, help="EdgeConnect: image of extra edge strokes (white) to steer the fill")
+    for knob in options.KNOBS:
+        add_knob_flag(p, knob)
+    for kind in options.guide_kinds():
+        p.add_argument(f"--{kind}", type=Path, metavar="IMAGE", dest=guide_dest(kind),
+                       help=f"{', '.join(options.guide_users(kind))}: image of extra {kind} strokes (white) "
+                            "to steer the fill")
+
+
+def add_knob_flag(parser: argparse.ArgumentParser, knob: Knob) -> None:
+    """``--<knob>`` with its default and help; the range is stated here and enforced by Options (exit 2)."""
+    if knob.choices:
+        parser.add_argument(f"--{knob.name}", choices=knob.choices, default=knob.default,
+                            help=f"{knob.help} (default: %(default)s)")
+    else:
+        parser.add_argument(f"--{knob.name}", type=int, default=knob.default,
+                            help=f"{knob.help} ({knob.low} to {knob.high}; default: %(default)s)")
+
+
+def guide_dest(kind: str) -> str:
+    return "guide_" + kind.replace("-", "_")
+
+
+def guide_paths(args: argparse.Namespace) -> dict[str, Path]:
+    """The guide images given, by kind (``--edges strokes.png`` -> ``{"edges": Path("strokes.png")}``)."""
+    paths = {kind: getattr(args, guide_dest(kind)) for kind in options.guide_kinds()}
+    return {kind: path for kind, path in paths.items() if path is not None}
 
 
 def describe(exc: OSError) -> str:
@@ -188,13 +203,16 @@ def prepare_out(folder: Path) -> None:
 
 def check_inputs(args: argparse.Namespace) -> None:
     """Missing paths and a file/folder mix are argument errors (exit 2), not per-image failures."""
-    for path, what in ((args.image, "The image"), (args.mask, "The --mask"), (args.edges, "The --edges image")):
-        if path is not None and not path.exists():
+    guides = guide_paths(args)
+    named = [(args.image, "The image"), (args.mask, "The --mask")]
+    for path, what in named + [(path, f"The --{kind} image") for kind, path in guides.items()]:
+        if not path.exists():
             raise InpaintError(f"{what} {path} does not exist.")
     if not args.image.is_dir() and args.mask.is_dir():
         raise InpaintError(f"{args.image} is a file, so --mask must be a mask file, not the folder {args.mask}.")
-    if args.edges is not None and args.edges.is_dir():
-        raise InpaintError(f"--edges must be an image file, not the folder {args.edges}.")
+    for kind, path in guides.items():
+        if path.is_dir():
+            raise InpaintError(f"--{kind} must be an image file, not the folder {path}.")
 
 
 def check_models(model_ids: Sequence[str]) -> None:
@@ -215,20 +233,20 @@ def note_skipped(folder: Path) -> None:
 def run_inpaint(args: argparse.Namespace) -> int:
     model_ids = list(dict.fromkeys(args.models or registry.DEFAULT_MODELS))  # -m telea -m telea: one result
     check_inputs(args)
-    options = pipeline.Options(strategy=args.strategy, margin=args.margin, grow=args.grow, feather=args.feather,
-                               samples=args.samples, seed=args.seed)  # ranges refused as InpaintError: exit 2
+    chosen = Options.of(**{name: getattr(args, name) for name in options.NAMES})  # refused: InpaintError, exit 2
     check_models(model_ids)
     jobs = pairs(args.image, args.mask)
     stems = result_stems([image for image, _ in jobs])
     prepare_out(args.out)
     note_skipped(args.image)
-    inputs = [path for job in jobs for path in job] + ([args.edges] if args.edges else [])
+    guides = guide_paths(args)
+    inputs = [path for job in jobs for path in job] + list(guides.values())
     out = OutputFolder(args.out, inputs)
     failures = 0
     bar = tqdm(total=len(jobs) * len(model_ids), unit="run", file=sys.stderr)
     for image, mask in jobs:
         try:
-            written = inpaint_file(image, mask, model_ids, options, args.edges, out, stems[image], bar)
+            written = inpaint_file(image, mask, model_ids, chosen, guides, out, stems[image], bar)
             bar.write(f"{image.name}: " + ", ".join(str(p) for p in written))
         except (InpaintError, OSError) as exc:  # OSError: a file that opens but fails to decode
             failures += 1
@@ -237,15 +255,15 @@ def run_inpaint(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def inpaint_file(image: Path, mask: Path, model_ids: Sequence[str], options: pipeline.Options, edges: Path | None,
+def inpaint_file(image: Path, mask: Path, model_ids: Sequence[str], chosen: Options, guides: dict[str, Path],
                  out: OutputFolder, stem: str, bar: tqdm) -> list[Path]:
     photo = load_photo(image)
     hole = masks.to_hole(mask, photo.size)
-    guides = {"edges": masks.to_hole(edges, photo.size, "edges strokes")} if edges else {}
+    maps = {kind: masks.to_hole(path, photo.size, f"{kind} strokes") for kind, path in guides.items()}
     written = []
     for model_id in model_ids:
         bar.set_description(f"{image.name} · {model_id}")
-        for result in pipeline.run(photo, hole, [model_id], options, guides):
+        for result in pipeline.run(photo, hole, [model_id], chosen, maps):
             written.append(out.save(result.photo, output_name(stem, result), image))
         bar.update(1)
     return written

@@ -7,7 +7,6 @@ hole with a soft seam. The UI, the CLI and the library API are thin layers over
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -17,10 +16,13 @@ import numpy as np
 
 from app import hires, masks, registry
 from app.errors import Cancelled, InpaintError
-from app.hires import Strategy, Window
+from app.hires import Window
 from app.images import Photo
 from app.model_cache import get_inpainter, run_guarded
 from app.models.base import Batch, Prediction
+from app.options import MAX_SAMPLES as MAX_SAMPLES  # re-exported: callers know them from here
+from app.options import RANGES as RANGES
+from app.options import Options
 from app.registry import ModelSpec
 
 Progress = Callable[[float, str], None]
@@ -28,48 +30,11 @@ OnFailure = Callable[[ModelSpec, InpaintError], None]
 #: True once nobody waits for the result any more (the client left): work stops at the next window batch.
 IsCancelled = Callable[[], bool]
 
-MAX_SAMPLES = 16
-#: Inclusive range of every numeric option, enforced here for every caller (UI, API, CLI, library).
-RANGES: dict[str, tuple[int, int]] = {
-    "margin": (0, 512), "grow": (0, 64), "feather": (0, 64), "samples": (1, MAX_SAMPLES), "seed": (0, 2**32 - 1),
-}
 REQUEST_MEMORY_ENV = "INPAINT_REQUEST_MEMORY_MB"
 DEFAULT_REQUEST_MEMORY_MB = 4096
 #: Bytes per photo pixel besides the photo and its results: hole maps, feather alpha (float32),
 #: the 8-bit RGB copy models read, and encoder buffers (measured by tests/test_memory.py).
 _WORK_BYTES_PER_PIXEL = 24
-
-
-@dataclass
-class Options:
-    """User-facing knobs; the defaults are what the UI starts with."""
-
-    strategy: Strategy = Strategy.CROP
-    margin: int = 128  # px of context around each hole region (CROP)
-    grow: int = masks.DEFAULT_GROW  # px the painted mask is dilated by
-    feather: int = 8  # px of soft seam outside the hole
-    samples: int = 1  # per model that gives diverse samples
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        try:
-            self.strategy = Strategy(self.strategy)
-        except ValueError:
-            raise InpaintError(f"Unknown strategy {self.strategy!r}; choose one of "
-                               f"{', '.join(s.value for s in Strategy)}.") from None
-        for name, (low, high) in RANGES.items():
-            setattr(self, name, _whole(name, getattr(self, name), low, high))
-
-
-def _whole(name: str, value: object, low: int, high: int) -> int:
-    """A whole number within [low, high]; NaN, infinities, text and out-of-range values are refused."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
-    if not (math.isfinite(number) and low <= number <= high):
-        raise InpaintError(f"{name.capitalize()} must be a number from {low} to {high} (got {value!r}).")
-    return int(round(number))
 
 
 @dataclass

@@ -7,6 +7,8 @@ Re-encoding a 12 MP canvas on every submit took ~40 s (and hit upload limits).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import io
 import os
 import shutil
@@ -16,21 +18,18 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-# Uploads, editor layers and results in a folder of the studio's own, which app.disk sweeps.
-os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "inpaint-studio"))
+import gradio as gr
+import numpy as np
+from gradio.context import LocalContext
+from PIL import Image
 
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-from gradio.context import LocalContext  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from app import disk, masks, pipeline, registry  # noqa: E402
-from app.errors import BadImageError, Cancelled, InpaintError  # noqa: E402
-from app.hires import Strategy  # noqa: E402
-from app.images import Photo, check_size, decoding, load_photo, preview, save_png  # noqa: E402
-from app.model_cache import availability, download, needs_download  # noqa: E402
+from app import disk, masks, options, pipeline, registry
+from app.errors import BadImageError, Cancelled, InpaintError
+from app.images import Photo, check_size, decoding, load_photo, preview, save_png
+from app.model_cache import availability, download, needs_download
+from app.options import Knob, Options
 
 PREVIEW_SIDE = 1024
 #: Largest image the editor may send back (its canvas is the preview; a hostile client may send more).
@@ -46,11 +45,8 @@ EXAMPLES = [("bridge.jpg", "bridge_mask.png"), ("astronaut.png", "astronaut_mask
 
 
 def guide_kinds() -> list[str]:
-    """Every guide any registered model accepts, each drawn with its own brush colour."""
-    kinds: list[str] = []
-    for spec in registry.MODELS:
-        kinds += [g for g in spec.guides if g not in kinds]
-    return kinds[: len(GUIDE_COLOURS)]
+    """Every guide any registered model accepts, as far as there are brush colours to draw them."""
+    return options.guide_kinds()[: len(GUIDE_COLOURS)]
 
 
 def brush_colours() -> dict[str, str]:
@@ -62,8 +58,7 @@ def guide_help() -> str:
     """E.g. 'cyan brush = edges (EdgeConnect (Places2), ...)' for the editor label."""
     parts = []
     for (colour, _), kind in zip(GUIDE_COLOURS.items(), guide_kinds()):
-        users = sorted({spec.name.split(" (")[0] for spec in registry.MODELS if kind in spec.guides})
-        parts.append(f"{colour} brush = {kind} for {', '.join(users)}")
+        parts.append(f"{colour} brush = {kind} for {', '.join(options.guide_users(kind))}")
     return "; ".join(parts)
 
 
@@ -178,21 +173,55 @@ def on_fetch(model_ids: list[str], progress=gr.Progress()) -> None:
                 gr.Warning(str(exc), duration=None, title=f"{spec.name} could not be downloaded")
 
 
-def on_run(photo_path: str | None, preset: str | None, editor: dict | None, model_ids: list[str], samples: float,
-           seed: float, strategy: str, margin: float, grow: float, feather: float, progress=gr.Progress(),
-           request: gr.Request = None):
+class Shown(NamedTuple):
+    """What one run shows, in the order of the studio's outputs."""
+
+    gallery: list[tuple[str, str]]  # (file, label) per result, then side outputs such as predicted edges
+    before_after: tuple[str, str] | None  # the original and the first result, for the slider
+    files: list[str]  # the full-resolution results, for download
+    paths: list[str]  # the original (when shown), then every result: what a gallery click indexes
+    status: str
+
+
+def takes_knobs(handler: Callable) -> Callable:
+    """``handler(..., knobs, ...)`` as Gradio calls it: one parameter per knob of :mod:`app.options` for ``knobs``.
+
+    Gradio names ``/inpaint``'s parameters after the function's (gradio_client callers pass them
+    by keyword) and finds Progress and Request by position in its signature, so the knobs must be
+    real parameters; the handler gets them as one mapping, and checks them inside its own error
+    handling (a bad value is a message, not a crash).
+    """
+    inner = inspect.signature(handler)
+    outer = options.signature_with_knobs(handler, "knobs")
+
+    @functools.wraps(handler)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        bound = outer.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        knobs = {name: values.pop(name) for name in options.NAMES}
+        forward = inner.bind_partial()
+        forward.arguments = {name: knobs if name == "knobs" else values[name] for name in inner.parameters}
+        return handler(*forward.args, **forward.kwargs)
+
+    call.__signature__ = outer  # type: ignore[attr-defined]
+    return call
+
+
+@takes_knobs
+def on_run(photo_path: str | None, preset: str | None, editor: dict | None, model_ids: list[str],
+           knobs: dict[str, Any], progress=gr.Progress(), request: gr.Request = None) -> Shown:
     """Run every chosen model; gallery + slider + downloads at full resolution."""
     if not photo_path:
         raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
     failed: dict[str, str] = {}  # model name -> why: the others' fills are still shown
     try:
-        options = pipeline.Options(strategy=strategy, margin=margin, grow=grow, feather=feather, samples=samples,
-                                   seed=seed)
+        chosen = Options.of(**knobs)
         ready = _ready(model_ids, failed)
         photo = load_photo(photo_path)
         painted = strokes(editor, photo.size, preset)
         left = client_left()
-        results = pipeline.run(photo, painted.pop("hole"), ready, options, guides=painted,
+        results = pipeline.run(photo, painted.pop("hole"), ready, chosen, guides=painted,
                                progress=lambda f, m: progress(f, desc=m),
                                on_failure=lambda spec, exc: failed.update({spec.name: str(exc)}), cancelled=left)
         shown = present(photo, results, _session(request), before=True, cancelled=left)
@@ -201,7 +230,7 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
     for name, why in failed.items():
         gr.Warning(why, duration=None, title=f"{name} gave no result")
     if failed:
-        shown = (*shown[:-1], f"{shown[-1]} No result from {', '.join(failed)} (see the message).")
+        shown = shown._replace(status=f"{shown.status} No result from {', '.join(failed)} (see the message).")
     return shown
 
 
@@ -255,7 +284,7 @@ def on_unload(request: gr.Request) -> None:
 
 
 def present(photo: Photo, results: list[pipeline.Result], session: str = "", before: bool = True,
-            cancelled: Callable[[], bool] | None = None):
+            cancelled: Callable[[], bool] | None = None) -> Shown:
     """Write full-resolution PNGs once and point every output at them.
 
     ``before``: also the original for the slider (the UI; API callers have it), without EXIF,
@@ -280,7 +309,7 @@ def present(photo: Photo, results: list[pipeline.Result], session: str = "", bef
         shutil.rmtree(folder, ignore_errors=True)  # no half-written results left behind (e.g. disk full)
         raise
     first = (shown[0], files[0]) if files and shown else None
-    return items, first, files, shown + files, f"{len(files)} result(s) at {photo.size[0]}x{photo.size[1]}."
+    return Shown(items, first, files, shown + files, f"{len(files)} result(s) at {photo.size[0]}x{photo.size[1]}.")
 
 
 def output_folder(session: str = "") -> Path:
@@ -318,29 +347,48 @@ def on_select(paths: list[str] | None, event: gr.SelectData):
     return paths[0], paths[event.index + 1]
 
 
-def api_inpaint(image: str, mask: str, models: list[str], samples: float = 1, seed: float = 0,
-                strategy: str = Strategy.CROP.value, margin: float = 128, grow: float = masks.DEFAULT_GROW,
-                feather: float = 8, *guide_files: str | None, request: gr.Request = None):
+@takes_knobs
+def api_inpaint(image: str, mask: str, models: list[str], knobs: dict[str, Any], *guide_files: str | None,
+                request: gr.Request = None):
     """The named endpoint ``/inpaint``: image + mask files in, full-resolution PNGs + labels out.
 
     ``guide_files``: one optional stroke image per :func:`guide_kinds` entry (white = stroke).
     Only the results are written (the caller has the original).
     """
     try:
-        options = pipeline.Options(strategy=strategy, margin=margin, grow=grow, feather=feather, samples=samples,
-                                   seed=seed)
+        chosen = Options.of(**knobs)
         photo = load_photo(image)
         hole = masks.to_hole(mask, photo.size)
         guides = {kind: masks.to_hole(path, photo.size, f"{kind} strokes")
                   for kind, path in zip(guide_kinds(), guide_files) if path}
         left = client_left()
-        results = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), options, guides=guides,
+        results = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), chosen, guides=guides,
                                cancelled=left)
-        _, _, files, _, _ = present(photo, results, _session(request), before=False, cancelled=left)
+        files = present(photo, results, _session(request), before=False, cancelled=left).files
         return files, [{"model": r.model.id, "sample": r.sample, "seconds": round(r.seconds, 3), "score": r.score,
                         "label": r.label} for r in results]
     except Exception as exc:
         raise _user_error(exc) from exc
+
+
+def knob_control(knob: Knob) -> gr.components.Component:
+    """The studio's control of a knob, with its declared range, step, default and label."""
+    if knob.control == "radio":  # the choices' names alone do not say what they do
+        return gr.Radio(list(knob.choices), value=knob.default, label=knob.label, info=knob.help, elem_id=knob.name)
+    if knob.control == "number":
+        return gr.Number(knob.default, precision=0, label=knob.label, elem_id=knob.name)
+    return gr.Slider(knob.low, knob.high, value=knob.default, step=knob.step, label=knob.label, elem_id=knob.name)
+
+
+def api_input(knob: Knob) -> gr.components.Component:
+    """A hidden ``/inpaint`` input named after its knob.
+
+    No minimum or maximum: an out-of-range number reaches :class:`Options`, whose message
+    names the knob and its range (Gradio's own check would not).
+    """
+    if knob.choices:
+        return gr.Dropdown(list(knob.choices), value=knob.default, label=knob.name, info=knob.help)
+    return gr.Number(knob.default, label=knob.name, info=knob.help)
 
 
 def build() -> gr.Blocks:
@@ -370,17 +418,9 @@ def build() -> gr.Blocks:
                 models = gr.CheckboxGroup(choices, value=[m for m in registry.DEFAULT_MODELS
                                                           if m in dict((v, k) for k, v in choices)],
                                           label="Models", elem_id="models")
-                samples = gr.Slider(1, pipeline.MAX_SAMPLES, value=1, step=1,
-                                    label="Samples per model (for models that give several)")
-                seed = gr.Number(0, precision=0, label="Seed (same seed = same fills)", elem_id="seed")
+                controls = {k.name: knob_control(k) for k in options.KNOBS if not k.advanced}
                 with gr.Accordion("Advanced", open=False):
-                    strategy = gr.Radio([s.value for s in Strategy], value=Strategy.CROP.value,
-                                        label="High-resolution strategy",
-                                        info="crop: each hole with context at the model's size; resize: whole photo "
-                                             "downscaled; original: whole photo as is")
-                    margin = gr.Slider(0, 512, value=pipeline.Options.margin, step=8, label="Crop margin (px)")
-                    grow = gr.Slider(0, 64, value=pipeline.Options.grow, step=1, label="Grow mask (px)")
-                    feather = gr.Slider(0, 64, value=pipeline.Options.feather, step=1, label="Seam feather (px)")
+                    controls |= {k.name: knob_control(k) for k in options.KNOBS if k.advanced}
                 run = gr.Button("Erase", variant="primary", elem_id="run")
                 with gr.Accordion("Models and licences", open=False):
                     gr.Markdown(table)
@@ -403,7 +443,7 @@ def build() -> gr.Blocks:
         # Downloads and inference queue apart: a visitor waiting for weights holds no inference worker.
         run.click(on_fetch, models, None, api_name=False, concurrency_id="downloads",
                   concurrency_limit=DOWNLOAD_CONCURRENCY, show_progress_on=status).success(
-            on_run, [photo_path, preset, editor, models, samples, seed, strategy, margin, grow, feather],
+            on_run, [photo_path, preset, editor, models, *(controls[name] for name in options.NAMES)],
             [gallery, slider, downloads, paths, status], api_name=False, concurrency_id="inpaint")
         demo.unload(on_unload)
         gallery.select(on_select, paths, slider, api_name=False)
@@ -416,10 +456,8 @@ def _api_endpoint() -> None:
     with gr.Group(visible=False):
         inputs = [gr.File(label="image"), gr.File(label="mask"),
                   gr.Dropdown(registry.ids(), multiselect=True, label="models"),
-                  gr.Number(1, label="samples"), gr.Number(0, label="seed"),
-                  gr.Dropdown([s.value for s in Strategy], value=Strategy.CROP.value, label="strategy"),
-                  gr.Number(128, label="margin"), gr.Number(masks.DEFAULT_GROW, label="grow"),
-                  gr.Number(8, label="feather")] + [gr.File(label=f"{kind} strokes") for kind in guide_kinds()]
+                  *(api_input(knob) for knob in options.KNOBS),
+                  *(gr.File(label=f"{kind} strokes") for kind in guide_kinds())]
         outputs = [gr.File(file_count="multiple", label="images"), gr.JSON(label="results")]
         gr.Button(visible=False).click(api_inpaint, inputs, outputs, api_name="inpaint", concurrency_id="inpaint")
 

@@ -115,6 +115,7 @@ def test_run_skips_models_still_waiting_for_weights_and_says_so(big_photo, monke
     monkeypatch.setattr(ui, "needs_download", lambda spec: spec.id == "navier-stokes")
     warnings = []
     monkeypatch.setattr(gr, "Warning", lambda message, **kw: warnings.append(message))
-    gallery, _, files, _, status = ui.on_run(path, None, editor, ["telea", "navier-stokes"], 1, 0, "crop", 64, 4, 4)
-    assert len(files) == 1 and "No result from OpenCV Navier-Stokes" in status
+    shown = ui.on_run(path, None, editor, ["telea", "navier-stokes"], 1, 0, "crop", 64, 4, 4)
+    assert len(shown.files) == 1 and "No result from OpenCV Navier-Stokes" in shown.status
+    assert tuple(shown) == (shown.gallery, shown.before_after, shown.files, shown.paths, shown.status)
     assert "download did not finish" in warnings[0]
