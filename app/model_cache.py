@@ -25,9 +25,10 @@ import torch
 from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError
 from app.models.base import Inpainter
 from app.registry import ModelSpec
-from app.weights import hub
+from app.weights.fetch import fetch
 from app.weights.hub import Progress
-from app.weights.loader import instantiate
+from app.weights.loader import instantiate, load_state
+from app.weights.resolve import locate
 
 MAX_LOADED_ENV = "INPAINT_MAX_LOADED_MODELS"
 DEVICE_ENV = "INPAINT_DEVICE"
@@ -57,7 +58,7 @@ def availability(spec: ModelSpec) -> Availability:
     except (ImportError, AttributeError) as exc:
         return Availability(False, f"{spec.name} is not part of this installation ({exc}).")
     try:
-        location = hub.locate(spec)
+        location = locate(spec)
     except InpaintError as exc:  # e.g. a registry entry naming a pickle on the Hub
         return Availability(False, str(exc))
     return Availability(location.status != "missing", location.reason)
@@ -68,14 +69,14 @@ def needs_download(spec: ModelSpec) -> bool:
     if spec.kind == "classical":
         return False
     try:
-        return hub.locate(spec).status == "remote"
+        return locate(spec).status == "remote"
     except InpaintError:
         return False  # availability() reports why it cannot run
 
 
 def download(spec: ModelSpec, progress: Progress | None = None) -> None:
     """Fetch and verify ``spec``'s Hub weights into the cache without loading them."""
-    hub.fetch(spec, progress)
+    fetch(spec, progress)
 
 
 def get_inpainter(spec: ModelSpec, progress: Progress | None = None) -> Inpainter:
@@ -223,7 +224,7 @@ def _build(spec: ModelSpec, progress: Progress | None) -> Inpainter:
     if spec.kind == "classical":
         return spec.entry_class()(**spec.kwargs)
     device = select_device()
-    state, source = hub.load_state(spec, progress)
+    state, source = load_state(spec, locate(spec), progress)  # resolved once, read exactly there
     _trim(max_loaded() - 1)  # make room on the device before the new weights go there
     if progress:
         progress(1.0, f"Loading {spec.name} on {device}")

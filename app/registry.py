@@ -1,9 +1,10 @@
 """Every model the studio can run, declared in one place.
 
-Adding a model = one module with its network (implementing
-:class:`app.models.base.Inpainter`) + one :class:`ModelSpec` below. The UI choices,
-the CLI's ``--model`` values, the API and the weights tooling are all derived from
-this list; nothing else names a model.
+Adding a model = one module with its network (a :class:`app.models.base.NeuralNetwork`
+declaring its :class:`~app.models.base.NetworkFacts`) + one :class:`ModelSpec` below + its
+fixture test. The UI choices, the CLI's ``--model`` values, the API and the weights tooling
+are all derived from this list; nothing else names a model. A network's sizes are read
+from its class here, once, so the registry cannot disagree with the network.
 """
 
 from __future__ import annotations
@@ -14,11 +15,39 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.errors import ModelUnavailableError
+from app.models.base import NeuralNetwork
 
 #: Hub namespace that mirrors the authors' weights (they are published on Google Drive
 #: only); whoever deploys sets it to their own mirror.
 HUB_NAMESPACE_ENV = "INPAINT_HUB_NAMESPACE"
 DEFAULT_HUB_NAMESPACE = "inpaint-studio"
+
+
+class Licence(str):
+    """A licence as users read it (the string itself, unchanged in UI, API and CLI) plus its identifier.
+
+    The identifier is what machines read (the Hub model card's ``license``), so nothing has to
+    guess it back from the display text. A ``str`` subclass so every place that shows or
+    serialises the licence keeps showing exactly the text.
+    """
+
+    id: str
+
+    def __new__(cls, text: str, id: str = "other") -> Licence:  # noqa: A002 - the field is named id
+        licence = super().__new__(cls, text)
+        licence.id = id
+        return licence
+
+    def __getnewargs__(self) -> tuple[str, str]:  # copy and pickle keep the id
+        return str(self), self.id
+
+    @property
+    def text(self) -> str:
+        return str.__str__(self)
+
+
+#: Identifier of a licence the authors did not state (the Hub card says ``other`` with this name).
+WEIGHTS_LICENCE_NOT_STATED = "weights-licence-not-stated"
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,11 @@ class HubWeights:
         if "/" in self.repo:
             return self.repo
         return f"{os.environ.get(HUB_NAMESPACE_ENV) or DEFAULT_HUB_NAMESPACE}/{self.repo}"
+
+    @property
+    def where(self) -> str:
+        """``repo_id@revision``, as messages name it."""
+        return f"{self.repo_id}@{self.revision}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +108,8 @@ class ModelSpec:
     kind: Literal["classical", "neural"]
     #: ``"module:Class"`` implementing :class:`~app.models.base.Inpainter`.
     entry: str
-    licence: str
+    #: Display text + identifier; a plain string is accepted (identifier ``other``).
+    licence: Licence
     #: Side of the square the model was trained at; None = works at any size.
     native_size: int | None = None
     #: Largest crop side fed to the model; larger crops are resized down to it.
@@ -92,16 +127,39 @@ class ModelSpec:
     official_archive: OfficialArchive | None = None
     card: Card = field(default_factory=Card)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.licence, Licence):
+            object.__setattr__(self, "licence", Licence(self.licence))
+
     @property
     def crop_limit(self) -> int | None:
         return self.max_size or self.native_size
 
     def entry_class(self) -> type:
-        module, _, name = self.entry.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return _import_entry(self.entry)
+
+    def network(self) -> type[NeuralNetwork]:
+        """The neural network class of this spec, checked to implement the contract the loader relies on."""
+        cls = self.entry_class()
+        if not (isinstance(cls, type) and issubclass(cls, NeuralNetwork)):
+            raise ModelUnavailableError(f"{self.name}: {self.entry} is not a NeuralNetwork (app.models.base), "
+                                        "so it cannot be loaded from weights.")
+        return cls
 
 
-_MIT_OPENCV = "Apache-2.0 (OpenCV)"
+def _import_entry(entry: str) -> type:
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _neural(entry: str, **fields: Any) -> ModelSpec:
+    """A neural spec whose sizes come from its network's :class:`NetworkFacts` (declared once, on the class)."""
+    facts = _import_entry(entry).FACTS
+    return ModelSpec(kind="neural", entry=entry, native_size=facts.native_size, max_size=facts.max_size,
+                     size_multiple=facts.size_multiple, **fields)
+
+
+_APACHE_OPENCV = Licence("Apache-2.0 (OpenCV)", "apache-2.0")
 
 CLASSICAL: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -110,7 +168,7 @@ CLASSICAL: tuple[ModelSpec, ...] = (
         kind="classical",
         entry="app.inpainters.opencv:OpenCVInpainter",
         kwargs={"method": "telea"},
-        licence=_MIT_OPENCV,
+        licence=_APACHE_OPENCV,
         description="Fast marching (Telea 2004): smooth, good for thin scratches and text.",
         card=Card(authors="A. Telea", paper="An Image Inpainting Technique Based on the Fast Marching Method (2004)",
                   source="https://docs.opencv.org/4.x/df/d3d/tutorial_py_inpainting.html"),
@@ -121,7 +179,7 @@ CLASSICAL: tuple[ModelSpec, ...] = (
         kind="classical",
         entry="app.inpainters.opencv:OpenCVInpainter",
         kwargs={"method": "ns"},
-        licence=_MIT_OPENCV,
+        licence=_APACHE_OPENCV,
         description="Fluid-dynamics diffusion (Bertalmio 2001): smooth, follows isophotes.",
         card=Card(authors="M. Bertalmio, A. L. Bertozzi, G. Sapiro",
                   paper="Navier-Stokes, Fluid Dynamics, and Image and Video Inpainting (CVPR 2001)",
@@ -132,7 +190,7 @@ CLASSICAL: tuple[ModelSpec, ...] = (
         name="PatchMatch",
         kind="classical",
         entry="app.inpainters.patchmatch:PatchMatchInpainter",
-        licence="MIT (PyPatchMatch)",
+        licence=Licence("MIT (PyPatchMatch)", "mit"),
         max_size=1024,
         description="Copies texture from elsewhere in the photo (Barnes 2009): good for backgrounds.",
         card=Card(authors="C. Barnes, E. Shechtman, A. Finkelstein, D. B. Goldman",
@@ -140,7 +198,8 @@ CLASSICAL: tuple[ModelSpec, ...] = (
     ),
 )
 
-_NC = "CC BY-NC 4.0 (non-commercial)"
+_NC = Licence("CC BY-NC 4.0 (non-commercial)", "cc-by-nc-4.0")
+_RFR_LICENCE = Licence("MIT code; weights licence not stated by the authors", WEIGHTS_LICENCE_NOT_STATED)
 _EDGECONNECT = Card(
     authors="K. Nazeri, E. Ng, T. Joseph, F. Qureshi, M. Ebrahimi",
     paper="EdgeConnect: Structure Guided Image Inpainting using Edge Prediction (ICCVW 2019)",
@@ -176,10 +235,9 @@ def _mirror(repo: str) -> HubWeights:
 
 
 def _edgeconnect(dataset: str, label: str, default: bool = False) -> ModelSpec:
-    return ModelSpec(
-        id=f"edgeconnect-{dataset}", name=f"EdgeConnect ({label})", kind="neural",
-        entry="app.models.edgeconnect:EdgeConnect", licence=_NC, native_size=256, size_multiple=4,
-        guides=("edges",),
+    return _neural(
+        "app.models.edgeconnect:EdgeConnect",
+        id=f"edgeconnect-{dataset}", name=f"EdgeConnect ({label})", licence=_NC, guides=("edges",),
         description="Draws the missing edges first, then paints along them; you can draw edges to steer it."
         + (" General-purpose." if default else ""),
         weights=_mirror(f"edgeconnect-{dataset}"), card=_EDGECONNECT,
@@ -187,19 +245,16 @@ def _edgeconnect(dataset: str, label: str, default: bool = False) -> ModelSpec:
 
 
 def _rfr(dataset: str, label: str) -> ModelSpec:
-    return ModelSpec(
-        id=f"rfr-{dataset}", name=f"RFR-Net ({label})", kind="neural",
-        entry="app.models.rfr:RFRNet", licence="MIT code; weights licence not stated by the authors",
-        native_size=256, size_multiple=16,
+    return _neural(
+        "app.models.rfr:RFRNet", id=f"rfr-{dataset}", name=f"RFR-Net ({label})", licence=_RFR_LICENCE,
         description="Fills large holes progressively from the border inward.",
         weights=_mirror(f"rfr-{dataset}"), card=_RFR,
     )
 
 
 def _pic(dataset: str, label: str) -> ModelSpec:
-    return ModelSpec(
-        id=f"pic-{dataset}", name=f"Pluralistic ({label})", kind="neural",
-        entry="app.models.pic:Pluralistic", licence=_NC, native_size=256, size_multiple=32, diverse=True,
+    return _neural(
+        "app.models.pic:Pluralistic", id=f"pic-{dataset}", name=f"Pluralistic ({label})", licence=_NC, diverse=True,
         description="Several different plausible fills per hole; pick the one you like.",
         weights=_mirror(f"pic-{dataset}"), card=_PIC,
     )
@@ -215,9 +270,8 @@ NEURAL: tuple[ModelSpec, ...] = (
     _pic("celebahq", "CelebA-HQ faces"),
     _pic("psv", "Paris StreetView"),
     _pic("imagenet", "ImageNet"),
-    ModelSpec(
-        id="lama", name="LaMa (big-lama)", kind="neural", entry="app.models.lama:BigLaMa",
-        licence="Apache-2.0", native_size=256, max_size=1536, size_multiple=8,
+    _neural(
+        "app.models.lama:BigLaMa", id="lama", name="LaMa (big-lama)", licence=Licence("Apache-2.0", "apache-2.0"),
         description="Fourier convolutions see the whole crop: the strongest eraser of large objects.",
         weights=_mirror("big-lama"), card=_LAMA,
         # sha256 and size of smartywu/big-lama's big-lama.zip as three independent public pins

@@ -17,8 +17,8 @@ from pathlib import Path
 from app import registry
 from app.model_cache import availability
 from app.registry import ModelSpec
-from app.weights import hub
 from app.weights.loader import local_dir
+from app.weights.resolve import locate
 from benchmarks import machine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def select_models(requested: list[str] | None = None) -> Selection:
             continue
         selection.models.append(spec)
         if spec.kind == "neural":
-            selection.weights[spec.id] = hub.locate(spec).reason
+            selection.weights[spec.id] = locate(spec).reason
     return selection
 
 
@@ -107,7 +107,7 @@ def why_not_measured(spec: ModelSpec) -> str:
         return state.reason
     if spec.kind == "classical":
         return ""
-    location = hub.locate(spec)
+    location = locate(spec)
     if location.status in ON_DISK:
         return ""
     return (f"weights not on this machine ({location.reason}); the benchmarks never download: put them in "

@@ -23,6 +23,8 @@ import pytest
 from app.errors import ModelUnavailableError, WeightsError
 from app.weights import hub
 from app.weights.archive import fetch_archive
+from app.weights.fetch import fetch
+from app.weights.resolve import locate
 from tests.conftest import REPO
 from tests.test_weights_archive import _official_tiny, _zip, tiny_spec  # noqa: F401 - fixture
 from tests.test_weights_hub import FILE, assert_same, hf_env, read, server, sha, spec_for, synthetic, tiny_bytes  # noqa: F401 - fixtures
@@ -101,7 +103,7 @@ def test_dripping_hub_hits_the_deadline_then_a_healthy_one_works(server, hf_env,
     spec = spec_for(SLOW, sha(data1))
     limits(timeout=3)
 
-    error, seconds = timed(lambda: hub.fetch(spec))
+    error, seconds = timed(lambda: fetch(spec))
     print(f"\ndrip: stopped after {seconds:.2f} s (deadline 3 s)")
     assert isinstance(error, hub.DownloadTooSlowError), error
     assert 2.9 <= seconds < SLACK
@@ -112,10 +114,10 @@ def test_dripping_hub_hits_the_deadline_then_a_healthy_one_works(server, hf_env,
     assert server.paths("GET") == [f"/{SLOW}/resolve/v1/{FILE}"], "no retries or resumes after the deadline"
     assert not list(hf_env.rglob(FILE)), "no partial file may pass for the weights"
     assert not list(hf_env.rglob("*.incomplete")), "the stopped transfer's temporary file is gone"
-    assert hub.locate(spec).status == "remote"  # a slow Hub is not remembered as unreachable
+    assert locate(spec).status == "remote"  # a slow Hub is not remembered as unreachable
 
     del server.drip[(SLOW, FILE)]  # the Hub is healthy again
-    error, seconds = timed(lambda: assert_same(read(hub.fetch(spec)[FILE]), state1))
+    error, seconds = timed(lambda: assert_same(read(fetch(spec)[FILE]), state1))
     print(f"drip: then a healthy download in {seconds:.2f} s")
     assert error is None
 
@@ -123,7 +125,7 @@ def test_dripping_hub_hits_the_deadline_then_a_healthy_one_works(server, hf_env,
 def test_silent_hub_is_covered_from_the_first_request(hf_env, silent_hub, limits):  # noqa: F811
     """No byte ever arrives (the probe's HEAD hangs): the caller's own wait enforces the deadline."""
     limits(timeout=2)
-    error, seconds = timed(lambda: hub.fetch(spec_for("testns/silent")))
+    error, seconds = timed(lambda: fetch(spec_for("testns/silent")))
     print(f"\nsilent Hub: stopped after {seconds:.2f} s (deadline 2 s; the probe's own timeout is 10 s)")
     assert isinstance(error, hub.DownloadTooSlowError), error
     assert 1.9 <= seconds < min(SLACK, hub.PROBE_TIMEOUT)
@@ -140,7 +142,7 @@ def test_stalled_download_is_stopped_then_the_next_try_starts_clean(server, hf_e
     spec = spec_for(SLOW, sha(data1))
     limits(timeout=600, stall=2)
 
-    error, seconds = timed(lambda: hub.fetch(spec))
+    error, seconds = timed(lambda: fetch(spec))
     print(f"\nstall: stopped after {seconds:.2f} s (stall window 2 s, deadline 600 s)")
     assert isinstance(error, hub.DownloadTooSlowError), error
     assert 2.0 <= seconds < SLACK
@@ -150,7 +152,7 @@ def test_stalled_download_is_stopped_then_the_next_try_starts_clean(server, hf_e
     assert not list(hf_env.rglob(FILE))
 
     server.stall.clear()  # the network is back; the stalled connection is closed
-    error, seconds = timed(lambda: assert_same(read(hub.fetch(spec)[FILE]), state1))
+    error, seconds = timed(lambda: assert_same(read(fetch(spec)[FILE]), state1))
     print(f"stall: then a clean download in {seconds:.2f} s")
     assert error is None
     assert server.requests[-1].range is None, "the retry starts clean, from byte 0"
@@ -163,7 +165,7 @@ def test_a_steady_fast_download_is_not_mistaken_for_a_stall(server, hf_env, synt
     limits(timeout=60, stall=1)
     calls: list[tuple[float, str]] = []
     error, seconds = timed(lambda: assert_same(
-        read(hub.fetch(spec_for(SLOW, sha(data1)), lambda f, m: calls.append((f, m)))[FILE]), state1))
+        read(fetch(spec_for(SLOW, sha(data1)), lambda f, m: calls.append((f, m)))[FILE]), state1))
     print(f"\nhealthy: 43 MB in {seconds:.2f} s under a 1 s stall window")
     assert error is None
     assert any(m.startswith(f"Downloading {FILE}: ") for _, m in calls) and max(f for f, _ in calls) == 1.0
@@ -181,11 +183,11 @@ def test_a_dripping_download_does_not_block_another_thread(server, hf_env, synth
     server.add("testns/quick", {FILE: quick}, refs=("v1",))
     limits(timeout=6)
     slow_result: list[BaseException | None] = []
-    visitor = threading.Thread(target=lambda: slow_result.append(timed(lambda: hub.fetch(spec_for(SLOW)))[0]))
+    visitor = threading.Thread(target=lambda: slow_result.append(timed(lambda: fetch(spec_for(SLOW)))[0]))
     visitor.start()
     assert wait_until(lambda: f"/{SLOW}/resolve/v1/{FILE}" in server.paths("GET"), 5.0)
 
-    error, seconds = timed(lambda: hub.fetch(spec_for("testns/quick", sha(quick), model_id="quick")))
+    error, seconds = timed(lambda: fetch(spec_for("testns/quick", sha(quick), model_id="quick")))
     print(f"\nanother visitor's download took {seconds:.2f} s while the first one was dripping")
     assert error is None and seconds < 2.0
     assert visitor.is_alive(), "the dripping download was still going meanwhile"
@@ -256,4 +258,4 @@ def test_cli_download_exits_nonzero_with_the_message(server, tmp_path):  # noqa:
 def test_a_bad_setting_is_named(hf_env, monkeypatch):  # noqa: F811
     monkeypatch.setenv(hub.DOWNLOAD_STALL_ENV, "soon")
     with pytest.raises(WeightsError, match="INPAINT_DOWNLOAD_STALL='soon' is not a number of seconds above 0"):
-        hub.fetch(spec_for(SLOW))
+        fetch(spec_for(SLOW))

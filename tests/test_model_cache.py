@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import threading
 import weakref
 
@@ -12,16 +13,19 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from app import model_cache
+from app import model_cache, registry
 from app.errors import ModelUnavailableError, OutOfMemoryError
-from app.models.base import Batch, Prediction
+from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
 from app.registry import ModelSpec, get
+from app.weights.resolve import approx_size
 
 WEIGHT = 0.25
 
 
-class TinyNet(nn.Module):
+class TinyNet(NeuralNetwork):
     """Counts its builds; ``slow`` widens the race window; ``role`` coordinates two loads."""
+
+    FACTS = NetworkFacts()
 
     builds = 0
     events: dict[str, threading.Event] = {}
@@ -250,3 +254,43 @@ def test_availability_classical_local_missing(local, checkpoints, monkeypatch):
     assert not broken.ok and "not part of this installation" in broken.reason
     with pytest.raises(ModelUnavailableError, match="no Hub mirror"):
         model_cache.get_inpainter(tiny_spec("nothing"))
+
+
+# ------------------------------------------------------------- the networks' declared facts
+
+
+@pytest.mark.parametrize("spec", [s for s in registry.NEURAL], ids=lambda s: s.id)
+def test_every_network_declares_its_facts_and_the_registry_reads_them(spec):
+    cls = spec.entry_class()
+    assert isinstance(cls, type) and issubclass(cls, NeuralNetwork) and spec.network() is cls
+    facts = cls.FACTS
+    assert isinstance(facts, NetworkFacts)
+    assert (spec.native_size, spec.max_size, spec.size_multiple) == (facts.native_size, facts.max_size,
+                                                                     facts.size_multiple)
+    assert facts.official_files and cls.OFFICIAL_FILES == facts.official_files
+    assert facts.approx_mb and f"~{facts.approx_mb} MB" == approx_size(spec)
+    assert callable(cls.for_state) and callable(cls.inpaint) and callable(cls.deploy)
+
+
+def test_a_network_without_facts_is_refused_when_defined():
+    with pytest.raises(TypeError, match="FACTS"):
+        type("Factless", (NeuralNetwork,), {})
+
+
+def test_a_neural_spec_whose_class_is_not_a_network_cannot_load(checkpoints):
+    spec = ModelSpec(id="plain", name="Plain", kind="neural", entry="app.inpainters.opencv:OpenCVInpainter",
+                     licence="MIT")
+    assert not model_cache.availability(spec).ok
+    with pytest.raises(ModelUnavailableError, match="not a NeuralNetwork"):
+        model_cache.get_inpainter(spec)
+
+
+def test_licence_is_an_identifier_plus_the_text_users_see():
+    shown = {spec.id: str(spec.licence) for spec in registry.MODELS}
+    assert shown["lama"] == "Apache-2.0" and shown["telea"] == "Apache-2.0 (OpenCV)"
+    assert shown["edgeconnect-places2"] == "CC BY-NC 4.0 (non-commercial)"
+    assert shown["rfr-psv"] == "MIT code; weights licence not stated by the authors"
+    assert {spec.licence.id for spec in registry.MODELS} == {"apache-2.0", "mit", "cc-by-nc-4.0",
+                                                             registry.WEIGHTS_LICENCE_NOT_STATED}
+    assert json.dumps(get("lama").licence) == '"Apache-2.0"' and get("lama").licence.text == "Apache-2.0"
+    assert ModelSpec(id="x", name="X", kind="classical", entry="m:C", licence="Custom").licence.id == "other"

@@ -15,7 +15,7 @@ from app.errors import WeightsError
 from app.registry import OfficialArchive
 from app.weights import cli
 from app.weights.archive import extract_members, fetch_archive
-from app.weights.loader import read_safetensors
+from app.weights.verify import read_safetensors_unchecked
 from tests.test_weights_hub import hf_env, server, spec_for  # noqa: F401 - fixtures
 
 
@@ -63,7 +63,7 @@ def test_fetch_extract_convert(server, hf_env, checkpoints, monkeypatch, capsys)
     assert cli.run(args) == 0
     folder = checkpoints / tiny_spec.id
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "model.safetensors", "tiny.pth"]
-    converted = read_safetensors(folder / "model.safetensors")
+    converted = read_safetensors_unchecked(folder / "model.safetensors")
     assert all(torch.equal(converted[k], state[k]) for k in state)
     assert "sha256" in capsys.readouterr().out
 

@@ -17,10 +17,12 @@ from torch import nn
 
 from app import model_cache, registry
 from app.errors import WeightsError
-from app.registry import Card, ModelSpec
-from app.weights import cli, hub
+from app.models.base import NetworkFacts, NeuralNetwork
+from app.registry import Card, Licence, ModelSpec
+from app.weights import cli
 from app.weights.convert import convert, model_card, save_state
 from app.weights.official import OfficialFile, read_official
+from app.weights.verify import sha256_of
 from tests.conftest import _init_weights_module, manifest_entries
 
 
@@ -100,7 +102,7 @@ def test_official_container_round_trips_to_identical_tensors(tmp_path, container
     assert set(back) == set(expected)
     for key, tensor in expected.items():
         assert back[key].dtype == tensor.dtype and torch.equal(back[key], tensor), key
-    assert hub.sha256_of(tmp_path / "out" / "model.safetensors", fresh=True) == sha
+    assert sha256_of(tmp_path / "out" / "model.safetensors", fresh=True) == sha
     assert not (tmp_path / "marker").exists()  # nothing pickled in a release file was executed
 
 
@@ -139,8 +141,8 @@ def test_model_card_front_matter_is_what_the_hub_reads(model_id, licence):
 # --------------------------------------------------------- convert() with a network
 
 
-class TinyNet(nn.Module):
-    OFFICIAL_FILES = (OfficialFile("tiny_gen.pth", "", container="generator"),)
+class TinyNet(NeuralNetwork):
+    FACTS = NetworkFacts(official_files=(OfficialFile("tiny_gen.pth", "", container="generator"),))
 
     def __init__(self) -> None:
         super().__init__()
@@ -148,7 +150,7 @@ class TinyNet(nn.Module):
 
 
 TINY = ModelSpec(id="tiny-convert", name="Tiny convert", kind="neural", entry=f"{__name__}:TinyNet",
-                 licence="CC BY-NC 4.0 (non-commercial)",
+                 licence=Licence("CC BY-NC 4.0 (non-commercial)", "cc-by-nc-4.0"),
                  card=Card(authors="A. Author", paper="Tiny (2024)", source="https://example.org/tiny",
                            weights_source="https://example.org/drive"))
 
@@ -189,7 +191,7 @@ def test_cli_convert_and_verify(checkpoints, monkeypatch, capsys):
     _official_tiny(checkpoints / TINY.id)
     assert cli.main(["convert", TINY.id]) == 0
     out = capsys.readouterr().out
-    sha = hub.sha256_of(checkpoints / TINY.id / "model.safetensors", fresh=True)
+    sha = sha256_of(checkpoints / TINY.id / "model.safetensors", fresh=True)
     assert f'"model.safetensors": "{sha}"' in out
     assert cli.main(["verify"]) == 0
     assert f"sha256 {sha}" in capsys.readouterr().out

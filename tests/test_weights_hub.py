@@ -25,10 +25,14 @@ from torch import nn
 
 from app import model_cache
 from app.errors import ModelUnavailableError, WeightsError
-from app.models.base import Batch, Prediction
-from app.registry import HubWeights, ModelSpec
+from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
+from app.registry import HubWeights, Licence, ModelSpec
 from app.weights import hub
+from app.weights.fetch import fetch
+from app.weights.loader import load_state
 from app.weights.official import OfficialFile
+from app.weights.resolve import cached_paths, locate
+from app.weights.verify import read_safetensors_checked, sha256_of
 from tests.conftest import REPO, make_state_dict
 from tests.hub_server import HubServer
 
@@ -36,10 +40,10 @@ MANIFEST = "edgeconnect_InpaintingModel_gen"  # 43 MB of synthetic tensors, quic
 FILE = "model.safetensors"
 
 
-class TinyNet(nn.Module):
+class TinyNet(NeuralNetwork):
     """A two-tensor network; counts how often it is built."""
 
-    OFFICIAL_FILES = (OfficialFile("tiny.pth", "", container="generator"),)
+    FACTS = NetworkFacts(official_files=(OfficialFile("tiny.pth", "", container="generator"),))
     builds = 0
 
     def __init__(self) -> None:
@@ -57,7 +61,8 @@ def tiny_bytes(value: float) -> bytes:
 
 def spec_for(repo: str, sha: str | None = None, entry: str = f"{__name__}:TinyNet", model_id: str = "tiny",
              revision: str = "v1") -> ModelSpec:
-    return ModelSpec(id=model_id, name=f"Tiny ({model_id})", kind="neural", entry=entry, licence="Apache-2.0",
+    return ModelSpec(id=model_id, name=f"Tiny ({model_id})", kind="neural", entry=entry,
+                     licence=Licence("Apache-2.0", "apache-2.0"),
                      weights=HubWeights(repo=repo, revision=revision, files={FILE: sha}))
 
 
@@ -103,7 +108,7 @@ def go_offline(monkeypatch) -> None:
 
 
 def read(path: Path) -> dict[str, torch.Tensor]:
-    return hub.read_safetensors(path)
+    return read_safetensors_checked(path)
 
 
 def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -121,31 +126,31 @@ def test_first_download_uses_pinned_revision_and_reports_progress(server, hf_env
     server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
     server.add("testns/inpaint-gen", {FILE: data2}, refs=("main",))  # another revision, other weights
     spec = spec_for("testns/inpaint-gen", sha(data1))
-    assert hub.locate(spec).status == "remote"
+    assert locate(spec).status == "remote"
     assert server.requests == []  # deciding that needs no network
 
     calls = []
-    paths = hub.fetch(spec, progress=lambda fraction, message: calls.append((fraction, message)))
+    paths = fetch(spec, progress=lambda fraction, message: calls.append((fraction, message)))
 
     assert paths[FILE].is_relative_to(hf_env)  # HF_HOME decides where the cache is
     assert_same(read(paths[FILE]), state1)
     assert server.paths("GET") == [f"/testns/inpaint-gen/resolve/v1/{FILE}"]
     assert not [p for p in server.paths("HEAD") if "/main/" in p]
     assert any("Downloading" in m for _, m in calls) and max(f for f, _ in calls) == 1.0
-    assert hub.locate(spec).status == "cached"
+    assert locate(spec).status == "cached"
 
 
 def test_cache_hit_offline_with_server_stopped(server, hf_env, synthetic, monkeypatch):
     state1, data1 = synthetic[1]
     server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
     spec = spec_for("testns/inpaint-gen", sha(data1))
-    hub.fetch(spec)
+    fetch(spec)
     server.stop()
     go_offline(monkeypatch)
 
-    location = hub.locate(spec)
+    location = locate(spec)
     assert location.status == "cached" and "testns/inpaint-gen@v1" in location.reason
-    state, source = hub.load_state(spec)
+    state, source = load_state(spec, locate(spec))
     assert_same(state, state1)
     assert "testns/inpaint-gen@v1" in source
 
@@ -154,9 +159,9 @@ def test_cache_hit_makes_no_request_even_online(server, hf_env, synthetic):
     _, data1 = synthetic[1]
     server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
     spec = spec_for("testns/inpaint-gen", sha(data1))
-    hub.fetch(spec)
+    fetch(spec)
     before = len(server.requests)
-    hub.fetch(spec)
+    fetch(spec)
     assert len(server.requests) == before
 
 
@@ -188,7 +193,7 @@ def test_interrupted_download_resumes_with_a_range_request(server, hf_env, synth
     server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
     server.cut_once.add(("testns/inpaint-gen", FILE))
     monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 1 << 16)  # so the first half reaches the disk
-    paths = hub.fetch(spec_for("testns/inpaint-gen", sha(data1)))
+    paths = fetch(spec_for("testns/inpaint-gen", sha(data1)))
     assert_same(read(paths[FILE]), state1)
     assert [r.range for r in server.requests if r.method == "GET"][-1].startswith("bytes=")
 
@@ -202,11 +207,11 @@ def test_download_cut_for_good_is_a_clear_error_and_the_next_try_works(server, h
     monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 1 << 16)
     spec = spec_for("testns/inpaint-gen", sha(data1))
     with pytest.raises(WeightsError, match="was interrupted and could not be resumed") as failure:
-        hub.fetch(spec)
+        fetch(spec)
     assert "nothing was loaded" in str(failure.value) and "Traceback" not in str(failure.value)
     assert not list(hf_env.rglob(FILE)), "no half file may pass for the weights"
     server.cut_always.clear()  # the network is back
-    assert_same(read(hub.fetch(spec)[FILE]), state1)
+    assert_same(read(fetch(spec)[FILE]), state1)
 
 
 # --------------------------------------------------------------------------- checksum
@@ -219,14 +224,14 @@ def test_sha256_mismatch_is_refused_and_nothing_deleted(server, hf_env, syntheti
     spec = spec_for("testns/inpaint-gen", sha(data1))
 
     with pytest.raises(WeightsError) as error:
-        hub.fetch(spec)
+        fetch(spec)
     message = str(error.value)
     assert sha(data1) in message and sha(data2) in message and FILE in message and "NOT used" in message
-    cached = hub.cached_paths(spec)[FILE]
+    cached = cached_paths(spec)[FILE]
     assert cached.is_file() and str(cached) in message  # refused, not deleted
 
     with pytest.raises(WeightsError, match="sha256"):  # the cache hit is checked too
-        hub.fetch(spec)
+        fetch(spec)
     state = model_cache.availability(spec)  # and reported up front, without hashing again
     assert not state.ok and sha(data2) in state.reason and "--force" in state.reason
 
@@ -237,16 +242,16 @@ def test_server_claiming_the_pinned_sha_is_not_trusted(server, hf_env, synthetic
     server.add("testns/inpaint-gen", {FILE: data2}, refs=("v1",))
     server.lies[("testns/inpaint-gen", FILE)] = sha(data1)  # ETag says "pinned file", bytes differ
     with pytest.raises(WeightsError, match=sha(data2)):
-        hub.fetch(spec_for("testns/inpaint-gen", sha(data1)))
+        fetch(spec_for("testns/inpaint-gen", sha(data1)))
 
 
 def test_changed_file_is_hashed_again(tmp_path):
     path = tmp_path / "a.bin"
     path.write_bytes(b"one")
-    assert hub.sha256_of(path) == sha(b"one")
+    assert sha256_of(path) == sha(b"one")
     path.write_bytes(b"two!")
     os.utime(path, ns=(1, 1))
-    assert hub.sha256_of(path) == sha(b"two!")
+    assert sha256_of(path) == sha(b"two!")
 
 
 # ------------------------------------------------------------------------ missing file
@@ -256,7 +261,7 @@ def test_missing_file_names_what_to_provide(server, hf_env, checkpoints):
     server.add("testns/tiny", {"README.md": b"no weights here"}, refs=("v1",))
     spec = spec_for("testns/tiny")
     with pytest.raises(ModelUnavailableError) as error:
-        hub.fetch(spec)
+        fetch(spec)
     message = str(error.value)
     assert "testns/tiny@v1 has no file model.safetensors" in message
     assert str(checkpoints / "tiny") in message and "tiny.pth" in message
@@ -270,7 +275,7 @@ def test_missing_file_names_what_to_provide(server, hf_env, checkpoints):
 def test_missing_repo_or_revision(server, hf_env, repo, revision, expected):
     server.add("testns/tiny", {FILE: tiny_bytes(1.0)}, refs=("v1",))
     with pytest.raises(ModelUnavailableError, match=expected):
-        hub.fetch(spec_for(repo, revision=revision))
+        fetch(spec_for(repo, revision=revision))
 
 
 def test_offline_and_not_cached_is_unavailable_without_network(server, hf_env, monkeypatch, checkpoints):
@@ -293,14 +298,14 @@ def test_unreachable_hub_is_remembered(server, hf_env, monkeypatch):
     spec = spec_for("testns/tiny")
     assert model_cache.availability(spec).ok  # not known yet: no network at availability time
     with pytest.raises(ModelUnavailableError, match="could not be reached"):
-        hub.fetch(spec)
+        fetch(spec)
     state = model_cache.availability(spec)
     assert not state.ok and "could not be reached" in state.reason
 
 
 def test_online_not_downloaded_says_it_will_download(server, hf_env):
     spec = spec_for("testns/tiny", entry="app.models.lama:BigLaMa", model_id="lama-like")
-    location = hub.locate(spec)
+    location = locate(spec)
     assert location.status == "remote" and "will download ~204 MB" in location.reason
     assert server.requests == []
 
@@ -309,7 +314,7 @@ def test_only_safetensors_come_from_the_hub(hf_env):
     spec = ModelSpec(id="x", name="X", kind="neural", entry=f"{__name__}:TinyNet", licence="MIT",
                      weights=HubWeights(repo="testns/x", revision="v1", files={"best.ckpt": None}))
     with pytest.raises(WeightsError, match="only .safetensors"):
-        hub.fetch(spec)
+        fetch(spec)
 
 
 # -------------------------------------------------------------------- local precedence
@@ -321,7 +326,7 @@ def test_local_folder_takes_precedence(server, hf_env, checkpoints):
     torch.save({"generator": {"conv.weight": torch.full((3, 3, 1, 1), 2.0), "conv.bias": torch.zeros(3)}},
                folder / "tiny.pth")
     spec = spec_for("testns/tiny")
-    assert hub.locate(spec).status == "local"
+    assert locate(spec).status == "local"
     model = model_cache.get_inpainter(spec)
     assert torch.all(model.conv.weight == 2.0)
     assert server.requests == []
@@ -334,7 +339,7 @@ def test_truncated_download_is_a_clear_weights_error(server, hf_env, synthetic):
     _, data1 = synthetic[1]
     server.add("testns/inpaint-gen", {FILE: data1[: len(data1) // 3]}, refs=("v1",))
     with pytest.raises(WeightsError, match="is truncated"):
-        hub.fetch(spec_for("testns/inpaint-gen"))  # not pinned: the structure check still catches it
+        fetch(spec_for("testns/inpaint-gen"))  # not pinned: the structure check still catches it
 
 
 @pytest.mark.parametrize("data", [b"", b"\x00" * 3, b"garbage that is not safetensors at all",
@@ -342,7 +347,7 @@ def test_truncated_download_is_a_clear_weights_error(server, hf_env, synthetic):
 def test_malformed_safetensors_is_a_clear_weights_error(server, hf_env, data):
     server.add("testns/tiny", {FILE: data}, refs=("v1",))
     with pytest.raises(WeightsError, match="not a safetensors file"):
-        hub.fetch(spec_for("testns/tiny"))
+        fetch(spec_for("testns/tiny"))
 
 
 def test_truncated_local_safetensors(checkpoints, tmp_path):
@@ -351,8 +356,9 @@ def test_truncated_local_safetensors(checkpoints, tmp_path):
     save_file({"conv.weight": torch.ones(3, 3, 1, 1), "conv.bias": torch.zeros(3)}, folder / FILE)
     data = (folder / FILE).read_bytes()
     (folder / FILE).write_bytes(data[:-5])
+    spec = spec_for("testns/tiny")
     with pytest.raises(WeightsError, match="truncated"):
-        hub.load_state(spec_for("testns/tiny"))
+        load_state(spec, locate(spec))
 
 
 # ----------------------------------------------------------------------------- the CLI
@@ -426,12 +432,59 @@ def test_push_then_download_through_the_pinned_tag(server, hf_env, checkpoints, 
 def test_official_file_under_an_alias_counts_as_local(checkpoints, monkeypatch):
     """RFR's release names (checkpoint_paris.pth) are found like the canonical one."""
     from app import registry
-    from app.weights import hub
-
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = registry.get("rfr-psv")
     folder = checkpoints / spec.id
     folder.mkdir()
     (folder / "checkpoint_paris.pth").write_bytes(b"placeholder")
-    location = hub.locate(spec)
+    location = locate(spec)
     assert location.status == "local" and location.paths == (folder / "checkpoint_paris.pth",)
+
+
+# ------------------------------------------------------------------ resolved once, read there
+
+
+def test_loading_a_local_model_resolves_the_folder_once(checkpoints, monkeypatch):
+    """get_inpainter decides where the weights are once; loading reads that decision, not the disk again."""
+    from app.weights import resolve
+
+    folder = checkpoints / "tiny"
+    folder.mkdir()
+    save_file({"conv.weight": torch.full((3, 3, 1, 1), 4.0), "conv.bias": torch.zeros(3)}, folder / FILE)
+    calls = []
+    original = resolve.find_local
+    monkeypatch.setattr(resolve, "find_local", lambda *args: calls.append(args) or original(*args))
+    model_cache.clear()
+    model = model_cache.get_inpainter(spec_for("testns/tiny"))
+    assert torch.all(model.conv.weight == 4.0)
+    assert len(calls) == 1
+    model_cache.clear()
+
+
+def test_load_state_reads_exactly_the_files_of_the_location(checkpoints, tmp_path):
+    """The location's paths are read even when the model's folder now holds other weights."""
+    from app.weights.resolve import Entry, Location
+
+    spec = spec_for("testns/tiny")
+    elsewhere = tmp_path / "elsewhere.safetensors"
+    save_file({"conv.weight": torch.full((3, 3, 1, 1), 5.0), "conv.bias": torch.zeros(3)}, elsewhere)
+    folder = checkpoints / "tiny"
+    folder.mkdir()
+    save_file({"conv.weight": torch.full((3, 3, 1, 1), 6.0), "conv.bias": torch.zeros(3)}, folder / FILE)
+    state, source = load_state(spec, Location("local", "", (Entry(elsewhere),), "weights elsewhere"))
+    assert torch.all(state["conv.weight"] == 5.0) and source == "weights elsewhere"
+    with pytest.raises(ModelUnavailableError, match="gone"):
+        load_state(spec, Location("missing", "gone"))
+
+
+def test_official_files_are_read_from_their_resolved_paths(checkpoints):
+    folder = checkpoints / "tiny"
+    folder.mkdir()
+    torch.save({"generator": {"conv.weight": torch.full((3, 3, 1, 1), 8.0), "conv.bias": torch.zeros(3)}},
+               folder / "tiny.pth")
+    spec = spec_for("testns/tiny")
+    location = locate(spec)
+    assert location.status == "local" and location.paths == (folder / "tiny.pth",)
+    assert location.entries[0].official == TinyNet.FACTS.official_files[0]
+    state, source = load_state(spec, location)
+    assert torch.all(state["conv.weight"] == 8.0) and source == f"weights in {folder}"

@@ -204,7 +204,7 @@ HOSTILE = [legacy_first_record, legacy_sys_info_record, legacy_main_record, zip_
 
 def via_read_official(spec: registry.ModelSpec, folder: Path, data: bytes, capsys) -> str:
     with pytest.raises(WeightsError) as error:
-        read_official(folder, spec.entry_class().OFFICIAL_FILES)
+        read_official(folder, spec.network().FACTS.official_files)
     return str(error.value)
 
 

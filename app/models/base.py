@@ -9,10 +9,16 @@ promise that nothing outside the painted area changes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from app.weights.official import OfficialFile
 
 
 @dataclass
@@ -53,3 +59,61 @@ class Inpainter(Protocol):
         nor on earlier calls, so users can reproduce a fill they liked.
         """
         ...
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What the app must know about a network before it loads it, declared once on the class.
+
+    The registry copies the sizes into every :class:`~app.registry.ModelSpec` of the network
+    and the weights tools read the rest, so a fact cannot differ between two places.
+    """
+
+    #: Side of the square the network was trained at; None = any size.
+    native_size: int | None = None
+    #: Crop sides must be multiples of this (the downsamplings of the architecture).
+    size_multiple: int = 1
+    #: Largest crop side fed to the network; None = ``native_size``.
+    max_size: int | None = None
+    #: Approximate size of the converted safetensors, shown before the first download.
+    approx_mb: int | None = None
+    #: The authors' release files, their containers and key layout (see :mod:`app.weights.official`).
+    official_files: tuple[OfficialFile, ...] = ()
+
+
+class NeuralNetwork(nn.Module):
+    """The contract of every neural network class: its facts, how it is built, how it runs.
+
+    Explicit rather than probed with ``getattr``: the loader relies on exactly these members.
+    A subclass without :class:`NetworkFacts` is refused when it is defined, so a forgotten
+    fact fails at import instead of on a user's click. ``inpaint`` runs under
+    ``torch.inference_mode()`` (the model cache's ``run_guarded``) on the device chosen by
+    :meth:`deploy`; a network moves its inputs to its own weights' device.
+    """
+
+    FACTS: ClassVar[NetworkFacts]
+    OFFICIAL_FILES: ClassVar[tuple[OfficialFile, ...]]  # = FACTS.official_files, set for each subclass
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if not isinstance(getattr(cls, "FACTS", None), NetworkFacts):
+            raise TypeError(f"{cls.__qualname__} must declare FACTS = NetworkFacts(...)")
+        cls.OFFICIAL_FILES = cls.FACTS.official_files  # derived alias for callers that name it
+
+    @classmethod
+    def for_state(cls, state: Mapping[str, torch.Tensor], **kwargs) -> NeuralNetwork:
+        """The network that ``state`` fits; override when parts are optional (PIC's discriminator)."""
+        return cls(**kwargs)
+
+    def deploy(self, device: str | torch.device) -> NeuralNetwork:
+        """On ``device``, in eval mode, without gradients: ready for inference."""
+        return self.to(device).eval().requires_grad_(False)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live: inputs are moved there, whatever device the caller chose."""
+        return next(self.parameters()).device
+
+    def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
+        """See :meth:`Inpainter.inpaint`."""
+        raise NotImplementedError

@@ -27,7 +27,7 @@ from skimage.color import rgb2gray
 from skimage.feature import canny
 from torch import Tensor, nn
 
-from app.models.base import Batch, Prediction
+from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
 from app.weights.official import OfficialFile
 
 #: H and W must be multiples of this (two stride-2 convolutions, two x2 deconvolutions).
@@ -214,16 +214,19 @@ def guided_edges(edges: Tensor, strokes: Tensor, masks: Tensor) -> Tensor:
 # --------------------------------------------------------------------------- model
 
 
-class EdgeConnect(nn.Module):
+class EdgeConnect(NeuralNetwork):
     """EdgeConnect model 3 (edge + inpainting generators), an :class:`~app.models.base.Inpainter`.
 
     State_dict layout: ``edge.<official key>`` and ``painter.<official key>`` (the
     inpainting generator; ``inpaint`` is the Inpainter method).
     """
 
-    OFFICIAL_FILES = (
-        OfficialFile("EdgeModel_gen.pth", "edge", container="generator"),
-        OfficialFile("InpaintingModel_gen.pth", "painter", container="generator"),
+    FACTS = NetworkFacts(
+        native_size=256, size_multiple=SIZE_MULTIPLE, approx_mb=86,
+        official_files=(
+            OfficialFile("EdgeModel_gen.pth", "edge", container="generator"),
+            OfficialFile("InpaintingModel_gen.pth", "painter", container="generator"),
+        ),
     )
 
     def __init__(self, sigma: float = 2.0, residual_blocks: int = 8) -> None:

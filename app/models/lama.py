@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from app.models.base import Batch, Prediction
+from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
 from app.weights.official import OfficialFile
 
 #: Released hyper-parameters (``configs/training/big-lama.yaml``, generator section).
@@ -186,12 +186,16 @@ def _decoder(width: int, upsamplings: int) -> list[nn.Module]:
     return [*layers, nn.ReflectionPad2d(3), nn.Conv2d(width, 3, 7), nn.Sigmoid()]
 
 
-class BigLaMa(nn.Module):
+class BigLaMa(NeuralNetwork):
     """The big-lama generator: RGB image with holes + hole mask in, full RGB prediction in [0, 1] out."""
 
     #: ``best.ckpt`` is a Lightning checkpoint holding the discriminator and the loss
     #: networks too; only the ``generator.`` entries are ours.
-    OFFICIAL_FILES = (OfficialFile("best.ckpt", "", container="state_dict", prefix="generator.", only_prefixed=True),)
+    FACTS = NetworkFacts(
+        native_size=256, max_size=1536, size_multiple=PAD_MULTIPLE, approx_mb=204,
+        official_files=(OfficialFile("best.ckpt", "", container="state_dict", prefix="generator.",
+                                     only_prefixed=True),),
+    )
 
     def __init__(self, width: int = WIDTH, blocks: int = BLOCKS, ratio: float = GLOBAL_RATIO) -> None:
         super().__init__()
@@ -206,11 +210,6 @@ class BigLaMa(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x``: (B, 4, H, W) = masked RGB in [0, 1] + mask (1 = hole); H, W multiples of 8."""
         return self.model(x)
-
-    @property
-    def device(self) -> torch.device:
-        """Where the weights live: inputs are moved there, whatever device the caller chose."""
-        return next(self.parameters()).device
 
     def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
         """Raw fill of every crop, as the official ``bin/predict.py`` computes it.

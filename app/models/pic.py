@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.errors import WeightsError
-from app.models.base import Batch, Prediction
+from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
 from app.weights.official import OfficialFile
 
 # Released hyper-parameters (model/pluralistic_model.py of the official repository).
@@ -379,7 +379,7 @@ def noise(seed: int, k: int, height: int, width: int) -> Tensor:
     return torch.randn((1, Z_CHANNELS, height, width), generator=gen)
 
 
-class Pluralistic(nn.Module):
+class Pluralistic(NeuralNetwork):
     """PIC inpainter: ``encoder`` (net_E), ``generator`` (net_G), optional ``discriminator`` (net_D).
 
     ``official_state=False`` (the app default): spectral norms never store their
@@ -389,10 +389,13 @@ class Pluralistic(nn.Module):
     official ``test()`` (use a freshly loaded model to match its outputs).
     """
 
-    OFFICIAL_FILES = (
-        _official_file("latest_net_E.pth", "encoder"),
-        _official_file("latest_net_G.pth", "generator"),
-        _official_file("latest_net_D.pth", "discriminator", required=False),
+    FACTS = NetworkFacts(
+        native_size=256, size_multiple=SIZE_MULTIPLE, approx_mb=31,
+        official_files=(
+            _official_file("latest_net_E.pth", "encoder"),
+            _official_file("latest_net_G.pth", "generator"),
+            _official_file("latest_net_D.pth", "discriminator", required=False),
+        ),
     )
 
     def __init__(self, *, discriminator: bool = True, official_state: bool = False) -> None:

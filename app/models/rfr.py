@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from app.models.base import Batch, Prediction
+from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
 from app.weights.official import OfficialFile
 
 RECURRENCES = 6  # the released model reasons six times (fixed by training, not a knob)
@@ -208,15 +208,17 @@ class Bottleneck(nn.Module):
         return F.relu(self.bn3(self.conv3(out)) + x)
 
 
-class RFRNet(nn.Module):
+class RFRNet(NeuralNetwork):
     """The released RFR-Net generator; ``state_dict()`` keys equal the official file's."""
 
-    # Released as checkpoint_paris.pth / checkpoint_celeba.pth (third-party names), one per
-    # dataset, while this list is per class: users save either file as ``checkpoint.pth``
-    # in the model's folder (checkpoints/rfr-psv/, checkpoints/rfr-celeba/).
-    # Released as checkpoint_paris.pth / checkpoint_celeba.pth (names reported in the official issues).
-    OFFICIAL_FILES = (OfficialFile("checkpoint.pth", "", container="generator",
-                                   aliases=("checkpoint_paris.pth", "checkpoint_celeba.pth")),)
+    # Released as checkpoint_paris.pth / checkpoint_celeba.pth (names reported in the official
+    # issues), one per dataset; either is found under its release name (an alias) in the model's
+    # folder (checkpoints/rfr-psv/, checkpoints/rfr-celeba/), as is a generic checkpoint.pth.
+    FACTS = NetworkFacts(
+        native_size=256, size_multiple=SIZE_MULTIPLE, approx_mb=125,
+        official_files=(OfficialFile("checkpoint.pth", "", container="generator",
+                                     aliases=("checkpoint_paris.pth", "checkpoint_celeba.pth")),),
+    )
 
     def __init__(self) -> None:
         super().__init__()

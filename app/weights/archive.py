@@ -35,7 +35,8 @@ from huggingface_hub import hf_hub_download
 from app.errors import ModelUnavailableError, WeightsError
 from app.registry import ModelSpec, OfficialArchive
 from app.weights import hub
-from app.weights.loader import local_dir
+from app.weights.resolve import local_dir
+from app.weights.verify import sha256_of
 
 #: A named member may unpack to at most this many times its packed size ...
 MAX_RATIO = 100
@@ -82,7 +83,7 @@ def check_pins(source: OfficialArchive, path: Path) -> None:
     if source.size is not None and size != source.size:
         raise WeightsError(f"{source.file} from {source.repo} is {size} bytes, not the pinned {source.size}, so it "
                            f"was not opened. Nothing was deleted: remove {path} and fetch it again.")
-    actual = hub.sha256_of(path, fresh=True)
+    actual = sha256_of(path, fresh=True)
     if actual != source.sha256.lower():
         raise WeightsError(f"{source.file} from {source.repo} does not match its pinned sha256 (expected "
                            f"{source.sha256.lower()}, got {actual}), so it was not opened. Nothing was deleted: "

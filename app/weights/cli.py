@@ -17,7 +17,19 @@ from app.registry import MIRROR_REVISION, ModelSpec
 from app.weights import hub
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.convert import CARD_NAME, convert
-from app.weights.loader import SAFETENSORS_NAME, instantiate, local_dir, read_folder
+from app.weights.fetch import fetch
+from app.weights.loader import instantiate, read_entries
+from app.weights.resolve import (
+    SAFETENSORS_NAME,
+    Location,
+    approx_size,
+    find_local,
+    hub_files,
+    local_dir,
+    locate,
+    missing_message,
+)
+from app.weights.verify import verify_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -87,12 +99,12 @@ def _list(args: argparse.Namespace) -> int:
 def _row(spec: ModelSpec) -> tuple[str, str, str, str]:
     if spec.kind == "classical":
         return spec.id, "built-in", "-", spec.licence
-    location = hub.locate(spec)
+    location = locate(spec)
     status = {"local": "local", "cached": "cached"}.get(location.status, "missing")
     if location.paths:
         size = f"{sum(p.stat().st_size for p in location.paths) / 1e6:.0f} MB"
     else:
-        size = hub.approx_size(spec) if spec.weights else "-"
+        size = approx_size(spec) if spec.weights else "-"
     return spec.id, status, size, spec.licence
 
 
@@ -103,14 +115,14 @@ def _download(args: argparse.Namespace) -> int:
     failed = 0
     for spec in _neural(args.ids, args.all):
         try:
-            paths = hub.fetch(spec, force=args.force)  # progress: huggingface_hub's tqdm bars
+            paths = fetch(spec, force=args.force)  # progress: huggingface_hub's tqdm bars
         except InpaintError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
         for name, path in paths.items():
             print(f"{spec.id}: {name} -> {path}")
-        if hub.local_paths(spec):
+        if find_local(spec):
             print(f"{spec.id}: note: {local_dir(spec)} has weights too; they take precedence.")
     return 1 if failed else 0
 
@@ -146,7 +158,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     specs = [registry.get(i) for i in args.ids] if args.ids else [
-        spec for spec in registry.NEURAL if hub.locate(spec).status in {"local", "cached"}]
+        spec for spec in registry.NEURAL if locate(spec).status in {"local", "cached"}]
     if not specs:
         print("No weights to verify (see `weights list`).")
     failed = 0
@@ -160,32 +172,32 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _verify_one(spec: ModelSpec) -> str:
-    """Re-hash (no memo), check pins and headers, then strict-load on the CPU."""
-    location = hub.locate(spec)
+    """Re-hash (no memo), check pins and headers, then strict-load on the CPU; all on the one resolved location."""
+    location = locate(spec)
     if location.status in {"missing", "remote"}:
-        raise ModelUnavailableError(hub.missing_message(spec, "they are neither in checkpoints/ nor cached"))
-    if location.status == "local":
-        return _verify_local(spec)
-    files = hub.hub_files(spec)
-    state, notes = {}, []
-    for name, path in hub.cached_paths(spec).items():
-        sha = hub.verify_file(spec, name, path, files[name], fresh=True)
-        notes.append(f"{name} sha256 {sha} ({'matches the pin' if files[name] else 'not pinned'})")
-        state.update(hub.read_safetensors(path))
-    instantiate(spec, state, "cpu", source=f"cached weights of {spec.weights.repo_id}")
-    return "; ".join(notes) + "; loads strictly"
-
-
-def _verify_local(spec: ModelSpec) -> str:
-    folder = local_dir(spec)
-    note = f"official files in {folder}"
-    if (folder / SAFETENSORS_NAME).is_file():
-        sha = hub.verify_file(spec, SAFETENSORS_NAME, folder / SAFETENSORS_NAME, None, fresh=True)
-        pinned = hub.hub_files(spec).get(SAFETENSORS_NAME)
-        match = "no pin" if not pinned else "matches the Hub pin" if pinned == sha else "differs from the Hub pin"
-        note = f"{folder / SAFETENSORS_NAME} sha256 {sha} ({match})"
-    instantiate(spec, read_folder(spec, folder), "cpu", source=f"weights in {folder}")
+        raise ModelUnavailableError(missing_message(spec, "they are neither in checkpoints/ nor cached"))
+    note = _verify_local(spec, location) if location.status == "local" else _verify_cached(spec, location)
+    source = location.source if location.status == "local" else f"cached weights of {spec.weights.repo_id}"
+    instantiate(spec, read_entries(spec, location.entries), "cpu", source=source)
     return note + "; loads strictly"
+
+
+def _verify_cached(spec: ModelSpec, location: Location) -> str:
+    notes = []
+    for entry in location.entries:
+        sha = verify_file(spec, entry.name, entry.path, entry.sha256, fresh=True)
+        notes.append(f"{entry.name} sha256 {sha} ({'matches the pin' if entry.sha256 else 'not pinned'})")
+    return "; ".join(notes)
+
+
+def _verify_local(spec: ModelSpec, location: Location) -> str:
+    entry = location.entries[0]
+    if entry.official is not None:
+        return f"official files in {local_dir(spec)}"
+    sha = verify_file(spec, SAFETENSORS_NAME, entry.path, None, fresh=True)
+    pinned = hub_files(spec).get(SAFETENSORS_NAME)
+    match = "no pin" if not pinned else "matches the Hub pin" if pinned == sha else "differs from the Hub pin"
+    return f"{entry.path} sha256 {sha} ({match})"
 
 
 # ------------------------------------------------------------------------------- push
@@ -201,7 +213,7 @@ def _push(args: argparse.Namespace) -> int:
     for name in (SAFETENSORS_NAME, CARD_NAME):
         if not (folder / name).is_file():
             raise WeightsError(f"{folder / name} is missing: run `python -m app weights convert {spec.id}` first.")
-    sha = hub.verify_file(spec, SAFETENSORS_NAME, folder / SAFETENSORS_NAME, None, fresh=True)
+    sha = verify_file(spec, SAFETENSORS_NAME, folder / SAFETENSORS_NAME, None, fresh=True)
     oid, tagged = _upload(spec, repo, folder, sha, args)
     print(f"pushed {folder} to {repo} at commit {oid}")
     if tagged:

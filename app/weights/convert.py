@@ -18,12 +18,16 @@ from huggingface_hub import ModelCardData
 from safetensors.torch import save_file
 
 from app.errors import WeightsError
-from app.registry import MIRROR_REVISION, ModelSpec
-from app.weights.hub import sha256_of
-from app.weights.loader import SAFETENSORS_NAME, instantiate, official_files
+from app.registry import MIRROR_REVISION, WEIGHTS_LICENCE_NOT_STATED, ModelSpec
+from app.weights.loader import SAFETENSORS_NAME, instantiate
 from app.weights.official import read_official
+from app.weights.resolve import declared_official_files
+from app.weights.verify import sha256_of
 
 CARD_NAME = "README.md"
+#: Licence identifiers the Hub knows (others go in as ``other`` + a name).
+HUB_LICENCE_IDS = frozenset({"apache-2.0", "mit", "cc-by-nc-4.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-sa-4.0",
+                             "bsd-3-clause", "gpl-3.0", "openrail"})
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def convert(spec: ModelSpec, src: Path, out: Path | None = None, check: bool = T
     ``check`` strict-loads the result into the network first, so a wrong or incomplete
     download fails here with the offending keys, not later on a user's click.
     """
-    files = official_files(spec)
+    files = declared_official_files(spec)
     if not files:
         raise WeightsError(f"{spec.name} declares no official release files to convert.")
     state = read_official(src, files)
@@ -87,15 +91,12 @@ def convert(spec: ModelSpec, src: Path, out: Path | None = None, check: bool = T
 
 
 def hub_licence(spec: ModelSpec) -> dict[str, str]:
-    """Model-card licence fields: a Hub licence id, or ``other`` with a name and link."""
-    text = spec.licence.lower()
-    if "cc by-nc 4.0" in text:
-        return {"license": "cc-by-nc-4.0"}
-    if text.startswith("apache-2.0"):
-        return {"license": "apache-2.0"}
-    if text.startswith("mit") and "not stated" not in text:
-        return {"license": "mit"}
-    return {"license": "other", "license_name": "weights-licence-not-stated", "license_link": spec.card.source}
+    """Model-card licence fields: the registry's Hub licence id, or ``other`` with a name and link."""
+    licence = spec.licence.id
+    if licence in HUB_LICENCE_IDS:
+        return {"license": licence}
+    return {"license": "other", "license_name": licence if licence != "other" else "unspecified",
+            "license_link": spec.card.source}
 
 
 def card_metadata(spec: ModelSpec) -> ModelCardData:
@@ -123,7 +124,7 @@ def model_card(spec: ModelSpec, sha256: str, size: int, sources: tuple[str, ...]
         f"Keys are `<component>.<official key>` with DataParallel/Lightning prefixes stripped.", "",
         f"The app pins this repo at tag `{MIRROR_REVISION}` (or a commit sha) and checks the sha256 above.", "",
     ]
-    if "not stated" in spec.licence:
+    if spec.licence.id == WEIGHTS_LICENCE_NOT_STATED:
         lines += ["**Licence note:** the authors do not state a licence for the weights. "
                   "Ask them before any use beyond research.", ""]
     return "\n".join(lines)

@@ -1,18 +1,14 @@
-"""Weights from the Hugging Face Hub: find, download, verify — and never unpickle.
+"""The Hugging Face Hub's I/O and nothing else: settings, one file's download, its deadline and progress.
 
-Where a neural model's weights come from, first hit wins:
+Which weights a model uses is decided in :mod:`app.weights.resolve` (no network); getting
+a model's Hub files (cache or download, verified) is :mod:`app.weights.fetch`; checking
+them is :mod:`app.weights.verify`. This module only talks to the Hub:
 
-1. ``checkpoints/<model-id>/`` — our safetensors or the authors' release files (the user's
-   own files always win; they are read by :mod:`app.weights.loader`, pickles safely).
-2. huggingface_hub's cache at the registry's pinned revision (no network call at all).
-3. a download with :func:`huggingface_hub.hf_hub_download` (its cache, ``HF_HOME``,
-   ``HF_ENDPOINT``), unless offline (``HF_HUB_OFFLINE=1``) or the Hub was just unreachable.
-
-Only ``.safetensors`` files are fetched from the Hub. Each one is checked for truncation,
-and against the registry's sha256 pin when there is one, after download *and* on cache
-hits (memoised by path/size/mtime so a warm start does not re-hash hundreds of MB).
-A file that fails is refused, never deleted: it may be the user's, and the message says
-exactly which file, which hashes and what to do.
+- :func:`settings` reads ``HF_ENDPOINT``/``HF_HOME``/``HF_HUB_OFFLINE`` per call;
+- :func:`cached_file` looks a file up in huggingface_hub's cache (no network call at all);
+- :func:`download_file` probes, then downloads one file with :func:`huggingface_hub.hf_hub_download`
+  (its cache, ``HF_HOME``, ``HF_ENDPOINT``), reporting to a :func:`progress_bar`;
+- the unreachable memo: after a failed connection the Hub counts as unreachable for a while.
 
 Every download (the probe and the file here, the authors' archives of :mod:`app.weights.archive`)
 runs through :func:`within_deadline`, because huggingface_hub's own timeouts are per read and a Hub
@@ -31,9 +27,6 @@ its next chunk, and nothing partial is used (huggingface_hub discards its tempor
 from __future__ import annotations
 
 import contextvars
-import functools
-import hashlib
-import json
 import os
 import threading
 import time
@@ -43,10 +36,9 @@ from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import httpx2
-import torch
 from huggingface_hub import (
     constants,
     get_hf_file_metadata,
@@ -55,42 +47,20 @@ from huggingface_hub import (
     set_client_factory,
     try_to_load_from_cache,
 )
-from huggingface_hub.errors import (
-    HfHubHTTPError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
-    RemoteEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 from huggingface_hub.utils import tqdm as hf_tqdm
 from huggingface_hub.utils._http import default_client_factory  # not re-exported; we extend, not replace, it
 from tqdm.auto import tqdm
 
-from app.errors import ModelUnavailableError, WeightsError
-from app.registry import HUB_NAMESPACE_ENV, ModelSpec
-from app.weights.loader import SAFETENSORS_NAME, describe_expected, local_dir, official_files, read_folder
-from app.weights.loader import read_safetensors as _read_safetensors
-from app.weights.official import has_official
+from app.errors import WeightsError
 
 Progress = Callable[[float, str], None]
-Status = Literal["local", "cached", "remote", "missing"]
 T = TypeVar("T")
 
-#: Approximate download sizes (float32 tensors counted from the reference manifests), shown
-#: before the first download, when the exact size is only known to the Hub.
-APPROX_MB: dict[str, int] = {
-    "app.models.edgeconnect:EdgeConnect": 86,
-    "app.models.rfr:RFRNet": 125,
-    "app.models.pic:Pluralistic": 31,
-    "app.models.lama:BigLaMa": 204,
-}
 #: After a failed connection, availability() says "unreachable" for this long instead of
 #: letting every click wait for a timeout.
 UNREACHABLE_SECONDS = 60.0
 PROBE_TIMEOUT = 10.0  # seconds for the first answer of the Hub
-_HASH_CHUNK = 8 << 20
-_MAX_HEADER = 100 << 20  # safetensors caps its JSON header at 100 MB
 DOWNLOAD_TIMEOUT_ENV = "INPAINT_DOWNLOAD_TIMEOUT"
 DOWNLOAD_STALL_ENV = "INPAINT_DOWNLOAD_STALL"
 DEFAULT_DOWNLOAD_TIMEOUT = 900.0  # seconds per file; see the module docstring
@@ -107,12 +77,16 @@ class HubSettings:
 
 
 @dataclass(frozen=True)
-class Location:
-    """Where a model's weights would come from right now, found without any network call."""
+class HubFile:
+    """One file of a Hub repo at a revision: what the cache lookup and the download take."""
 
-    status: Status
-    reason: str
-    paths: tuple[Path, ...] = ()
+    repo_id: str
+    name: str
+    revision: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.repo_id}@{self.revision}"
 
 
 def _truthy(value: str) -> bool:
@@ -139,122 +113,18 @@ def settings() -> HubSettings:
     )
 
 
-# ----------------------------------------------------------------------------- locate
-
-
-def hub_files(spec: ModelSpec) -> dict[str, str | None]:
-    """The registry's Hub files of ``spec`` (name -> pinned sha256); safetensors only."""
-    if spec.weights is None:
-        return {}
-    unsafe = [name for name in spec.weights.files if not name.endswith(".safetensors")]
-    if unsafe:
-        raise WeightsError(f"{spec.name}: the registry names {', '.join(unsafe)} on the Hub, but only .safetensors "
-                           "files are downloaded (nothing downloaded is ever unpickled).")
-    return dict(spec.weights.files)
-
-
-def safe_official_files(spec: ModelSpec) -> tuple:
-    """``official_files`` that tolerates a network module that cannot be imported yet."""
-    try:
-        return official_files(spec)
-    except ImportError:
-        return ()
-
-
-def local_paths(spec: ModelSpec) -> tuple[Path, ...]:
-    """Files in ``checkpoints/<id>/`` that make a complete set of weights, else ()."""
-    folder = local_dir(spec)
-    if (folder / SAFETENSORS_NAME).is_file():
-        return (folder / SAFETENSORS_NAME,)
-    files = safe_official_files(spec)
-    if files and has_official(folder, files):
-        return tuple(path for f in files if (path := f.find(folder)) is not None)
-    return ()
-
-
-def cached_paths(spec: ModelSpec, hub: HubSettings | None = None) -> dict[str, Path]:
-    """Every Hub file of ``spec`` at its pinned revision in the local cache, or {} (no network)."""
-    files = hub_files(spec)
-    if not files:
-        return {}
-    hub = hub or settings()
-    found = {}
-    for name in files:
-        path = try_to_load_from_cache(spec.weights.repo_id, name, cache_dir=hub.cache_dir,
-                                      revision=spec.weights.revision)
-        if not isinstance(path, str):
-            return {}
-        found[name] = Path(path)
-    return found
-
-
-def locate(spec: ModelSpec) -> Location:
-    """Local folder -> Hub cache -> download, decided from disk and settings alone."""
-    local = local_paths(spec)
-    if local:
-        return Location("local", f"local weights in {local_dir(spec)}", local)
-    hub = settings()
-    cached = cached_paths(spec, hub)
-    if cached:
-        refused = _known_mismatch(spec, cached)
-        if refused:
-            return Location("missing", refused)
-        return Location("cached", f"cached from {_where(spec)}", tuple(cached.values()))
-    why = why_no_download(spec, hub)
-    if why:
-        return Location("missing", missing_message(spec, why))
-    return Location("remote", f"will download {approx_size(spec)} from {_where(spec)} on first use")
-
-
-def why_no_download(spec: ModelSpec, hub: HubSettings) -> str:
-    """Why a download cannot even be tried now ("" = it can)."""
-    if not hub_files(spec):
-        return "no Hub mirror is registered for it"
-    if hub.offline:
-        return "offline mode is on (HF_HUB_OFFLINE=1) and they are not in the Hugging Face cache"
-    return _unreachable_reason(hub.endpoint)
-
-
-def approx_size(spec: ModelSpec) -> str:
-    mb = APPROX_MB.get(spec.entry)
-    return f"~{mb} MB" if mb else "the weights"
-
-
-def _where(spec: ModelSpec) -> str:
-    return f"{spec.weights.repo_id}@{spec.weights.revision}" if spec.weights else "nowhere"
-
-
-def missing_message(spec: ModelSpec, why: str) -> str:
-    """The one message UI, CLI and errors use: what is wrong and exactly what to provide.
-
-    One line, so it fits a table cell in the UI as well as a terminal.
-    """
-    try:
-        expected = describe_expected(spec)
-    except ImportError:
-        expected = SAFETENSORS_NAME
-    text = f"{spec.name} weights are not available: {why}. Put {expected} in {local_dir(spec)}/"
-    if spec.card.weights_source:
-        text += f" (official files: {spec.card.weights_source})"
-    if spec.weights is not None:
-        text += (f", or run `python -m app weights download {spec.id}` while online to fetch "
-                 f"{', '.join(spec.weights.files)} from {_where(spec)} into {settings().cache_dir} "
-                 f"(namespace from {HUB_NAMESPACE_ENV})")
-    return text + "."
-
-
 # ------------------------------------------------------------------- unreachable memo
 
 _unreachable: dict[str, tuple[float, str]] = {}
 _unreachable_lock = threading.Lock()
 
 
-def _mark_unreachable(endpoint: str, error: BaseException) -> None:
+def mark_unreachable(endpoint: str, error: BaseException) -> None:
     with _unreachable_lock:
         _unreachable[endpoint] = (time.monotonic() + UNREACHABLE_SECONDS, f"{type(error).__name__}: {error}")
 
 
-def _unreachable_reason(endpoint: str) -> str:
+def unreachable_reason(endpoint: str) -> str:
     with _unreachable_lock:
         until, error = _unreachable.get(endpoint, (0.0, ""))
     if time.monotonic() >= until:
@@ -266,99 +136,6 @@ def forget_unreachable() -> None:
     """Let the next availability check assume the Hub is back (e.g. after a retry button)."""
     with _unreachable_lock:
         _unreachable.clear()
-
-
-# ----------------------------------------------------------------------------- verify
-
-_hashes: dict[tuple[str, int, int], str] = {}
-_hash_lock = threading.Lock()
-
-
-def sha256_of(path: Path, fresh: bool = False) -> str:
-    """sha256 of ``path``, memoised on (real path, size, mtime) — a changed file is re-hashed."""
-    real, key = _memo_key(path)
-    with _hash_lock:
-        if not fresh and key in _hashes:
-            return _hashes[key]
-    digest = hashlib.sha256()
-    with open(real, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    with _hash_lock:
-        _hashes[key] = digest.hexdigest()
-    return _hashes[key]
-
-
-def _memo_key(path: Path) -> tuple[Path, tuple[str, int, int]]:
-    real = Path(os.path.realpath(path))
-    stat = real.stat()
-    return real, (str(real), stat.st_size, stat.st_mtime_ns)
-
-
-def _known_mismatch(spec: ModelSpec, paths: dict[str, Path]) -> str:
-    """The refusal message of a cached file already hashed to something else than its pin.
-
-    A memo lookup only (no hashing), so availability() can report a refused file up front.
-    """
-    pins = hub_files(spec)
-    for name, path in paths.items():
-        with _hash_lock:
-            actual = _hashes.get(_memo_key(path)[1])
-        if pins.get(name) and actual and actual != pins[name].lower():
-            return (f"{spec.name}: the cached {name} failed its sha256 check (expected {pins[name].lower()}, "
-                    f"got {actual}; {path}). Re-download it with `python -m app weights download --force {spec.id}`.")
-    return ""
-
-
-def check_safetensors(path: Path) -> None:
-    """Refuse a truncated or malformed safetensors file by reading its header only (cheap)."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        prefix = f.read(8)
-        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
-        if not 0 < length <= min(_MAX_HEADER, size - 8):
-            raise WeightsError(f"{path} is not a safetensors file (no valid header; {size} bytes). "
-                               "Delete it and download or convert it again.")
-        header = _parse_header(path, f.read(length))
-    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
-    expected = 8 + length + max(ends, default=0)
-    if expected != size:
-        state = "truncated" if size < expected else "longer than its header says"
-        raise WeightsError(f"{path} is {state}: {size} bytes, its header describes {expected}. "
-                           "Delete it and download or convert it again.")
-
-
-def _parse_header(path: Path, raw: bytes) -> dict:
-    try:
-        header = json.loads(raw)
-        for key, entry in header.items():
-            if key != "__metadata__":
-                int(entry["data_offsets"][1])
-        return header
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        raise WeightsError(f"{path} is not a safetensors file (malformed header: {exc}). "
-                           "Delete it and download or convert it again.") from exc
-
-
-def verify_file(spec: ModelSpec, name: str, path: Path, expected: str | None, fresh: bool = False) -> str:
-    """Structure check, then the sha256 pin if there is one; returns the sha256 (or "")."""
-    check_safetensors(path)
-    if not expected and not fresh:
-        return ""
-    actual = sha256_of(path, fresh=fresh)
-    if expected and actual != expected.lower():
-        raise WeightsError(
-            f"{spec.name}: {name} failed its sha256 check and was NOT used.\n  file:     {path}\n"
-            f"  expected: {expected.lower()} (pinned in the registry for {_where(spec)})\n  actual:   {actual}\n"
-            f"Nothing was deleted. Re-download it with `python -m app weights download --force {spec.id}`, "
-            "or delete that file if you put it there yourself.")
-    return actual
-
-
-def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a safetensors file, after the cheap truncation check (clearer message)."""
-    check_safetensors(path)
-    return _read_safetensors(path)
 
 
 # --------------------------------------------------------------------------- deadline
@@ -619,58 +396,31 @@ def progress_bar(progress: Progress | None, label: str) -> type[tqdm]:
     return CallbackBar
 
 
-def fetch(spec: ModelSpec, progress: Progress | None = None, force: bool = False) -> dict[str, Path]:
-    """Every Hub file of ``spec``, verified: from the cache, else downloaded (progress shown).
 
-    Raises :class:`ModelUnavailableError` (offline, unreachable, not on the Hub) with
-    :func:`missing_message`, or :class:`WeightsError` (checksum, truncation), or
-    :class:`DownloadTooSlowError` (deadline, stall). Safe to call from several threads at once.
+def cached_file(file: HubFile, hub: HubSettings) -> Path | None:
+    """``file`` in huggingface_hub's cache at its revision, or None (no network call)."""
+    path = try_to_load_from_cache(file.repo_id, file.name, cache_dir=hub.cache_dir, revision=file.revision)
+    return Path(path) if isinstance(path, str) else None
+
+
+def download_file(file: HubFile, label: str, hub: HubSettings, progress: Progress | None = None,
+                  force: bool = False) -> Path:
+    """Probe, then download ``file`` under one deadline (per file, whatever step is slow).
+
+    ``label`` names the model in messages. huggingface_hub's errors pass through (the caller
+    knows what they mean for its model); a transfer cut for good is a :class:`WeightsError`.
     """
-    files = hub_files(spec)
-    hub = settings()
-    if not files:
-        raise ModelUnavailableError(missing_message(spec, why_no_download(spec, hub)))
-    cached = {} if force else cached_paths(spec, hub)
-    paths = {}
-    for name, expected in files.items():
-        path = cached.get(name) or _download(spec, name, hub, progress, force)
-        if progress:
-            progress(1.0, f"Verifying {name}")
-        verify_file(spec, name, path, expected)
-        paths[name] = path
-    return paths
+    return within_deadline(f"{file.name} of {label} from {file.where}",
+                           lambda: _probe_then_transfer(file, label, hub, progress, force))
 
 
-def _download(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress | None, force: bool) -> Path:
-    why = why_no_download(spec, hub)
-    if why and not (force and not hub.offline):  # an explicit --force retries an unreachable Hub
-        raise ModelUnavailableError(missing_message(spec, why))
-    try:
-        return within_deadline(f"{name} of {spec.name} from {_where(spec)}",
-                               functools.partial(_probe_then_transfer, spec, name, hub, progress, force))
-    except WeightsError:  # includes DownloadTooSlowError: a slow Hub is not marked unreachable
-        raise
-    except (RevisionNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError) as exc:
-        raise ModelUnavailableError(missing_message(spec, _not_on_hub(spec, name, exc))) from exc
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as exc:  # down, or a 5xx
-        if not hub.offline:
-            _mark_unreachable(hub.endpoint, exc.__cause__ or exc)
-        raise ModelUnavailableError(missing_message(spec, why_no_download(spec, settings()) or str(exc))) from exc
-    except OSError as exc:  # size mismatch after a cut connection, disk full...
-        raise WeightsError(f"Downloading {name} of {spec.name} from {_where(spec)} failed: {exc}") from exc
-    except Exception as exc:  # network stack errors (httpx: refused, timeout, DNS)
-        _mark_unreachable(hub.endpoint, exc)
-        raise ModelUnavailableError(missing_message(spec, why_no_download(spec, settings()))) from exc
-
-
-def _probe_then_transfer(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress | None,
+def _probe_then_transfer(file: HubFile, label: str, hub: HubSettings, progress: Progress | None,
                          force: bool) -> Path:
-    """Probe and file under one budget: the deadline is per file, whatever step is slow."""
-    _probe(spec, name, hub)
-    return _transfer(spec, name, hub, progress, force)
+    _probe(file, hub)
+    return _transfer(file, label, hub, progress, force)
 
 
-def _transfer(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress | None, force: bool) -> Path:
+def _transfer(file: HubFile, label: str, hub: HubSettings, progress: Progress | None, force: bool) -> Path:
     """hf_hub_download of one file, once the Hub has answered the probe.
 
     huggingface_hub resumes a cut transfer by itself a few times; when the connection stays
@@ -679,51 +429,24 @@ def _transfer(spec: ModelSpec, name: str, hub: HubSettings, progress: Progress |
     """
     try:
         return Path(hf_hub_download(
-            spec.weights.repo_id, name, revision=spec.weights.revision, cache_dir=hub.cache_dir,
+            file.repo_id, file.name, revision=file.revision, cache_dir=hub.cache_dir,
             endpoint=hub.endpoint, local_files_only=hub.offline, force_download=force,
-            tqdm_class=progress_bar(progress, name)))
+            tqdm_class=progress_bar(progress, file.name)))
     except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled):
         raise
     except Exception as exc:  # connection lost mid-file (httpx), or a size mismatch after one (OSError)
         raise WeightsError(
-            f"Downloading {name} of {spec.name} from {_where(spec)} was interrupted and could not be resumed "
+            f"Downloading {file.name} of {label} from {file.where} was interrupted and could not be resumed "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'connection lost'}). "
             "The partial file was discarded and nothing was loaded; check the connection and run again.") from exc
 
 
-def _probe(spec: ModelSpec, name: str, hub: HubSettings) -> None:
+def _probe(file: HubFile, hub: HubSettings) -> None:
     """One HEAD without retries before the download.
 
     hf_hub_download retries a refused connection for ~25 s before giving up; a user who
     clicked "Inpaint" without network should hear about it in a second instead.
     """
-    url = hf_hub_url(spec.weights.repo_id, name, revision=spec.weights.revision, endpoint=hub.endpoint)
+    url = hf_hub_url(file.repo_id, file.name, revision=file.revision, endpoint=hub.endpoint)
     get_hf_file_metadata(url, timeout=PROBE_TIMEOUT, endpoint=hub.endpoint)
 
-
-def _not_on_hub(spec: ModelSpec, name: str, exc: Exception) -> str:
-    repo, rev = spec.weights.repo_id, spec.weights.revision
-    if isinstance(exc, RepositoryNotFoundError):
-        return f"the Hub has no repo {repo} (set {HUB_NAMESPACE_ENV} to the namespace of your mirror)"
-    if isinstance(exc, RevisionNotFoundError):
-        return f"{repo} has no revision '{rev}' (`python -m app weights push` creates it)"
-    return f"{repo}@{rev} has no file {name}"
-
-
-# ------------------------------------------------------------------------------- load
-
-
-def load_state(spec: ModelSpec, progress: Progress | None = None) -> tuple[dict[str, torch.Tensor], str]:
-    """The flat state_dict of ``spec`` from the first source that has it, and its description."""
-    location = locate(spec)
-    if location.status == "missing":
-        raise ModelUnavailableError(location.reason)
-    if location.status == "local":
-        folder = local_dir(spec)
-        if (folder / SAFETENSORS_NAME).is_file():
-            check_safetensors(folder / SAFETENSORS_NAME)
-        return read_folder(spec, folder), f"weights in {folder}"
-    state: dict[str, torch.Tensor] = {}
-    for path in fetch(spec, progress).values():
-        state.update(_read_safetensors(path))
-    return state, f"weights from {_where(spec)}"

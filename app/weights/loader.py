@@ -1,79 +1,83 @@
-"""Turn weights on disk into a ready network: the one path every neural model loads through.
+"""Turn resolved weights into a ready network: the one path every neural model loads through.
 
-Sources, in order of precedence: ``checkpoints/<model-id>/`` (our safetensors, or the
-authors' release files under their official names), then the Hub cache (safetensors
-only — nothing downloaded is ever unpickled).
+:func:`app.weights.resolve.locate` decides *where* the weights are (our safetensors or the
+authors' files in ``checkpoints/<model-id>/``, else the Hub cache, else a download);
+:func:`load_state` reads exactly the files of that :class:`~app.weights.resolve.Location`
+and looks nowhere else; :func:`instantiate` builds the network through its
+:class:`~app.models.base.NeuralNetwork` contract and loads the state strictly.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
-from app.errors import WeightsError
+from app.errors import ModelUnavailableError, WeightsError
 from app.registry import ModelSpec
-from app.weights.official import has_official, read_official
+from app.weights import hub
+from app.weights.fetch import fetch
+from app.weights.official import read_official_file
+from app.weights.resolve import (
+    CHECKPOINTS_ENV,
+    SAFETENSORS_NAME,
+    Entry,
+    Location,
+    cached_location,
+    checkpoints_root,
+    describe_expected,
+    find_local,
+    local_dir,
+)
 from app.weights.strict import load_strict
+from app.weights.verify import read_safetensors_checked, read_safetensors_unchecked, verify_file
 
-SAFETENSORS_NAME = "model.safetensors"
-CHECKPOINTS_ENV = "INPAINT_CHECKPOINTS"
-
-
-def checkpoints_root() -> Path:
-    """``$INPAINT_CHECKPOINTS`` or the repo's ``checkpoints/`` folder."""
-    env = os.environ.get(CHECKPOINTS_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "checkpoints"
+__all__ = ["CHECKPOINTS_ENV", "SAFETENSORS_NAME", "checkpoints_root", "instantiate", "load_from_folder",
+           "load_state", "local_dir", "read_entries"]
 
 
-def local_dir(spec: ModelSpec) -> Path:
-    return checkpoints_root() / spec.id
+def load_state(spec: ModelSpec, location: Location,
+               progress: hub.Progress | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """The flat state_dict at ``location`` and its description; a ``remote`` location is downloaded first.
+
+    Nothing is looked up again: the files read are exactly ``location.entries`` (or, for a
+    download, exactly the files :func:`~app.weights.fetch.fetch` returns).
+    """
+    if location.status == "missing":
+        raise ModelUnavailableError(location.reason)
+    if location.status == "remote":
+        location = cached_location(spec, fetch(spec, progress))
+    return read_entries(spec, location.entries), location.source
 
 
-def official_files(spec: ModelSpec) -> tuple:
-    """The authors' release files the model's network class declares."""
-    return getattr(spec.entry_class(), "OFFICIAL_FILES", ())
+def read_entries(spec: ModelSpec, entries: tuple[Entry, ...]) -> dict[str, torch.Tensor]:
+    """One flat state_dict from resolved files: checked safetensors (pins too) or the authors' files."""
+    state: dict[str, torch.Tensor] = {}
+    for entry in entries:
+        state.update(_read_entry(spec, entry))
+    return state
 
 
-def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path.name} is not a valid safetensors file ({exc}). "
-                           "Delete it and download or convert it again.") from exc
-
-
-def read_folder(spec: ModelSpec, folder: Path) -> dict[str, torch.Tensor] | None:
-    """Weights found in ``folder`` (safetensors first, then official files), or None."""
-    if (folder / SAFETENSORS_NAME).is_file():
-        return read_safetensors(folder / SAFETENSORS_NAME)
-    files = official_files(spec)
-    if files and has_official(folder, files):
-        return read_official(folder, files)
-    return None
+def _read_entry(spec: ModelSpec, entry: Entry) -> dict[str, torch.Tensor]:
+    if entry.official is not None:
+        return read_official_file(entry.path, entry.official)
+    if entry.sha256:
+        verify_file(spec, entry.name, entry.path, entry.sha256)  # header + pin (the hash is memoised)
+        return read_safetensors_unchecked(entry.path)
+    return read_safetensors_checked(entry.path)
 
 
 def instantiate(spec: ModelSpec, state: dict[str, torch.Tensor], device: str | torch.device = "cpu",
                 source: str = "weights") -> torch.nn.Module:
-    """Build the network of ``spec``, load ``state`` strictly, move it to ``device``, eval mode."""
-    cls = spec.entry_class()
-    # A network with optional parts (PIC's discriminator) shapes itself from the weights.
-    net = cls.for_state(state, **spec.kwargs) if hasattr(cls, "for_state") else cls(**spec.kwargs)
+    """Build the network of ``spec`` for ``state``, load it strictly, deploy it on ``device`` (eval, no grad)."""
+    net = spec.network().for_state(state, **spec.kwargs)
     load_strict(net, state, source=f"{spec.name} {source}")
-    return net.to(device).eval().requires_grad_(False)
+    return net.deploy(device)
 
 
 def load_from_folder(spec: ModelSpec, folder: Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Load ``spec`` from the weights in ``folder`` (the path the app uses for local weights)."""
-    state = read_folder(spec, folder)
-    if state is None:
+    """Load ``spec`` from the weights in ``folder`` (the rule the app applies to ``checkpoints/<id>/``)."""
+    entries = find_local(spec, folder)
+    if not entries:
         raise WeightsError(f"No weights for {spec.name} in {folder}: expected {describe_expected(spec)}.")
-    return instantiate(spec, state, device, source=f"weights in {folder}")
-
-
-def describe_expected(spec: ModelSpec) -> str:
-    official = " + ".join(f.name for f in official_files(spec) if f.required)
-    return f"{SAFETENSORS_NAME}" + (f" or the official {official}" if official else "")
+    return instantiate(spec, read_entries(spec, entries), device, source=f"weights in {folder}")

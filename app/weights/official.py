@@ -292,19 +292,24 @@ def map_keys(state: Mapping[str, torch.Tensor], spec: OfficialFile) -> dict[str,
     return out
 
 
+def find_official(folder: Path, files: tuple[OfficialFile, ...]) -> tuple[tuple[OfficialFile, Path], ...] | None:
+    """Each present file of ``files`` in ``folder`` with its path, or None when a required one is missing."""
+    found = tuple((f, path) for f in files if (path := f.find(folder)) is not None)
+    present = {f.name for f, _ in found}
+    return found if files and all(f.name in present for f in files if f.required) else None
+
+
+def read_official_file(path: Path, spec: OfficialFile) -> dict[str, torch.Tensor]:
+    """One released file at ``path``, read safely, in our ``<component>.<key>`` layout."""
+    return map_keys(_state_dict_of(load_pickle(path), spec), spec)
+
+
 def read_official(folder: Path, files: tuple[OfficialFile, ...]) -> dict[str, torch.Tensor]:
     """Read every released file of a model from ``folder`` into one flat state_dict."""
     missing = [f.name for f in files if f.required and f.find(folder) is None]
     if missing:
         raise WeightsError(f"Missing {', '.join(missing)} in {folder}.")
     state: dict[str, torch.Tensor] = {}
-    for spec in files:
-        path = spec.find(folder)
-        if path is not None:
-            state.update(map_keys(_state_dict_of(load_pickle(path), spec), spec))
+    for spec, path in find_official(folder, files) or ():
+        state.update(read_official_file(path, spec))
     return state
-
-
-def has_official(folder: Path, files: tuple[OfficialFile, ...]) -> bool:
-    """True when every required official file is present in ``folder``."""
-    return all(f.find(folder) is not None for f in files if f.required)

@@ -1,0 +1,220 @@
+"""Where a model's weights come from right now: decided once, from disk and settings, without network.
+
+First hit wins:
+
+1. ``checkpoints/<model-id>/`` — our ``model.safetensors``, else the authors' release files
+   (the user's own files always win; pickles are read safely by :mod:`app.weights.official`);
+2. huggingface_hub's cache at the registry's pinned revision;
+3. a download (``remote``), unless offline (``HF_HUB_OFFLINE=1``), no mirror is registered or
+   the Hub was just unreachable (``missing``, with the message that says what to provide).
+
+:func:`locate` returns a :class:`Location` naming the exact files; :func:`app.weights.loader.load_state`
+then reads exactly those files and looks nowhere else (the pattern of timm's
+``_resolve_pretrained_source`` -> ``load_pretrained``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from app.errors import InpaintError, WeightsError
+from app.registry import HUB_NAMESPACE_ENV, ModelSpec
+from app.weights import hub
+from app.weights.official import OfficialFile, find_official
+from app.weights.verify import known_sha256
+
+SAFETENSORS_NAME = "model.safetensors"
+CHECKPOINTS_ENV = "INPAINT_CHECKPOINTS"
+
+Status = Literal["local", "cached", "remote", "missing"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a resolved location and how to read it."""
+
+    path: Path
+    sha256: str | None = None  # pinned hash to check before use (Hub files)
+    official: OfficialFile | None = None  # None = safetensors in our layout; else the authors' file it is
+
+    @property
+    def name(self) -> str:
+        return self.official.name if self.official else self.path.name
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a model's weights would come from right now, found without any network call.
+
+    ``entries`` are the exact files to read (none for ``remote`` and ``missing``); ``source``
+    names them in load errors; ``reason`` is what the UI and CLI show.
+    """
+
+    status: Status
+    reason: str
+    entries: tuple[Entry, ...] = ()
+    source: str = ""
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(entry.path for entry in self.entries)
+
+
+def checkpoints_root() -> Path:
+    """``$INPAINT_CHECKPOINTS`` or the repo's ``checkpoints/`` folder."""
+    env = os.environ.get(CHECKPOINTS_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def local_dir(spec: ModelSpec) -> Path:
+    return checkpoints_root() / spec.id
+
+
+def declared_official_files(spec: ModelSpec) -> tuple[OfficialFile, ...]:
+    """The authors' release files the network of ``spec`` declares in its facts."""
+    return spec.network().FACTS.official_files
+
+
+def official_files_if_importable(spec: ModelSpec) -> tuple[OfficialFile, ...]:
+    """:func:`declared_official_files`, or () when the network's module cannot be imported yet.
+
+    Listing and messages must work for every registered model, even one whose optional
+    dependencies are missing; loading it reports the import error instead.
+    """
+    try:
+        return declared_official_files(spec)
+    except ImportError:
+        return ()
+
+
+def find_local(spec: ModelSpec, folder: Path | None = None) -> tuple[Entry, ...]:
+    """A complete set of weights in ``folder`` (default ``checkpoints/<id>/``), else ().
+
+    The one place that applies the rule: our ``model.safetensors`` first, then the authors'
+    files (each under its name or an alias) when every required one is there.
+    """
+    folder = local_dir(spec) if folder is None else folder
+    if (folder / SAFETENSORS_NAME).is_file():
+        return (Entry(folder / SAFETENSORS_NAME),)
+    found = find_official(folder, official_files_if_importable(spec))
+    return tuple(Entry(path, official=file) for file, path in found or ())
+
+
+def hub_files(spec: ModelSpec) -> dict[str, str | None]:
+    """The registry's Hub files of ``spec`` (name -> pinned sha256); safetensors only."""
+    if spec.weights is None:
+        return {}
+    unsafe = [name for name in spec.weights.files if not name.endswith(".safetensors")]
+    if unsafe:
+        raise WeightsError(f"{spec.name}: the registry names {', '.join(unsafe)} on the Hub, but only .safetensors "
+                           "files are downloaded (nothing downloaded is ever unpickled).")
+    return dict(spec.weights.files)
+
+
+def hub_file(spec: ModelSpec, name: str) -> hub.HubFile:
+    return hub.HubFile(spec.weights.repo_id, name, spec.weights.revision)
+
+
+def cached_paths(spec: ModelSpec, settings: hub.HubSettings | None = None) -> dict[str, Path]:
+    """Every Hub file of ``spec`` at its pinned revision in the local cache, or {} (no network)."""
+    files = hub_files(spec)
+    settings = settings or hub.settings()
+    found = {}
+    for name in files:
+        path = hub.cached_file(hub_file(spec, name), settings)
+        if path is None:
+            return {}
+        found[name] = path
+    return found
+
+
+def locate(spec: ModelSpec) -> Location:
+    """Local folder -> Hub cache -> download, decided from disk and settings alone."""
+    local = find_local(spec)
+    if local:
+        folder = local_dir(spec)
+        return Location("local", f"local weights in {folder}", local, f"weights in {folder}")
+    settings = hub.settings()
+    cached = cached_paths(spec, settings)
+    if cached:
+        return _cached_location(spec, cached)
+    why = why_no_download(spec, settings)
+    if why:
+        return Location("missing", missing_message(spec, why))
+    return Location("remote", f"will download {approx_size(spec)} from {where(spec)} on first use")
+
+
+def cached_location(spec: ModelSpec, paths: dict[str, Path]) -> Location:
+    """The location of Hub files already in the cache (or just downloaded), with their pins."""
+    pins = hub_files(spec)
+    entries = tuple(Entry(path, sha256=pins[name]) for name, path in paths.items())
+    return Location("cached", f"cached from {where(spec)}", entries, f"weights from {where(spec)}")
+
+
+def _cached_location(spec: ModelSpec, paths: dict[str, Path]) -> Location:
+    refused = known_mismatch(spec, paths)
+    return Location("missing", refused) if refused else cached_location(spec, paths)
+
+
+def known_mismatch(spec: ModelSpec, paths: dict[str, Path]) -> str:
+    """The refusal message of a cached file already hashed to something else than its pin.
+
+    A memo lookup only (no hashing), so availability() can report a refused file up front.
+    """
+    pins = hub_files(spec)
+    for name, path in paths.items():
+        actual = known_sha256(path)
+        if pins.get(name) and actual and actual != pins[name].lower():
+            return (f"{spec.name}: the cached {name} failed its sha256 check (expected {pins[name].lower()}, "
+                    f"got {actual}; {path}). Re-download it with `python -m app weights download --force {spec.id}`.")
+    return ""
+
+
+def why_no_download(spec: ModelSpec, settings: hub.HubSettings) -> str:
+    """Why a download cannot even be tried now ("" = it can)."""
+    if not hub_files(spec):
+        return "no Hub mirror is registered for it"
+    if settings.offline:
+        return "offline mode is on (HF_HUB_OFFLINE=1) and they are not in the Hugging Face cache"
+    return hub.unreachable_reason(settings.endpoint)
+
+
+def approx_size(spec: ModelSpec) -> str:
+    """The network's declared download size, shown before the first download."""
+    try:
+        mb = spec.network().FACTS.approx_mb
+    except (ImportError, AttributeError, InpaintError):  # not installed, or not a network: no size to show
+        mb = None
+    return f"~{mb} MB" if mb else "the weights"
+
+
+def where(spec: ModelSpec) -> str:
+    return spec.weights.where if spec.weights else "nowhere"
+
+
+def describe_expected(spec: ModelSpec) -> str:
+    """What to put in ``checkpoints/<id>/``: our safetensors or the required official files."""
+    official = " + ".join(f.name for f in declared_official_files(spec) if f.required)
+    return f"{SAFETENSORS_NAME}" + (f" or the official {official}" if official else "")
+
+
+def missing_message(spec: ModelSpec, why: str) -> str:
+    """The one message UI, CLI and errors use: what is wrong and exactly what to provide.
+
+    One line, so it fits a table cell in the UI as well as a terminal.
+    """
+    try:
+        expected = describe_expected(spec)
+    except (ImportError, AttributeError, InpaintError):  # the message is written whatever the entry is
+        expected = SAFETENSORS_NAME
+    text = f"{spec.name} weights are not available: {why}. Put {expected} in {local_dir(spec)}/"
+    if spec.card.weights_source:
+        text += f" (official files: {spec.card.weights_source})"
+    if spec.weights is not None:
+        text += (f", or run `python -m app weights download {spec.id}` while online to fetch "
+                 f"{', '.join(spec.weights.files)} from {where(spec)} into {hub.settings().cache_dir} "
+                 f"(namespace from {HUB_NAMESPACE_ENV})")
+    return text + "."
