@@ -14,6 +14,8 @@ from tests.conftest import EVALSET
 from tests.server import running_app
 from tests.upload_cases import odd_images, read_result, small_photo, unusable_files
 
+pytestmark = pytest.mark.slow  # starts the app: not in the fast lane (-m "not slow")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -3,7 +3,8 @@
 Weights are synthetic (``init_weights.make_state_dict``) but written as the authors'
 release files, so the test covers the container, the key layout, the strict load and
 every intermediate of the official ``test()``: gray, masked Canny, edge net, inpainting
-net, composite and uint8 export.
+net, composite and uint8 export. Batching, strict loading and sizes are the shared contract
+(``test_model_contract.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import pytest
 import torch
 
 from app import registry
-from app.errors import WeightsError
 from app.models.base import Batch
 from app.models.edgeconnect import EdgeConnect, SpectralNormConv
 from app.weights.loader import load_from_folder
@@ -128,15 +128,6 @@ def test_inpaint_interface_matches_official(path: Path, model: EdgeConnect) -> N
 # --------------------------------------------------------------------------- Inpainter behaviour
 
 
-def test_batch_equals_one_by_one(model: EdgeConnect) -> None:
-    first, second = scene(1), scene(2)
-    together = model.inpaint(batch_of(first, second))
-    for i, crop in enumerate((first, second)):
-        alone = model.inpaint(batch_of(crop))
-        np.testing.assert_allclose(together.samples[i], alone.samples[0], atol=BATCH_ATOL, rtol=0)
-        np.testing.assert_allclose(together.maps["edges"][i], alone.maps["edges"][0], atol=BATCH_ATOL, rtol=0)
-
-
 def test_without_guides_is_the_official_path(model: EdgeConnect) -> None:
     image, hole = scene(3)
     pred = model.inpaint(batch_of((image, hole)))
@@ -174,40 +165,14 @@ def test_output_is_float32_on_cpu(model: EdgeConnect) -> None:
     assert 0.0 <= edges.min() and edges.max() <= 1.0
 
 
-def test_rejects_sizes_not_multiple_of_4(model: EdgeConnect) -> None:
-    image, hole = scene(7, size=62)
-    with pytest.raises(ValueError, match="multiples of 4"):
-        model.inpaint(batch_of((image, hole)))
-
-
 # --------------------------------------------------------------------------- strict loading
 
+#: Keys the shared contract's strict-load cases edit (test_model_contract.py).
 EDITS = [
     ("EdgeModel_gen.pth", "middle.3.conv_block.1.weight_v"),
     ("EdgeModel_gen.pth", "decoder.0.weight_orig"),
     ("InpaintingModel_gen.pth", "encoder.4.bias"),
 ]
-
-
-def _remove(key: str):
-    return lambda state: state.pop(key)
-
-
-def _rename(key: str):
-    return lambda state: state.__setitem__(key + "_renamed", state.pop(key))
-
-
-def _reshape(key: str):
-    return lambda state: state.__setitem__(key, torch.zeros(*state[key].shape[:-1], state[key].shape[-1] + 1))
-
-
-@pytest.mark.parametrize("action", [_remove, _rename, _reshape], ids=["removed", "renamed", "wrong_shape"])
-@pytest.mark.parametrize(("file", "key"), EDITS, ids=[f"{f.split('_')[0]}:{k}" for f, k in EDITS])
-def test_strict_load_names_the_bad_key(checkpoints: Path, file: str, key: str, action) -> None:
-    folder = write_release(checkpoints / MODEL_ID, seed=1, edit={file: action(key)})
-    with pytest.raises(WeightsError) as error:
-        load(folder)
-    assert f"{RELEASE[file][1]}.{key}" in str(error.value)
 
 
 # --------------------------------------------------------------------------- spectral norm

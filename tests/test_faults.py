@@ -145,6 +145,7 @@ def _slow_request(client, photo: Path, mask: Path):
                          0, 0, None, api_name="/inpaint")
 
 
+@pytest.mark.slow  # starts the app
 def test_a_client_leaving_mid_run_does_not_hurt_the_app(tmp_path):
     """PatchMatch on twenty wide windows of a 10 MP photo takes seconds: the client disconnects while it runs."""
     from gradio_client import Client, handle_file
@@ -176,6 +177,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+@pytest.mark.slow  # starts the app
 def test_work_for_a_client_that_left_stops_and_writes_nothing(tmp_path):
     """PatchMatch on twenty wide windows takes half a minute; the caller cancels as soon as it starts."""
     from gradio_client import Client, handle_file

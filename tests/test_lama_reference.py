@@ -3,7 +3,8 @@
 The fixtures hold what ``advimman/lama``'s ``bin/predict.py`` produced with synthetic
 weights (``make_state_dict("lama_generator", weight_seed)``); we save the same weights
 the way the release does (a Lightning checkpoint with discriminator/loss tensors and
-pickled non-tensor hyper-parameters) and load them through the app's only loader.
+pickled non-tensor hyper-parameters) and load them through the app's only loader. Batching,
+strict loading and odd sizes (padded) are the shared contract (``test_model_contract.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from app import registry
 from app.errors import WeightsError
 from app.models.base import Batch
-from app.models.lama import PAD_MULTIPLE, BigLaMa, pad_symmetric
+from app.models.lama import BigLaMa, pad_symmetric
 from app.weights.loader import load_from_folder
 from tests.conftest import assert_matches_fixture, fixture_files, fixture_params, make_state_dict
 
@@ -81,33 +82,12 @@ def default_seed() -> int:
     return int(np.load(files[0])["weight_seed"]) if files else 1
 
 
-def sample_inputs() -> list[tuple[np.ndarray, np.ndarray]]:
-    """(image uint8 HxWx3, hole bool HxW) pairs: the fixture inputs, or synthetic ones without fixtures."""
-    files = fixture_files("lama")
-    if files:
-        return [(np.load(f)["image"], np.load(f)["hole"].astype(bool)) for f in files[:2]]
-    rng = np.random.default_rng(0)
-    out = []
-    for k in range(2):
-        hole = np.zeros((256, 256), bool)
-        hole[40 + 30 * k:150, 60:200 - 20 * k] = True
-        out.append((rng.integers(0, 256, (256, 256, 3), dtype=np.uint8), hole))
-    return out
-
-
 def predict(net: BigLaMa, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
     """(B, H, W, 3) float32 raw predictions for a stack of crops."""
     prediction = net.inpaint(Batch(images=images, holes=holes))
     assert prediction.samples.shape == (len(images), 1, *images.shape[1:])
     assert prediction.samples.dtype == np.float32
     return prediction.samples[:, 0]
-
-
-@pytest.fixture(scope="module")
-def lama_net(tmp_path_factory: pytest.TempPathFactory) -> BigLaMa:
-    """One network for the tests that do not need a fresh load."""
-    folder = write_best_ckpt(tmp_path_factory.mktemp("ckpt") / "lama", generator_state(default_seed()))
-    return load_from_folder(registry.get("lama"), folder)
 
 
 @pytest.mark.parametrize("fixture", fixture_params("lama"))
@@ -128,18 +108,6 @@ def test_matches_official_outputs(fixture: Path, checkpoints: Path) -> None:
         "inpainted_uint8_rgb": np.clip(inpainted * 255, 0, 255).astype(np.uint8).astype(np.int16),
     }
     assert_matches_fixture(fixture, ours)
-
-
-@pytest.mark.parametrize(("height", "width"), [(250, 250), (250, 243)])
-def test_odd_size_equals_numpy_symmetric_padding(lama_net: BigLaMa, height: int, width: int) -> None:
-    image, hole = sample_inputs()[0]
-    image, hole = image[:height, :width], hole[:height, :width]
-    got = predict(lama_net, image[None], hole[None])[0]
-
-    pad = ((0, -height % PAD_MULTIPLE), (0, -width % PAD_MULTIPLE))
-    padded = predict(lama_net, np.pad(image, (*pad, (0, 0)), mode="symmetric")[None],
-                     np.pad(hole, pad, mode="symmetric")[None])[0]
-    np.testing.assert_allclose(got, padded[:height, :width], rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(("height", "width"), [(5, 3), (8, 16), (13, 250), (1, 7)])
@@ -164,23 +132,3 @@ def test_malicious_pickle_is_not_executed(tmp_path: Path, where: str) -> None:
     assert not marker.exists(), "the pickle's os.system call was executed"
     assert (folder / "best.ckpt").read_bytes() == before
     assert SETSTATE_CALLS == []
-
-
-def test_strict_load_names_missing_generator_key(checkpoints: Path) -> None:
-    missing = "model.12.conv2.ffc.convg2g.fu.bn.running_var"
-    generator = {k: v for k, v in generator_state(default_seed()).items() if k != missing}
-    folder = write_best_ckpt(checkpoints / "lama", generator)
-    with pytest.raises(WeightsError, match="missing keys") as info:
-        load_from_folder(registry.get("lama"), folder)
-    assert missing in str(info.value)
-
-
-def test_batch_of_two_equals_one_by_one(lama_net: BigLaMa) -> None:
-    inputs = sample_inputs()
-    images = np.stack([image for image, _ in inputs])
-    holes = np.stack([hole for _, hole in inputs])
-    together = predict(lama_net, images, holes)
-    for k, (image, hole) in enumerate(inputs):
-        alone = predict(lama_net, image[None], hole[None])[0]
-        np.testing.assert_allclose(together[k], alone, rtol=0, atol=1e-5)
-    assert together.min() >= 0.0 and together.max() <= 1.0

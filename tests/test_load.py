@@ -10,6 +10,8 @@ import pytest
 from scripts.load_test import run_load, workload
 from tests.server import running_app
 
+pytestmark = pytest.mark.slow  # starts the app: not in the fast lane (-m "not slow")
+
 CLIENTS = 16
 
 

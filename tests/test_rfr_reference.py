@@ -75,6 +75,7 @@ def official_test(net: torch.nn.Module, image: np.ndarray, hole: np.ndarray) -> 
     return {"fake_B": fake[0].numpy(), "comp_B": comp[0].numpy(), "comp_B_uint8": comp_u8.numpy()}
 
 
+@pytest.mark.slow  # two full 256 px forwards per fixture: 5-6 s each on 2 cores
 @pytest.mark.parametrize("path", fixture_params("rfr"))
 def test_matches_official_outputs(path: Path, checkpoints: Path) -> None:
     with np.load(path) as data:

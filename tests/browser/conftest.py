@@ -24,6 +24,14 @@ ARTIFACTS = REPO / "test-artifacts" / "browser"
 NEURAL = ("pic-places2", "edgeconnect-places2")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test starts the app and Chromium: ``slow``, out of the fast lane (-m "not slow")."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.slow)
+
+
 @dataclass
 class Studio:
     """The app under test and the checkpoints folder it reads (a test may remove weights from it)."""
