@@ -16,9 +16,29 @@ from tests.helpers import box_hole, textured
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def cli_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m app`` as a user runs it: the one smoke test that the entry point starts."""
     return subprocess.run([sys.executable, "-m", "app", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """``python -m app`` in this process (fast), answering like :func:`cli_process`."""
+    from app.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse refuses bad arguments by exiting
+            code = exc.code
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+    return run
 
 
 @pytest.fixture
@@ -34,8 +54,8 @@ def photos(tmp_path):
 
 def test_single_image(photos):
     out = photos / "out"
-    done = cli("inpaint", "images/photo0.png", "--mask", "masks/photo0.png", "-m", "telea", "-m", "navier-stokes",
-               "-o", str(out), cwd=photos)
+    done = cli_process("inpaint", "images/photo0.png", "--mask", "masks/photo0.png", "-m", "telea",
+                       "-m", "navier-stokes", "-o", str(out), cwd=photos)
     assert done.returncode == 0, done.stderr
     written = sorted(p.name for p in out.iterdir())
     assert written == ["photo0__navier-stokes.png", "photo0__telea.png"]
@@ -45,13 +65,13 @@ def test_single_image(photos):
     assert "photo0.png: " in done.stdout and "photo0__telea.png" in done.stdout  # per-file summary
 
 
-def test_folder_with_masks_matched_by_name(photos):
+def test_folder_with_masks_matched_by_name(photos, cli):
     done = cli("inpaint", "images", "--mask", "masks", "-m", "telea", "-o", "out", cwd=photos)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (photos / "out").iterdir()) == ["photo0__telea.png", "photo1__telea.png"]
 
 
-def test_bad_inputs_exit_non_zero_with_a_message(photos):
+def test_bad_inputs_exit_non_zero_with_a_message(photos, cli):
     (photos / "images" / "broken.png").write_bytes(b"not really a png")
     (photos / "masks" / "broken.png").write_bytes((photos / "masks" / "photo0.png").read_bytes())
     done = cli("inpaint", "images", "--mask", "masks", "-m", "telea", "-o", "out", cwd=photos)
@@ -70,7 +90,7 @@ def test_bad_inputs_exit_non_zero_with_a_message(photos):
     assert done.returncode == 2 and "invalid choice" in done.stderr
 
 
-def test_weights_list_shows_every_model_of_the_registry(photos):
+def test_weights_list_shows_every_model_of_the_registry(photos, cli):
     from app import registry
 
     done = cli("weights", "list", cwd=photos)
@@ -179,7 +199,7 @@ def test_masks_in_the_image_folder_are_masks_not_images(photos, capsys):
         assert (pixels(both / f"photo{i}__telea.png") == pixels(photos / "out" / f"photo{i}__telea.png")).all()
 
 
-def test_an_output_folder_that_cannot_be_created_is_one_error_line(photos, capsys):
+def test_an_output_folder_that_cannot_be_created_is_one_error_line(photos, capsys, cli):
     (photos / "file.txt").write_text("a regular file")
     done = cli("inpaint", "images", "--mask", "masks", "-m", "telea", "-o", "file.txt/out", cwd=photos)
     assert_one_line_error(done.returncode, done.stderr, "output folder", "file.txt/out")
