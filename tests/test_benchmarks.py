@@ -167,6 +167,7 @@ def test_latency_script_times_requests(tmp_path, cpu):
 
 
 @needs_evalset
+@pytest.mark.slow
 def test_hires_script_compares_strategies(tmp_path, cpu, small_evalset):
     from benchmarks import bench_hires
 
@@ -179,6 +180,7 @@ def test_hires_script_compares_strategies(tmp_path, cpu, small_evalset):
     assert (out / "sheets" / "hires_seams.jpg").is_file() and "## 3. High-resolution" in (out / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_model_forward_benchmark_runs(capsys):
     from benchmarks import bench_models
 

@@ -174,6 +174,7 @@ def test_a_steady_fast_download_is_not_mistaken_for_a_stall(server, hf_env, synt
 # ------------------------------------------------------------- other visitors, Xet
 
 
+@pytest.mark.slow
 def test_a_dripping_download_does_not_block_another_thread(server, hf_env, synthetic, limits):  # noqa: F811
     """The library half of "the UI stays responsive": one visitor's slow model, another's quick one."""
     _, data1 = synthetic[1]
@@ -237,6 +238,7 @@ def test_official_archive_has_the_same_deadline(server, hf_env, tiny_spec, limit
     assert fetch_archive(tiny_spec).read_bytes() == archive
 
 
+@pytest.mark.slow
 def test_cli_download_exits_nonzero_with_the_message(server, tmp_path):  # noqa: F811
     server.add("clins/big-lama", {FILE: tiny_bytes(3.0)}, refs=("v1",))
     server.drip[("clins/big-lama", FILE)] = (1, 0.5)

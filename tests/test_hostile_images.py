@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import resource
+import zlib
 from pathlib import Path
 
 import gradio as gr
@@ -25,8 +26,16 @@ BOMB_SIDE = 60_000  # 3.6 gigapixels: 14 GB of RGBA once decoded
 
 
 def bomb_png(path: Path, side: int = BOMB_SIDE) -> Path:
-    """A 1-bit PNG declaring ``side`` x ``side`` pixels, a few hundred kB on disk."""
-    Image.new("1", (side, side)).save(path, optimize=True)
+    """A 57-byte PNG declaring ``side`` x ``side`` 1-bit pixels: a header and no pixel data at all.
+
+    Whatever reads its pixels (a decoder that trusts the header) allocates the whole canvas first.
+    """
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])  # 1-bit grey, no interlace
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) +
+                     chunk(b"IEND", b""))
     return path
 
 

@@ -199,6 +199,7 @@ def test_interrupted_download_resumes_with_a_range_request(server, hf_env, synth
 
 
 
+@pytest.mark.slow
 def test_download_cut_for_good_is_a_clear_error_and_the_next_try_works(server, hf_env, synthetic, monkeypatch):
     """The connection drops halfway on every try: a message saying so, nothing loaded, then a clean retry."""
     state1, data1 = synthetic[1]
