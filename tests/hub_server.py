@@ -66,7 +66,9 @@ class HubServer:
         self.validated: list[dict] = []  # model-card metadata seen by /api/validate-yaml
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll: stopping the server (every test's teardown) waits up to one poll interval.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
         self._thread.start()
 
     @property
