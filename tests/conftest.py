@@ -29,10 +29,13 @@ def fixture_files(model: str) -> list[Path]:
 
 
 def fixture_params(model: str) -> list:
-    """pytest params over the fixtures of ``model``, or one skip saying why there are none."""
+    """pytest params over the fixtures of ``model``, or one skip saying why there are none.
+
+    The fast lane compares the first fixture of each model; the full run compares them all.
+    """
     files = fixture_files(model)
     if files:
-        return [pytest.param(f, id=f.stem) for f in files]
+        return [pytest.param(f, id=f.stem, marks=pytest.mark.slow if i else ()) for i, f in enumerate(files)]
     return [pytest.param(None, marks=pytest.mark.skip(reason=f"no {model}_*.npz fixtures in {FIXTURES}"))]
 
 

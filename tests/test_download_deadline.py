@@ -222,6 +222,7 @@ def test_progress_bar_enforces_the_budget_where_httpx_is_not_involved(limits):
 # ------------------------------------------------------------- archive, CLI, settings
 
 
+@pytest.mark.slow
 def test_official_archive_has_the_same_deadline(server, hf_env, tiny_spec, limits):  # noqa: F811
     data, _ = _official_tiny()
     archive = _zip({"tiny/models/tiny.pth": data})
