@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 MAX_AGE_ENV = "INPAINT_FILE_MAX_AGE"
@@ -32,17 +33,20 @@ def cap_bytes() -> int:
     return int(float(os.environ.get(CAP_ENV, DEFAULT_CAP_MB)) * (1 << 20))
 
 
-def sweep(root: Path, age: float | None = None, cap: int | None = None) -> int:
+def sweep(root: Path, age: float | None = None, cap: int | None = None, keep: Collection[str] = ()) -> int:
     """Delete what is too old under ``root``, then the oldest files while it holds over ``cap`` bytes.
 
-    Returns the bytes left. Safe to run from several requests at once (a file another sweep
-    deleted first is skipped).
+    ``keep``: files never deleted (the page's own, e.g. the examples' copies, which Gradio serves
+    for the server's whole life and which carry their source's old mtime). Returns the bytes
+    left. Safe to run from several requests at once (a file another sweep deleted first is skipped).
     """
     age = max_age() if age is None else age
     cap = cap_bytes() if cap is None else cap
     now = time.time()
     files = []
     for path in _files(root):
+        if str(path) in keep:
+            continue
         with contextlib.suppress(FileNotFoundError):
             stat = path.stat()
             if now - stat.st_mtime > age:
@@ -68,6 +72,16 @@ def _remove_empty_folders(root: Path) -> None:
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
         with contextlib.suppress(OSError):
             folder.rmdir()  # only succeeds when empty
+
+
+def made_since(root: Path, start: float) -> set[str]:
+    """Files under ``root`` created (ctime: copies keep their source's mtime) at or after ``start``."""
+    made = set()
+    for path in _files(root):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_ctime >= start:
+                made.add(str(path))
+    return made
 
 
 def remove(folders: list[Path]) -> None:

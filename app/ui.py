@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -268,6 +269,9 @@ def client_left() -> Callable[[], bool]:
     return left
 
 
+#: Files the page itself needs for the server's life (the examples' cached copies, made while it was built).
+_page_files: set[str] = set()
+_IMPORTED = time.time()
 _runs_lock = threading.Lock()
 _runs: dict[str, list[Path]] = {}  # session -> its run folders, deleted when the session ends
 
@@ -321,7 +325,7 @@ def output_folder(session: str = "") -> Path:
     """
     root = Path(gr.utils.get_upload_folder())
     root.mkdir(parents=True, exist_ok=True)
-    disk.sweep(root)
+    disk.sweep(root, keep=_page_files)
     folder = Path(tempfile.mkdtemp(prefix="inpaint-", dir=root))
     if session:
         with _runs_lock:
@@ -470,7 +474,9 @@ def theme() -> gr.themes.Base:
 def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
     """Queue with bounded concurrency and size, then serve (offline-safe)."""
     demo = demo or build()
-    disk.sweep(Path(gr.utils.get_upload_folder()))  # what an earlier run of the server left
+    root = Path(gr.utils.get_upload_folder())
+    _page_files.update(disk.made_since(root, _IMPORTED - 1))  # made while the page was built
+    disk.sweep(root, keep=_page_files)  # what an earlier run of the server left
     demo.queue(default_concurrency_limit=int(os.environ.get("INPAINT_CONCURRENCY", "1")),
                max_size=int(os.environ.get("INPAINT_QUEUE_SIZE", "32")))
     kwargs.setdefault("server_name", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))

@@ -95,3 +95,18 @@ def test_each_run_sweeps_the_cache_to_its_cap(cache, gps_photo, tmp_path, monkey
     monkeypatch.setenv(disk.CAP_ENV, "1")
     files, _ = ui.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0)
     assert not stale.exists() and Path(files[0]).exists()
+
+
+def test_the_examples_cached_copies_survive_the_sweep(cache, monkeypatch):
+    """Gradio copies the example files keeping their old mtime, and serves those copies all day."""
+    served = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: served.append(self))
+    monkeypatch.setattr(ui, "_page_files", set())
+    ui.launch()
+    copies = [Path(p) for p in ui._page_files]
+    stale = _file(cache / "inpaint-old" / "r.png", 10, age=7200)  # a visitor's, from long ago
+    assert {p.name for p in copies} >= {"bridge.jpg", "bridge_mask.png", "astronaut.png"} and served
+    for path in copies:
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    disk.sweep(cache, age=3600, cap=0, keep=ui._page_files)
+    assert all(p.exists() for p in copies) and not stale.exists()
