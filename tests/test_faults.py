@@ -138,11 +138,18 @@ def _many_holes(tmp_path: Path, w: int, h: int) -> Path:
     return tmp_path / "holes.png"
 
 
-def _slow_request(client, photo: Path, mask: Path):
-    from gradio_client import handle_file
+def _running_slow_request(url: str, photo: Path, mask: Path):
+    """A client and its PatchMatch job over twenty windows, once the server has started it."""
+    from gradio_client import Client, handle_file
 
-    return client.submit(handle_file(str(photo)), handle_file(str(mask)), ["patchmatch"], 1, 0, "crop", 256,
-                         0, 0, None, api_name="/inpaint")
+    client = Client(url, verbose=False)
+    job = client.submit(handle_file(str(photo)), handle_file(str(mask)), ["patchmatch"], 1, 0, "crop", 256,
+                        0, 0, None, api_name="/inpaint")
+    deadline = time.monotonic() + 120
+    while job.status().code.name != "PROCESSING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.status().code.name == "PROCESSING"
+    return client, job
 
 
 @pytest.mark.slow  # starts the app
@@ -154,12 +161,7 @@ def test_a_client_leaving_mid_run_does_not_hurt_the_app(tmp_path):
     w, h = Image.open(photo).size
     mask = _many_holes(tmp_path, w, h)
     with running_app(tmp_path / "app") as app:
-        leaving = Client(app.url, verbose=False)
-        job = _slow_request(leaving, photo, mask)
-        deadline = time.monotonic() + 120
-        while job.status().code.name != "PROCESSING" and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert job.status().code.name == "PROCESSING"
+        leaving, _ = _running_slow_request(app.url, photo, mask)
         leaving.close()  # the tab is closed: the connection is gone mid-run
         staying = Client(app.url, verbose=False)
         files, info = staying.predict(handle_file(str(photo)), handle_file(str(mask)), ["telea"], 1, 0, "crop", 128,
@@ -169,7 +171,6 @@ def test_a_client_leaving_mid_run_does_not_hurt_the_app(tmp_path):
         staying.close()
         log = app.log_text()
     assert "Traceback" not in log, log[-3000:]
-
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -186,11 +187,7 @@ def test_work_for_a_client_that_left_stops_and_writes_nothing(tmp_path):
     w, h = Image.open(photo).size
     mask = _many_holes(tmp_path, w, h)
     with running_app(tmp_path / "app") as app:
-        leaving = Client(app.url, verbose=False)
-        job = _slow_request(leaving, photo, mask)
-        deadline = time.monotonic() + 120
-        while job.status().code.name != "PROCESSING" and time.monotonic() < deadline:
-            time.sleep(0.2)
+        leaving, job = _running_slow_request(app.url, photo, mask)
         job.cancel()  # the caller gives up (a closed tab is the same to the server: its event is not alive)
         leaving.close()
         staying = Client(app.url, verbose=False)
