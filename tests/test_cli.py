@@ -52,6 +52,7 @@ def photos(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_single_image(photos):
     out = photos / "out"
     done = cli_process("inpaint", "images/photo0.png", "--mask", "masks/photo0.png", "-m", "telea",

@@ -29,6 +29,8 @@ from tests.conftest import REPO
 from tests.test_weights_archive import _official_tiny, _zip, tiny_spec  # noqa: F401 - fixture
 from tests.test_weights_hub import FILE, assert_same, hf_env, read, server, sha, spec_for, synthetic, tiny_bytes  # noqa: F401 - fixtures
 
+pytestmark = pytest.mark.slow  # each waits out real deadlines and stalls (seconds): full run only
+
 SLOW = "testns/slow"
 DRIP = (64, 0.1)  # 640 bytes/s: 43 MB would take 19 hours; far below the stall threshold in 30 s too
 SLACK = 15.0  # upper bound for "promptly" on a slow CI machine (the limits below are 2-3 s)

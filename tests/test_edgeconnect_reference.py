@@ -110,6 +110,7 @@ def test_matches_official(path: Path, checkpoints: Path) -> None:
 
 
 @pytest.mark.parametrize("path", fixture_params("edgeconnect"))
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_inpaint_interface_matches_official(path: Path, model: EdgeConnect) -> None:
     """The Batch path (own Canny) gives the official fill and the composited edge map."""
     case = read_case(path)

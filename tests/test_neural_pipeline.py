@@ -48,6 +48,7 @@ def _photo_and_hole():
 
 
 @pytest.mark.parametrize("spec", NEURAL, ids=lambda s: s.id)
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_model_runs_through_the_pipeline(spec, weights, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     state = model_cache.availability(spec)
@@ -86,6 +87,7 @@ def test_diverse_samples_reproducible_by_seed(weights):
     assert (first[0].photo.pixels != other[0].photo.pixels).any()
 
 
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_guides_steer_models_that_accept_them_and_side_maps_are_full_size(weights):
     spec = _spec_with(lambda s: s.guides)
     weights(spec)

@@ -88,6 +88,7 @@ def test_official_mode_matches_fixture(path: Path, checkpoints: Path) -> None:
 
 
 @pytest.mark.parametrize("path", fixture_params("pic"))
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_default_mode_is_first_official_sample_every_time(path: Path, checkpoints: Path) -> None:
     """Without write-back each sample sees the loaded state: sample 0 of the reference, for any eps slot."""
     fx = dict(np.load(path))
@@ -112,6 +113,7 @@ def test_state_dict_holds_each_tensor_once(tmp_path: Path) -> None:
     assert set(model.state_dict()) == expected
 
 
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_file_without_module_prefix_loads(tmp_path: Path, pic: Pluralistic, batch: Batch) -> None:
     plain = load(write_release(tmp_path / SPEC_ID, prefix=""))
     np.testing.assert_array_equal(plain.inpaint(batch, samples=2, seed=3).samples,
@@ -185,6 +187,7 @@ def test_prediction_layout(pic: Pluralistic, batch: Batch) -> None:
     assert pred.scores is not None and pred.scores.shape == (2, 3) and np.isfinite(pred.scores).all()
 
 
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_sample_k_independent_of_count_history_and_batch(pic: Pluralistic, batch: Batch) -> None:
     four = pic.inpaint(batch, samples=4, seed=7)
     pic.inpaint(batch, samples=2, seed=3)  # other requests in between change nothing
@@ -209,6 +212,7 @@ def test_seeds_and_samples_differ(pic: Pluralistic, batch: Batch) -> None:
                 assert _hole_diff(a[i, j], a[i, k], batch.holes[i]) > 1e-2
 
 
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_official_mode_advances_state(tmp_path: Path, batch: Batch) -> None:
     """official_state=True mutates u/v on every forward, so repeating a request changes its result."""
     model = load(write_release(tmp_path / SPEC_ID))

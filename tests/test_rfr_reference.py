@@ -101,6 +101,7 @@ def random_batch(n: int, h: int, w: int, seed: int) -> Batch:
     return Batch(images, holes)
 
 
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_concurrent_calls_do_not_share_state(net: torch.nn.Module) -> None:
     batches = [random_batch(1, 64, 64, seed=s) for s in (4, 5)]
     sequential = [net.inpaint(b).samples for b in batches]
@@ -177,6 +178,7 @@ def test_missing_file_is_named(checkpoints: Path) -> None:
         load_from_folder(registry.get(MODEL_ID), folder)
 
 
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_memory_bound() -> None:
     """Whatever the photo and strategy, the pipeline hands RFR at most max_batch crops of 256 px."""
     from app import hires

@@ -94,6 +94,7 @@ def _lama(tmp: Path) -> tuple:
 
 
 @pytest.mark.parametrize("container", [_edgeconnect, _rfr, _pic, _lama], ids=["edgeconnect", "rfr", "pic", "lama"])
+@pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)
 def test_official_container_round_trips_to_identical_tensors(tmp_path, container):
     files, expected = container(tmp_path)
     state = read_official(tmp_path, files)

@@ -10,6 +10,7 @@ tests at the end start fresh processes with the environment set, as a user would
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -399,35 +400,55 @@ def test_cli_download_list_and_offline(server, tmp_path):
 # ---------------------------------------------------------------------------- push
 
 
-def test_push_then_download_through_the_pinned_tag(server, hf_env, checkpoints, monkeypatch, capsys):
-    """convert -> push (create_repo, upload_folder, tag v1) -> a fresh machine downloads and loads it."""
+def test_push_converts_uploads_tags_and_records_the_pins_in_one_step(server, hf_env, checkpoints, monkeypatch,
+                                                                       capsys, pins_file):
+    """Official file only -> `push --namespace` (convert, card, upload, tag v1, pins file) -> a fresh machine
+    downloads exactly the recorded commit, checks the recorded sha256 and loads it."""
     from app import registry
     from app.weights import cli
 
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the test server speaks plain LFS only
-    spec = spec_for("pushns/tiny", model_id="tiny-push")
+    spec = spec_for("tiny", model_id="tiny-push")  # a repo name only: the namespace is the deployer's
     monkeypatch.setattr(registry, "MODELS", registry.MODELS + (spec,))
     folder = checkpoints / spec.id
     folder.mkdir()
     torch.save({"generator": {"conv.weight": torch.full((3, 3, 1, 1), 7.0), "conv.bias": torch.ones(3)}},
                folder / "tiny.pth")
-    assert cli.main(["convert", spec.id]) == 0
-    assert cli.main(["push", spec.id, "--repo", "pushns/tiny"]) == 0, capsys.readouterr().err
+    assert model_cache.availability(spec).ok  # the official file itself
+    assert cli.main(["push", spec.id, "--namespace", "pushns"]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     pushed = sha((folder / FILE).read_bytes())
-    assert pushed in out and "tagged it v1" in out
-    _, files, _ = server.resolve("pushns/tiny", "v1")
+    commit, files, _ = server.resolve("pushns/tiny", "v1")
     assert set(files) == {FILE, "README.md"} and sha(files[FILE]) == pushed  # the .pth stayed home
     assert server.validated[-1]["license"] == "apache-2.0"
-    assert cli.main(["push", spec.id, "--repo", "pushns/tiny"]) == 0  # again: the tag is not moved
-    assert "already has a tag v1" in capsys.readouterr().out
-    assert server.resolve("pushns/tiny", "v1")[0] != server.resolve("pushns/tiny", "main")[0]
+    assert json.loads(pins_file.read_text()) == {
+        spec.id: {"mirror": {"repo_id": "pushns/tiny", "revision": commit, "files": {FILE: pushed}}}}
+    assert commit in out and str(pins_file) in out
+
+    assert cli.main(["push", spec.id, "--namespace", "pushns"]) == 0  # again: a new commit, recorded; tag kept
+    second = json.loads(pins_file.read_text())[spec.id]["mirror"]["revision"]
+    assert second == server.resolve("pushns/tiny", "main")[0] != server.resolve("pushns/tiny", "v1")[0]
 
     (folder / FILE).unlink()
     (folder / "tiny.pth").unlink()
-    model = model_cache.get_inpainter(spec_for("pushns/tiny", pushed, model_id="tiny-push"))
+    monkeypatch.setenv("HF_HOME", str(checkpoints.parent / "fresh-machine"))
+    model = model_cache.get_inpainter(spec)
     assert torch.all(model.conv.weight == 7.0)
-    assert f"/pushns/tiny/resolve/v1/{FILE}" in server.paths("GET")
+    assert f"/pushns/tiny/resolve/{second}/{FILE}" in server.paths("GET")
+
+
+def test_a_recorded_mirror_is_held_to_its_sha256(server, hf_env, pins_file, synthetic):
+    """A pins file naming another sha256 than the files served: refused, nothing loaded."""
+    _, data = synthetic[1]
+    commit = server.add("pinned/tiny", {FILE: data})
+    spec = spec_for("tiny", model_id="tiny-pinned")
+    pins_file.write_text(json.dumps({spec.id: {"mirror": {"repo_id": "pinned/tiny", "revision": commit,
+                                                          "files": {FILE: "0" * 64}}}}))
+    with pytest.raises(WeightsError, match="failed its sha256 check"):
+        model_cache.get_inpainter(spec)
+    pins_file.write_text("{not json")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        locate(spec)
 
 
 def test_official_file_under_an_alias_counts_as_local(checkpoints, monkeypatch):

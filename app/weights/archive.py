@@ -34,7 +34,7 @@ from huggingface_hub import hf_hub_download
 
 from app.errors import ModelUnavailableError, WeightsError
 from app.registry import ModelSpec, OfficialArchive
-from app.weights import hub
+from app.weights import hub, pins
 from app.weights.resolve import local_dir
 from app.weights.verify import sha256_of
 
@@ -46,8 +46,8 @@ _CHUNK = 8 << 20
 
 
 def fetch_archive(spec: ModelSpec, progress: hub.Progress | None = None) -> Path:
-    """Download ``spec.official_archive`` (cached), check its pins and return its local path."""
-    source = spec.official_archive
+    """Download ``spec``'s official archive (cached), check its pins and return its local path."""
+    source = pins.archive(spec)
     if source is None:
         raise ModelUnavailableError(f"{spec.name} has no official distribution on the Hub; see the README "
                                     "for where its authors publish the files.")

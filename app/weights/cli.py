@@ -1,5 +1,10 @@
 """``python -m app weights list|download|fetch-official|convert|verify|push`` — the weights toolbox.
 
+``push`` is the one step a deployer runs per model: it converts the authors' files in
+``checkpoints/<id>/`` (when not done yet), writes the model card, uploads both to the
+deployer's namespace, tags the commit and records repo, commit and sha256 in the pins file
+(:mod:`app.weights.pins`) the app reads.
+
 Register it on the app's CLI with :func:`add_parser`; ``args.handler(args)`` then returns the
 exit status. ``python -m app.weights.cli ...`` runs it on its own. Every failure prints the
 same message the UI shows and exits non-zero.
@@ -14,20 +19,24 @@ from pathlib import Path
 from app import registry
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.registry import MIRROR_REVISION, ModelSpec
-from app.weights import hub
+from app.weights import hub, pins
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.convert import CARD_NAME, convert
 from app.weights.fetch import fetch
 from app.weights.loader import instantiate, read_entries
+from app.weights.provision import obtain
 from app.weights.resolve import (
     SAFETENSORS_NAME,
     Location,
     approx_size,
+    describe_expected,
     find_local,
     hub_files,
     local_dir,
     locate,
+    mirror,
     missing_message,
+    where,
 )
 from app.weights.verify import verify_file
 
@@ -38,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                                    description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="weights_command", metavar="COMMAND", required=True)
     sub.add_parser("list", help="every model: local / cached / missing, size, licence")
-    download = sub.add_parser("download", help="fetch Hub weights into the Hugging Face cache")
+    download = sub.add_parser("download", help="fetch weights into the Hugging Face cache (mirror, or the "
+                              "authors' Hub archive converted)")
     download.add_argument("ids", nargs="*", metavar="MODEL_ID")
     download.add_argument("--all", action="store_true", help="every neural model")
     download.add_argument("--force", action="store_true", help="download again even if cached")
@@ -52,12 +62,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     conv.add_argument("--no-check", action="store_true", help="skip the strict load into the network")
     verify = sub.add_parser("verify", help="check files, sha256 pins and a strict load")
     verify.add_argument("ids", nargs="*", metavar="MODEL_ID", help="default: every model with weights here")
-    push = sub.add_parser("push", help="upload a converted folder to a Hub repo and tag it")
+    push = sub.add_parser("push", help="convert if needed, upload to a Hub repo, tag it, record the pins")
     push.add_argument("id", metavar="MODEL_ID")
-    push.add_argument("--repo", help="namespace/name (default: the registry's repo in $INPAINT_HUB_NAMESPACE)")
+    push.add_argument("--namespace", help="your Hub user or organisation (repo name from the registry)")
+    push.add_argument("--repo", help="namespace/name, instead of --namespace")
     push.add_argument("--folder", type=Path, help="converted folder (default checkpoints/<id>/)")
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", help="Hub token (default: HF_TOKEN or `hf auth login`)")
+    push.add_argument("--no-record", action="store_true", help=f"do not write the pins file ({pins.PINS_ENV})")
     parser.set_defaults(handler=run)
     return parser
 
@@ -100,11 +112,11 @@ def _row(spec: ModelSpec) -> tuple[str, str, str, str]:
     if spec.kind == "classical":
         return spec.id, "built-in", "-", spec.licence
     location = locate(spec)
-    status = {"local": "local", "cached": "cached"}.get(location.status, "missing")
+    status = {"remote": "first use"}.get(location.status, location.status)  # fetched when first chosen
     if location.paths:
         size = f"{sum(p.stat().st_size for p in location.paths) / 1e6:.0f} MB"
     else:
-        size = approx_size(spec) if spec.weights else "-"
+        size = approx_size(spec) if location.status == "remote" else "-"
     return spec.id, status, size, spec.licence
 
 
@@ -114,14 +126,14 @@ def _row(spec: ModelSpec) -> tuple[str, str, str, str]:
 def _download(args: argparse.Namespace) -> int:
     failed = 0
     for spec in _neural(args.ids, args.all):
-        try:
-            paths = fetch(spec, force=args.force)  # progress: huggingface_hub's tqdm bars
+        try:  # progress: huggingface_hub's tqdm bars
+            paths = fetch(spec, force=True).values() if args.force and mirror(spec) else obtain(spec).paths
         except InpaintError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        for name, path in paths.items():
-            print(f"{spec.id}: {name} -> {path}")
+        for path in paths:
+            print(f"{spec.id}: {path}")
         if find_local(spec):
             print(f"{spec.id}: note: {local_dir(spec)} has weights too; they take precedence.")
     return 1 if failed else 0
@@ -177,7 +189,7 @@ def _verify_one(spec: ModelSpec) -> str:
     if location.status in {"missing", "remote"}:
         raise ModelUnavailableError(missing_message(spec, "they are neither in checkpoints/ nor cached"))
     note = _verify_local(spec, location) if location.status == "local" else _verify_cached(spec, location)
-    source = location.source if location.status == "local" else f"cached weights of {spec.weights.repo_id}"
+    source = location.source if location.status == "local" else f"cached weights of {where(spec)}"
     instantiate(spec, read_entries(spec, location.entries), "cpu", source=source)
     return note + "; loads strictly"
 
@@ -206,24 +218,34 @@ def _verify_local(spec: ModelSpec, location: Location) -> str:
 def _push(args: argparse.Namespace) -> int:
     spec = registry.get(args.id)
     folder = args.folder or local_dir(spec)
-    expected = spec.weights.repo_id if spec.weights else None
-    repo = args.repo or expected
-    if not repo or "/" not in repo:
-        raise ModelUnavailableError("Pass --repo namespace/name.")
-    for name in (SAFETENSORS_NAME, CARD_NAME):
-        if not (folder / name).is_file():
-            raise WeightsError(f"{folder / name} is missing: run `python -m app weights convert {spec.id}` first.")
+    repo = _push_repo(spec, args)
+    if not (folder / SAFETENSORS_NAME).is_file() or not (folder / CARD_NAME).is_file():
+        if not find_local(spec, folder):
+            raise WeightsError(f"{folder} has neither {SAFETENSORS_NAME} nor the official files "
+                               f"({describe_expected(spec)}): download the authors' files there first.")
+        _convert(argparse.Namespace(id=spec.id, src=folder, out=None, no_check=False))
     sha = verify_file(spec, SAFETENSORS_NAME, folder / SAFETENSORS_NAME, None, fresh=True)
     oid, tagged = _upload(spec, repo, folder, sha, args)
-    print(f"pushed {folder} to {repo} at commit {oid}")
-    if tagged:
-        print(f"tagged it {MIRROR_REVISION}: the registry's pinned revision now resolves")
+    print(f"pushed {folder} to {repo} at commit {oid}" + (f", tagged {MIRROR_REVISION}" if tagged else ""))
+    if args.no_record:
+        print(f'pins for {spec.id}: repo_id="{repo}", revision="{oid}", files={{"{SAFETENSORS_NAME}": "{sha}"}}')
     else:
-        print(f"warning: {repo} already has a tag {MIRROR_REVISION} (not moved): pin revision=\"{oid}\" instead")
-    print(f'registry pin: revision="{oid}", files={{"{SAFETENSORS_NAME}": "{sha}"}}')
-    if expected and repo != expected:
-        print(f"note: the app looks for {expected} ({registry.HUB_NAMESPACE_ENV} sets the namespace only).")
+        path = pins.record_mirror(spec, repo, oid, {SAFETENSORS_NAME: sha})
+        print(f"recorded {repo}@{oid} (sha256 {sha}) for {spec.id} in {path}: commit that file with the app")
     return 0
+
+
+def _push_repo(spec: ModelSpec, args: argparse.Namespace) -> str:
+    """``--repo``, else ``--namespace`` + the registry's repo name, else the configured mirror's repo."""
+    if args.repo:
+        repo = args.repo
+    elif args.namespace and spec.weights:
+        repo = f"{args.namespace.strip('/')}/{spec.weights.repo.rsplit('/', 1)[-1]}"
+    else:
+        repo = mirror(spec).repo_id if mirror(spec) else ""
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise ModelUnavailableError("Pass --namespace <your Hub user or organisation> (or --repo namespace/name).")
+    return repo
 
 
 def _upload(spec: ModelSpec, repo: str, folder: Path, sha: str, args: argparse.Namespace) -> tuple[str, bool]:

@@ -74,6 +74,7 @@ class HubSettings:
     endpoint: str
     cache_dir: str
     offline: bool
+    home: str = constants.HF_HOME  # HF_HOME: what the app converts itself lives beside the hub cache
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def settings() -> HubSettings:
         endpoint=(env.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/"),
         cache_dir=os.path.expanduser(os.path.expandvars(cache)),
         offline=_truthy(offline) if offline is not None else constants.is_offline_mode(),
+        home=os.path.expanduser(os.path.expandvars(home or constants.HF_HOME)),
     )
 
 

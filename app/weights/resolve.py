@@ -4,9 +4,13 @@ First hit wins:
 
 1. ``checkpoints/<model-id>/`` — our ``model.safetensors``, else the authors' release files
    (the user's own files always win; pickles are read safely by :mod:`app.weights.official`);
-2. huggingface_hub's cache at the registry's pinned revision;
-3. a download (``remote``), unless offline (``HF_HUB_OFFLINE=1``), no mirror is registered or
-   the Hub was just unreachable (``missing``, with the message that says what to provide).
+2. ``$HF_HOME/inpaint-studio/<model-id>/`` — safetensors this app converted from the authors'
+   official archive on an earlier first use (:mod:`app.weights.provision`);
+3. the configured Hub mirror (:func:`mirror`) in huggingface_hub's cache at its pinned revision;
+4. a download (``remote``): from the mirror when one is configured, else the authors' official
+   archive on the Hub (downloaded or found preloaded in the cache, then converted), unless
+   offline, nothing is configured or the Hub was just unreachable (``missing``, with the
+   message that says what to provide).
 
 :func:`locate` returns a :class:`Location` naming the exact files; :func:`app.weights.loader.load_state`
 then reads exactly those files and looks nowhere else (the pattern of timm's
@@ -21,13 +25,15 @@ from pathlib import Path
 from typing import Literal
 
 from app.errors import InpaintError, WeightsError
-from app.registry import HUB_NAMESPACE_ENV, ModelSpec
-from app.weights import hub
+from app.registry import HUB_NAMESPACE_ENV, HubWeights, ModelSpec
+from app.weights import hub, pins
 from app.weights.official import OfficialFile, find_official
 from app.weights.verify import known_sha256
 
 SAFETENSORS_NAME = "model.safetensors"
 CHECKPOINTS_ENV = "INPAINT_CHECKPOINTS"
+
+PROVISIONED_DIR = "inpaint-studio"  # under HF_HOME: safetensors converted from official archives
 
 Status = Literal["local", "cached", "remote", "missing"]
 
@@ -50,13 +56,15 @@ class Location:
     """Where a model's weights would come from right now, found without any network call.
 
     ``entries`` are the exact files to read (none for ``remote`` and ``missing``); ``source``
-    names them in load errors; ``reason`` is what the UI and CLI show.
+    names them in load errors; ``reason`` is what the UI and CLI show; ``via`` says what a
+    ``remote`` location fetches: the Hub mirror's safetensors or the authors' archive.
     """
 
     status: Status
     reason: str
     entries: tuple[Entry, ...] = ()
     source: str = ""
+    via: Literal["mirror", "archive", ""] = ""
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -103,19 +111,39 @@ def find_local(spec: ModelSpec, folder: Path | None = None) -> tuple[Entry, ...]
     return tuple(Entry(path, official=file) for file, path in found or ())
 
 
+def provisioned_dir(spec: ModelSpec) -> Path:
+    """Where safetensors converted from ``spec``'s official archive are kept, in the Hugging Face cache."""
+    return Path(hub.settings().home) / PROVISIONED_DIR / spec.id
+
+
+def mirror(spec: ModelSpec) -> HubWeights | None:
+    """The Hub mirror of ``spec``'s safetensors this deployment uses, or None when none is configured.
+
+    A mirror recorded in the pins file wins; the registry's entry counts when it names a full
+    repo id or when ``INPAINT_HUB_NAMESPACE`` says whose mirrors to use. Without either, a
+    placeholder namespace would only be a failed download at the user's first click.
+    """
+    recorded = pins.recorded_mirror(spec)
+    if recorded is not None or spec.weights is None:
+        return recorded
+    return spec.weights if "/" in spec.weights.repo or os.environ.get(HUB_NAMESPACE_ENV) else None
+
+
 def hub_files(spec: ModelSpec) -> dict[str, str | None]:
-    """The registry's Hub files of ``spec`` (name -> pinned sha256); safetensors only."""
-    if spec.weights is None:
+    """The mirror's files of ``spec`` (name -> pinned sha256); safetensors only."""
+    weights = mirror(spec)
+    if weights is None:
         return {}
-    unsafe = [name for name in spec.weights.files if not name.endswith(".safetensors")]
+    unsafe = [name for name in weights.files if not name.endswith(".safetensors")]
     if unsafe:
         raise WeightsError(f"{spec.name}: the registry names {', '.join(unsafe)} on the Hub, but only .safetensors "
                            "files are downloaded (nothing downloaded is ever unpickled).")
-    return dict(spec.weights.files)
+    return dict(weights.files)
 
 
 def hub_file(spec: ModelSpec, name: str) -> hub.HubFile:
-    return hub.HubFile(spec.weights.repo_id, name, spec.weights.revision)
+    weights = mirror(spec)
+    return hub.HubFile(weights.repo_id, name, weights.revision)
 
 
 def cached_paths(spec: ModelSpec, settings: hub.HubSettings | None = None) -> dict[str, Path]:
@@ -132,19 +160,42 @@ def cached_paths(spec: ModelSpec, settings: hub.HubSettings | None = None) -> di
 
 
 def locate(spec: ModelSpec) -> Location:
-    """Local folder -> Hub cache -> download, decided from disk and settings alone."""
+    """Local folder -> converted archive -> mirror cache -> download, decided from disk and settings alone."""
     local = find_local(spec)
     if local:
         folder = local_dir(spec)
         return Location("local", f"local weights in {folder}", local, f"weights in {folder}")
+    converted = provisioned_dir(spec) / SAFETENSORS_NAME
+    if converted.is_file():
+        return Location("local", f"converted from {archive_name(spec)}", (Entry(converted),),
+                        f"weights converted from {archive_name(spec)} ({converted})")
     settings = hub.settings()
     cached = cached_paths(spec, settings)
     if cached:
         return _cached_location(spec, cached)
     why = why_no_download(spec, settings)
-    if why:
-        return Location("missing", missing_message(spec, why))
-    return Location("remote", f"will download {approx_size(spec)} from {where(spec)} on first use")
+    if not why:
+        return Location("remote", f"will download {approx_size(spec)} from {where(spec)} on first use", via="mirror")
+    return _archive_location(spec, settings) or Location("missing", missing_message(spec, why))
+
+
+def archive_name(spec: ModelSpec) -> str:
+    source = spec.official_archive
+    return f"{source.repo}/{source.file}" if source else "nothing"
+
+
+def _archive_location(spec: ModelSpec, settings: hub.HubSettings) -> Location | None:
+    """The authors' archive as a source: already in the cache (preloaded), or downloadable now."""
+    source = pins.archive(spec)
+    if source is None or not source.sha256:
+        return None
+    mb = f"~{source.size / 1e6:.0f} MB " if source.size else ""
+    if hub.cached_file(hub.HubFile(source.repo, source.file, source.revision), settings) is not None:
+        return Location("remote", f"will convert {archive_name(spec)} (already downloaded) on first use",
+                        via="archive")
+    if settings.offline or hub.unreachable_reason(settings.endpoint):
+        return None
+    return Location("remote", f"will download {mb}{archive_name(spec)} and convert it on first use", via="archive")
 
 
 def cached_location(spec: ModelSpec, paths: dict[str, Path]) -> Location:
@@ -176,7 +227,7 @@ def known_mismatch(spec: ModelSpec, paths: dict[str, Path]) -> str:
 def why_no_download(spec: ModelSpec, settings: hub.HubSettings) -> str:
     """Why a download cannot even be tried now ("" = it can)."""
     if not hub_files(spec):
-        return "no Hub mirror is registered for it"
+        return f"no Hub mirror is configured for it ({HUB_NAMESPACE_ENV} unset, none recorded by `weights push`)"
     if settings.offline:
         return "offline mode is on (HF_HUB_OFFLINE=1) and they are not in the Hugging Face cache"
     return hub.unreachable_reason(settings.endpoint)
@@ -192,7 +243,8 @@ def approx_size(spec: ModelSpec) -> str:
 
 
 def where(spec: ModelSpec) -> str:
-    return spec.weights.where if spec.weights else "nowhere"
+    weights = mirror(spec)
+    return weights.where if weights else "nowhere"
 
 
 def describe_expected(spec: ModelSpec) -> str:
@@ -213,8 +265,12 @@ def missing_message(spec: ModelSpec, why: str) -> str:
     text = f"{spec.name} weights are not available: {why}. Put {expected} in {local_dir(spec)}/"
     if spec.card.weights_source:
         text += f" (official files: {spec.card.weights_source})"
-    if spec.weights is not None:
+    weights = mirror(spec)
+    if weights is not None:
         text += (f", or run `python -m app weights download {spec.id}` while online to fetch "
-                 f"{', '.join(spec.weights.files)} from {where(spec)} into {hub.settings().cache_dir} "
-                 f"(namespace from {HUB_NAMESPACE_ENV})")
+                 f"{', '.join(weights.files)} from {where(spec)} into {hub.settings().cache_dir}")
+    elif spec.weights is not None:
+        text += f", or mirror them once with `python -m app weights push {spec.id} --namespace <yours>`"
+    if spec.official_archive is not None:
+        text += f"; the app converts the official {archive_name(spec)} by itself once it can download it"
     return text + "."

@@ -94,10 +94,10 @@ def verify_file(spec: ModelSpec, name: str, path: Path, expected: str | None, fr
         return ""
     actual = sha256_of(path, fresh=fresh)
     if expected and actual != expected.lower():
-        where = spec.weights.where if spec.weights else "nowhere"
         raise WeightsError(
             f"{spec.name}: {name} failed its sha256 check and was NOT used.\n  file:     {path}\n"
-            f"  expected: {expected.lower()} (pinned in the registry for {where})\n  actual:   {actual}\n"
+            f"  expected: {expected.lower()} (pinned for {spec.id} in the registry or pins.json)\n"
+            f"  actual:   {actual}\n"
             f"Nothing was deleted. Re-download it with `python -m app weights download --force {spec.id}`, "
             "or delete that file if you put it there yourself.")
     return actual

@@ -1,0 +1,108 @@
+"""The deployment's weight pins: which Hub mirror each model uses, at which commit and sha256.
+
+``weights push`` records a mirror here after uploading it, so deploying the studio never
+means editing Python. The file is ``pins.json`` beside ``app.py`` (``INPAINT_PINS`` names
+another), read at each lookup so a running process sees a new pin at once::
+
+    {"edgeconnect-places2": {"mirror": {"repo_id": "me/edgeconnect-places2",
+                                        "revision": "<40-hex commit>",
+                                        "files": {"model.safetensors": "<sha256>"}}},
+     "lama": {"archive": {"sha256": "<sha256 of big-lama.zip>", "size": 381428720}}}
+
+``mirror`` replaces the registry's mirror; ``archive`` re-pins an official archive (used when
+the authors re-upload it, and by the tests' synthetic archive). A model with neither keeps
+the registry's entries. A malformed file is an error naming it, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from app.errors import WeightsError
+from app.registry import HubWeights, ModelSpec, OfficialArchive
+
+PINS_ENV = "INPAINT_PINS"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_lock = threading.Lock()
+
+
+def pins_path() -> Path:
+    """``$INPAINT_PINS``, else ``pins.json`` at the project root (next to ``app.py``)."""
+    env = os.environ.get(PINS_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "pins.json"
+
+
+def read_pins() -> dict[str, dict[str, Any]]:
+    """Every record of the pins file ({} when there is none)."""
+    path = pins_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise WeightsError(f"The weight pins file {path} cannot be read: {exc}") from exc
+    try:
+        pins = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"The weight pins file {path} is not valid JSON ({exc}); fix or delete it.") from exc
+    if not isinstance(pins, dict) or not all(isinstance(v, dict) for v in pins.values()):
+        raise WeightsError(f"The weight pins file {path} must map model ids to records ({{\"<id>\": {{...}}}}).")
+    return pins
+
+
+def recorded_mirror(spec: ModelSpec) -> HubWeights | None:
+    """The mirror recorded for ``spec``, checked, or None."""
+    record = read_pins().get(spec.id, {}).get("mirror")
+    if record is None:
+        return None
+    try:
+        files = {str(name): _sha(sha) for name, sha in dict(record["files"]).items()}
+        return HubWeights(repo=_repo_id(record["repo_id"]), revision=str(record["revision"]), files=files)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"The mirror pinned for {spec.id} in {pins_path()} is malformed ({exc}): it needs "
+                           "repo_id (namespace/name), revision and files {name: sha256}.") from exc
+
+
+def archive(spec: ModelSpec) -> OfficialArchive | None:
+    """``spec``'s official archive with the pins file's sha256/size when it re-pins them."""
+    source = spec.official_archive
+    record = read_pins().get(spec.id, {}).get("archive")
+    if source is None or record is None:
+        return source
+    try:
+        return replace(source, sha256=_sha(record["sha256"]), size=int(record["size"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"The archive pinned for {spec.id} in {pins_path()} is malformed ({exc}): it needs "
+                           "sha256 and size.") from exc
+
+
+def record_mirror(spec: ModelSpec, repo_id: str, revision: str, files: dict[str, str]) -> Path:
+    """Write ``spec``'s mirror into the pins file (other records kept); returns the file."""
+    path = pins_path()
+    with _lock:
+        pins = read_pins()
+        pins.setdefault(spec.id, {})["mirror"] = {"repo_id": repo_id, "revision": revision, "files": dict(files)}
+        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        staged.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(staged, path)
+    return path
+
+
+def _repo_id(value: Any) -> str:
+    if not isinstance(value, str) or value.count("/") != 1 or not all(value.split("/")):
+        raise ValueError(f"repo_id {value!r} is not namespace/name")
+    return value
+
+
+def _sha(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256.match(value.lower()):
+        raise ValueError(f"{value!r} is not a sha256 (64 hex digits)")
+    return value.lower()

@@ -1,0 +1,77 @@
+"""Weights from the authors' own archive on the Hub, converted once, on first use.
+
+LaMa's authors publish ``big-lama.zip`` on the Hub (``smartywu/big-lama``), so a fresh
+deployment can serve LaMa with no mirror at all. On first use the archive is taken from
+huggingface_hub's cache (a Space's ``preload_from_hub`` put it there at build time) or
+downloaded with progress; its size and sha256 pins are checked before it is opened; the
+release file is extracted into a staging folder, read with the restricted unpickler (no code
+from it runs), strictly loaded into the network and written as safetensors into
+``$HF_HOME/inpaint-studio/<id>/``. The pickle is deleted again; only the safetensors and its
+model card stay, so a restart of the app loads them without downloading or converting.
+A failure at any step leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from app.registry import ModelSpec
+from app.weights import hub
+from app.weights.archive import extract_members, fetch_archive
+from app.weights.convert import CARD_NAME, convert
+from app.weights.fetch import fetch
+from app.weights.resolve import SAFETENSORS_NAME, Location, cached_location, locate, provisioned_dir
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def obtain(spec: ModelSpec, location: Location | None = None, progress: hub.Progress | None = None) -> Location:
+    """A readable location of ``spec``'s weights: ``location`` itself, or what fetching it produced.
+
+    ``remote`` locations are fetched here (mirror files downloaded, or the archive provisioned),
+    so every caller (first click, ``weights download``, the API) gets weights the same way.
+    """
+    location = location or locate(spec)
+    if location.status != "remote":
+        return location
+    if location.via == "archive":
+        provision(spec, progress)
+        return locate(spec)
+    return cached_location(spec, fetch(spec, progress))
+
+
+def provision(spec: ModelSpec, progress: hub.Progress | None = None) -> Path:
+    """``spec``'s safetensors converted from its official archive (once; later calls find it)."""
+    folder = provisioned_dir(spec)
+    target = folder / SAFETENSORS_NAME
+    with _lock_for(spec.id):  # two first clicks at once convert once
+        if target.is_file():
+            return target
+        archive = fetch_archive(spec, progress)
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder))
+        try:
+            _report(progress, f"Extracting {archive.name}")
+            extract_members(spec, archive, staging)
+            _report(progress, f"Converting {spec.name} to safetensors")
+            done = convert(spec, staging, check=True)
+            os.replace(done.card, folder / CARD_NAME)
+            os.replace(done.weights, target)  # last: its presence means "provisioned"
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _report(progress: hub.Progress | None, message: str) -> None:
+    if progress:
+        progress(1.0, message)
+
+
+def _lock_for(model_id: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(model_id, threading.Lock())
