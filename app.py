@@ -1,6 +1,11 @@
-"""Hugging Face Space entry point: build the studio and serve it (http://127.0.0.1:7860 locally)."""
+"""Hugging Face Space entry point: build the studio and serve it (http://127.0.0.1:7860 locally).
 
-from app.ui import launch
+``demo`` is a module-level name on purpose: on a Space, Gradio's reloader looks it up in ``__main__``.
+"""
+
+from app.ui import build, launch
+
+demo = build()
 
 if __name__ == "__main__":
-    launch()
+    launch(demo)

@@ -18,9 +18,10 @@ from app.errors import ModelUnavailableError
 from app.models.base import NeuralNetwork
 
 #: Hub namespace that mirrors the authors' weights (they are published on Google Drive
-#: only); whoever deploys sets it to their own mirror.
+#: only); whoever deploys sets it, or records each mirror in pins.json with ``weights push``.
+#: Unset, a registry mirror is not used (see :func:`app.weights.resolve.mirror`).
 HUB_NAMESPACE_ENV = "INPAINT_HUB_NAMESPACE"
-DEFAULT_HUB_NAMESPACE = "inpaint-studio"
+DEFAULT_HUB_NAMESPACE = "inpaint-studio"  # only named in messages while no namespace is set
 
 
 class Licence(str):
