@@ -40,6 +40,15 @@ class Knob:
     advanced: bool = False  # under the studio's "Advanced" accordion
 
     @property
+    def description(self) -> str:
+        """The help text, with the range of a number: the API's description of this knob.
+
+        ``/inpaint`` leaves ranges to :class:`Options` (for its message), so its schema has no
+        minimum or maximum; an MCP client learns the range from here.
+        """
+        return self.help if self.choices else f"{self.help} (a whole number from {self.low} to {self.high})"
+
+    @property
     def annotation(self) -> type:
         """What callers may pass: numbers arrive as floats from sliders and JSON, and are rounded."""
         return str if self.choices else float
@@ -138,6 +147,31 @@ def signature_with_knobs(fn: Callable, placeholder: str, keyword_only: bool = Fa
     kind = inspect.Parameter.KEYWORD_ONLY if keyword_only else inspect.Parameter.POSITIONAL_OR_KEYWORD
     knobs = [inspect.Parameter(k.name, kind, default=k.default, annotation=k.annotation) for k in KNOBS]
     return signature.replace(parameters=[*params[:at], *knobs, *params[at + 1:]])
+
+
+def doc_with_knobs(doc: str | None, placeholder: str) -> str | None:
+    """``doc`` with its ``placeholder:`` argument line replaced by one line per knob and its description.
+
+    The docstring counterpart of :func:`signature_with_knobs`: Gradio's MCP server describes each
+    parameter of a tool by its own ``name: text`` line under ``Args:``, and the text is declared here once.
+    """
+    return expand_arg_doc(doc, placeholder, {k.name: k.description for k in KNOBS})
+
+
+def expand_arg_doc(doc: str | None, placeholder: str, entries: dict[str, str]) -> str | None:
+    """``doc`` with the ``placeholder:`` line of its Google-style ``Args:`` replaced by a ``name: text`` line per entry.
+
+    For wrappers that turn one parameter into several; a docstring without that line is returned as it is.
+    """
+    lines = (doc or "").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == "Args:"), len(lines))
+    for i in range(start + 1, len(lines)):
+        name, colon, _ = lines[i].strip().partition(":")
+        if colon and name == placeholder:
+            indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+            lines[i:i + 1] = [f"{indent}{key}: {text}" for key, text in entries.items()]
+            return "\n".join(lines)
+    return doc
 
 
 def guide_kinds() -> list[str]:

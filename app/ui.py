@@ -25,6 +25,9 @@ import gradio as gr
 import numpy as np
 from gradio.context import LocalContext
 from PIL import Image
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import disk, masks, options, pipeline, registry
 from app.errors import BadImageError, Cancelled, InpaintError
@@ -206,6 +209,49 @@ def takes_knobs(handler: Callable) -> Callable:
         return handler(*forward.args, **forward.kwargs)
 
     call.__signature__ = outer  # type: ignore[attr-defined]
+    call.__doc__ = options.doc_with_knobs(handler.__doc__, "knobs")
+    return call
+
+
+def guide_parameter(kind: str) -> str:
+    """``/inpaint``'s parameter for ``kind`` strokes, e.g. ``edges_strokes``."""
+    return f"{kind}_strokes"
+
+
+def guide_description(kind: str) -> str:
+    """What ``/inpaint``'s ``kind`` strokes parameter is for, naming the models that read it."""
+    return (f"optional image of the photo's shape with {kind} strokes (white) that steer the fill of "
+            f"{', '.join(options.guide_users(kind))}; the other models ignore it")
+
+
+def takes_guides(handler: Callable) -> Callable:
+    """``handler(..., *guide_files)`` as Gradio calls it: one optional named parameter per :func:`guide_kinds` entry.
+
+    Gradio calls a ``*args`` input ``param_9`` and marks it required, in ``/gradio_api/info`` and in
+    the MCP schema alike; a named parameter defaulting to None is optional and has a description
+    (written into the ``Args:`` of the docstring here, like :func:`takes_knobs` does for the knobs).
+    Applied where the endpoint is built, so its parameters are the guide inputs built with it.
+    """
+    signature = inspect.signature(handler)
+    params = list(signature.parameters.values())
+    at = next(i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_POSITIONAL)
+    names = [guide_parameter(kind) for kind in guide_kinds()]
+    guides = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=str | None)
+              for name in names]
+    outer = signature.replace(parameters=[*params[:at], *guides, *params[at + 1:]])
+
+    @functools.wraps(handler)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        bound = outer.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        head = [values.pop(p.name) for p in params[:at]]
+        files = [values.pop(name) for name in names]
+        return handler(*head, *files, **values)
+
+    call.__signature__ = outer  # type: ignore[attr-defined]
+    call.__doc__ = options.expand_arg_doc(handler.__doc__, params[at].name,
+                                          {guide_parameter(kind): guide_description(kind) for kind in guide_kinds()})
     return call
 
 
@@ -353,12 +399,23 @@ def on_select(paths: list[str] | None, event: gr.SelectData):
 
 @takes_knobs
 def api_inpaint(image: str, mask: str, models: list[str], knobs: dict[str, Any], *guide_files: str | None,
-                request: gr.Request = None):
-    """The named endpoint ``/inpaint``: image + mask files in, full-resolution PNGs + labels out.
+                request: gr.Request = None) -> tuple[list[str], list[dict[str, Any]]]:
+    """Erase the painted part of a photo: each chosen inpainting model fills it, at the photo's full resolution.
 
-    ``guide_files``: one optional stroke image per :func:`guide_kinds` entry (white = stroke).
-    Only the results are written (the caller has the original).
+    Args:
+        image: the photo, any size up to the server's limit (EXIF rotation, transparency, 16-bit and CMYK are handled)
+        mask: an image of the photo's shape; its white (or opaque) part is erased and filled, the rest is kept exactly
+        models: ids of the models to run, each giving its own result; empty for the default models
+        knobs: one line per knob of app.options, with its help text (written by takes_knobs)
+        guide_files: one optional stroke image per guide kind (one line each, written by takes_guides)
+        request: the caller's session, filled in by Gradio (not an input)
+
+    Returns:
+        the results as lossless full-resolution PNGs, and per result its model, sample, seconds, score and label
     """
+    # Gradio's MCP server and API page show this docstring (description, one line per argument,
+    # returns) as the ``/inpaint`` tool's documentation: keep it plain text, one line each.
+    # Only the results are written: the caller has the original.
     try:
         chosen = Options.of(**knobs)
         photo = load_photo(image)
@@ -463,7 +520,8 @@ def _api_endpoint() -> None:
                   *(api_input(knob) for knob in options.KNOBS),
                   *(gr.File(label=f"{kind} strokes") for kind in guide_kinds())]
         outputs = [gr.File(file_count="multiple", label="images"), gr.JSON(label="results")]
-        gr.Button(visible=False).click(api_inpaint, inputs, outputs, api_name="inpaint", concurrency_id="inpaint")
+        gr.Button(visible=False).click(takes_guides(api_inpaint), inputs, outputs, api_name="inpaint",
+                                       concurrency_id="inpaint")
 
 
 def theme() -> gr.themes.Base:
@@ -471,8 +529,57 @@ def theme() -> gr.themes.Base:
     return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
 
 
+def mcp_enabled() -> bool:
+    """Whether ``/inpaint`` is also served as an MCP tool: yes unless ``INPAINT_MCP`` says 0/false/no/off."""
+    return os.environ.get("INPAINT_MCP", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+#: Operator routes Gradio answers for anyone: traffic statistics (the summary is open whenever monitoring
+#: is, and the dashboard mounts on first use), the endless change stream of ``gradio app.py`` reloading,
+#: and the screen-recording converter (runs ffmpeg on any uploaded video; the page never records).
+BACK_OFFICE = ("/monitoring", "/gradio_api/dev/reload", "/gradio_api/process_recording")
+
+
+def closed_routes(demo: gr.Blocks) -> tuple[str, ...]:
+    """The :data:`BACK_OFFICE` paths to close; the reload stream stays for ``gradio app.py`` (its page uses it)."""
+    return tuple(path for path in BACK_OFFICE if not (demo.dev_mode and path.endswith("/dev/reload")))
+
+
+class ClosedRoutes:
+    """ASGI middleware: a plain 404 for ``paths`` and everything under them, before any route runs.
+
+    Passed to ``launch`` through ``app_kwargs`` so it is in place from the first request (routes
+    removed after ``launch`` would be open until then), and it needs nothing from Gradio's routes.
+    """
+
+    def __init__(self, app: ASGIApp, paths: tuple[str, ...]) -> None:
+        self.app, self.paths = app, paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        path = path[len(root):] if root and path.startswith(root) else path
+        if scope["type"] == "http" and any(path == p or path.startswith(p + "/") for p in self.paths):
+            await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def public_settings(demo: gr.Blocks, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``launch`` keyword arguments for an app facing the public: the MCP tool on, the back office closed.
+
+    Monitoring and run history are off through Gradio's own settings (the run-history page would
+    list results the sweep has deleted, and its bucket routes call the Hub for visitors);
+    :class:`ClosedRoutes` answers 404 for the rest. Callers' own values win, except the closed routes.
+    """
+    kwargs = {"mcp_server": mcp_enabled(), "enable_monitoring": False, "run_history": False} | kwargs
+    app_kwargs = dict(kwargs.get("app_kwargs") or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(ClosedRoutes, paths=closed_routes(demo))]
+    return kwargs | {"app_kwargs": app_kwargs}
+
+
 def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
-    """Queue with bounded concurrency and size, then serve (offline-safe)."""
+    """Queue with bounded concurrency and size, then serve (offline-safe; see :func:`public_settings`)."""
     demo = demo or build()
     root = Path(gr.utils.get_upload_folder())
     _page_files.update(disk.made_since(root, _IMPORTED - 1))  # made while the page was built
@@ -481,4 +588,4 @@ def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
                max_size=int(os.environ.get("INPAINT_QUEUE_SIZE", "32")))
     kwargs.setdefault("server_name", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     kwargs.setdefault("server_port", int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    demo.launch(theme=theme(), max_file_size="200mb", **kwargs)
+    demo.launch(theme=theme(), max_file_size="200mb", **public_settings(demo, kwargs))
