@@ -93,6 +93,25 @@ class OfficialArchive:
 
 
 @dataclass(frozen=True)
+class OfficialDownload:
+    """The authors' release file on a plain HTTPS server (mmagic's download.openmmlab.com), not the Hub.
+
+    Fetched and converted on first use like an :class:`OfficialArchive` (:mod:`app.weights.provision`).
+    Until its full ``sha256`` is known and pinned (here or in pins.json), the download is held to
+    ``sha256_prefix``, the hex digits the authors put in the file name: a weak check on its own
+    (32 bits), which is why the file is only ever read with the restricted unpickler and loaded
+    strictly. A successful first download prints the full sha256 to pin.
+    """
+
+    url: str  # https://... (http only for a loopback host: the tests' server)
+    file: str  # the official file name it is saved under (one of the network's official files)
+    sha256_prefix: str = ""
+    sha256: str | None = None
+    size: int | None = None  # bytes, checked before hashing when known
+    max_bytes: int = 2 << 30  # a response longer than this is cut off and refused
+
+
+@dataclass(frozen=True)
 class Card:
     """Facts for the model card and the UI's licence line."""
 
@@ -126,6 +145,7 @@ class ModelSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the entry class
     weights: HubWeights | None = None
     official_archive: OfficialArchive | None = None
+    official_download: OfficialDownload | None = None
     card: Card = field(default_factory=Card)
 
     def __post_init__(self) -> None:

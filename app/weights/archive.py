@@ -47,7 +47,7 @@ _CHUNK = 8 << 20
 
 def fetch_archive(spec: ModelSpec, progress: hub.Progress | None = None) -> Path:
     """Download ``spec``'s official archive (cached), check its pins and return its local path."""
-    source = pins.archive(spec)
+    source = spec.official_archive and pins.official(spec)
     if source is None:
         raise ModelUnavailableError(f"{spec.name} has no official distribution on the Hub; see the README "
                                     "for where its authors publish the files.")

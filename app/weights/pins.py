@@ -9,8 +9,9 @@ another), read at each lookup so a running process sees a new pin at once::
                                         "files": {"model.safetensors": "<sha256>"}}},
      "lama": {"archive": {"sha256": "<sha256 of big-lama.zip>", "size": 381428720}}}
 
-``mirror`` replaces the registry's mirror; ``archive`` re-pins an official archive (used when
-the authors re-upload it, and by the tests' synthetic archive). A model with neither keeps
+``mirror`` replaces the registry's mirror; ``archive`` re-pins the authors' own file (a Hub archive
+or an HTTPS download: when the authors re-upload it, once its full sha256 is known, and for the
+tests' synthetic files). A model with neither keeps
 the registry's entries. A malformed file is an error naming it, never silently ignored.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import WeightsError
-from app.registry import HubWeights, ModelSpec, OfficialArchive
+from app.registry import HubWeights, ModelSpec, OfficialArchive, OfficialDownload
 
 PINS_ENV = "INPAINT_PINS"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -69,9 +70,9 @@ def recorded_mirror(spec: ModelSpec) -> HubWeights | None:
                            "repo_id (namespace/name), revision and files {name: sha256}.") from exc
 
 
-def archive(spec: ModelSpec) -> OfficialArchive | None:
-    """``spec``'s official archive with the pins file's sha256/size when it re-pins them."""
-    source = spec.official_archive
+def official(spec: ModelSpec) -> OfficialArchive | OfficialDownload | None:
+    """``spec``'s own source (Hub archive or HTTPS file), with the pins file's sha256/size when it re-pins them."""
+    source = spec.official_archive or spec.official_download
     record = read_pins().get(spec.id, {}).get("archive")
     if source is None or record is None:
         return source

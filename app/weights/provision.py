@@ -1,4 +1,4 @@
-"""Weights from the authors' own archive on the Hub, converted once, on first use.
+"""Weights from the authors' own files (a Hub archive, or an HTTPS file), converted once, on first use.
 
 LaMa's authors publish ``big-lama.zip`` on the Hub (``smartywu/big-lama``), so a fresh
 deployment can serve LaMa with no mirror at all. On first use the archive is taken from
@@ -8,24 +8,29 @@ release file is extracted into a staging folder, read with the restricted unpick
 from it runs), strictly loaded into the network and written as safetensors into
 ``$HF_HOME/inpaint-studio/<id>/``. The pickle is deleted again; only the safetensors and its
 model card stay, so a restart of the app loads them without downloading or converting.
-A failure at any step leaves nothing half-written behind.
+mmagic's releases (DeepFill, PConv, GLCIC) come the same way from download.openmmlab.com
+(:mod:`app.weights.download`). A failure at any step leaves nothing half-written behind.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
 
-from app.registry import ModelSpec
-from app.weights import hub
+from app.registry import ModelSpec, OfficialDownload
+from app.weights import hub, pins
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.convert import CARD_NAME, convert
+from app.weights.download import fetch_download
 from app.weights.fetch import fetch
 from app.weights.resolve import SAFETENSORS_NAME, Location, cached_location, locate, provisioned_dir
+from app.weights.verify import sha256_of
 
+log = logging.getLogger(__name__)
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -52,12 +57,10 @@ def provision(spec: ModelSpec, progress: hub.Progress | None = None) -> Path:
     with _lock_for(spec.id):  # two first clicks at once convert once
         if target.is_file():
             return target
-        archive = fetch_archive(spec, progress)
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder))
         try:
-            _report(progress, f"Extracting {archive.name}")
-            extract_members(spec, archive, staging)
+            _official_files(spec, staging, progress)
             _report(progress, f"Converting {spec.name} to safetensors")
             done = convert(spec, staging, check=True)
             os.replace(done.card, folder / CARD_NAME)
@@ -65,6 +68,20 @@ def provision(spec: ModelSpec, progress: hub.Progress | None = None) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _official_files(spec: ModelSpec, staging: Path, progress: hub.Progress | None) -> None:
+    """The authors' release files of ``spec`` in ``staging``: downloaded as they are, or out of their archive."""
+    source = pins.official(spec)
+    if isinstance(source, OfficialDownload):
+        path = fetch_download(source, staging, progress)
+        if not source.sha256:  # held to the name's prefix only: say what to pin
+            log.warning("%s: downloaded %s, sha256 %s; pin it in pins.json ({\"%s\": {\"archive\": {\"sha256\": ...,"
+                        " \"size\": %d}}})", spec.id, source.file, sha256_of(path), spec.id, path.stat().st_size)
+        return
+    archive = fetch_archive(spec, progress)
+    _report(progress, f"Extracting {archive.name}")
+    extract_members(spec, archive, staging)
 
 
 def _report(progress: hub.Progress | None, message: str) -> None:

@@ -23,9 +23,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from app.errors import InpaintError, WeightsError
-from app.registry import HUB_NAMESPACE_ENV, HubWeights, ModelSpec
+from app.registry import HUB_NAMESPACE_ENV, HubWeights, ModelSpec, OfficialArchive
 from app.weights import hub, pins
 from app.weights.official import OfficialFile, find_official
 from app.weights.verify import known_sha256
@@ -167,8 +168,8 @@ def locate(spec: ModelSpec) -> Location:
         return Location("local", f"local weights in {folder}", local, f"weights in {folder}")
     converted = provisioned_dir(spec) / SAFETENSORS_NAME
     if converted.is_file():
-        return Location("local", f"converted from {archive_name(spec)}", (Entry(converted),),
-                        f"weights converted from {archive_name(spec)} ({converted})")
+        return Location("local", f"converted from {official_name(spec)}", (Entry(converted),),
+                        f"weights converted from {official_name(spec)} ({converted})")
     settings = hub.settings()
     cached = cached_paths(spec, settings)
     if cached:
@@ -176,26 +177,34 @@ def locate(spec: ModelSpec) -> Location:
     why = why_no_download(spec, settings)
     if not why:
         return Location("remote", f"will download {approx_size(spec)} from {where(spec)} on first use", via="mirror")
-    return _archive_location(spec, settings) or Location("missing", missing_message(spec, why))
+    return _official_location(spec, settings) or Location("missing", missing_message(spec, why))
 
 
-def archive_name(spec: ModelSpec) -> str:
-    source = spec.official_archive
-    return f"{source.repo}/{source.file}" if source else "nothing"
+def official_name(spec: ModelSpec) -> str:
+    """The authors' own file as messages name it: ``repo/file`` on the Hub, ``file from host`` elsewhere."""
+    if spec.official_archive:
+        return f"{spec.official_archive.repo}/{spec.official_archive.file}"
+    if spec.official_download:
+        return f"{spec.official_download.file} from {urlsplit(spec.official_download.url).hostname}"
+    return "nothing"
 
 
-def _archive_location(spec: ModelSpec, settings: hub.HubSettings) -> Location | None:
-    """The authors' archive as a source: already in the cache (preloaded), or downloadable now."""
-    source = pins.archive(spec)
-    if source is None or not source.sha256:
+def _official_location(spec: ModelSpec, settings: hub.HubSettings) -> Location | None:
+    """The authors' own file as a source: already in the cache (a preloaded archive), or downloadable now."""
+    source = pins.official(spec)
+    if source is None:
         return None
-    mb = f"~{source.size / 1e6:.0f} MB " if source.size else ""
-    if hub.cached_file(hub.HubFile(source.repo, source.file, source.revision), settings) is not None:
-        return Location("remote", f"will convert {archive_name(spec)} (already downloaded) on first use",
-                        via="archive")
+    if isinstance(source, OfficialArchive):
+        if not source.sha256:
+            return None
+        if hub.cached_file(hub.HubFile(source.repo, source.file, source.revision), settings) is not None:
+            return Location("remote", f"will convert {official_name(spec)} (already downloaded) on first use",
+                            via="archive")
     if settings.offline or hub.unreachable_reason(settings.endpoint):
         return None
-    return Location("remote", f"will download {mb}{archive_name(spec)} and convert it on first use", via="archive")
+    size = f"~{source.size / 1e6:.0f} MB" if source.size else approx_size(spec)
+    size = f"{size} " if size.startswith("~") else ""  # "the weights" says nothing here
+    return Location("remote", f"will download {size}{official_name(spec)} and convert it on first use", via="archive")
 
 
 def cached_location(spec: ModelSpec, paths: dict[str, Path]) -> Location:
@@ -271,6 +280,6 @@ def missing_message(spec: ModelSpec, why: str) -> str:
                  f"{', '.join(weights.files)} from {where(spec)} into {hub.settings().cache_dir}")
     elif spec.weights is not None:
         text += f", or mirror them once with `python -m app weights push {spec.id} --namespace <yours>`"
-    if spec.official_archive is not None:
-        text += f"; the app converts the official {archive_name(spec)} by itself once it can download it"
+    if spec.official_archive or spec.official_download:
+        text += f"; the app converts the official {official_name(spec)} by itself once it can download it"
     return text + "."

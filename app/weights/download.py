@@ -1,0 +1,99 @@
+"""An author's release file over plain HTTPS, downloaded into a staging folder and checked before use.
+
+The transfer is huggingface_hub's own ``http_get`` (retries, resume, progress bar) under the same
+overall deadline and stall rule as Hub downloads (:func:`app.weights.hub.within_deadline`). The
+file may not grow past its declared size or ``max_bytes``; then its size and sha256 (the full pin,
+else the prefix the authors put in its name) are checked. A refused file is the caller's staging
+folder to delete; nothing is kept.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from huggingface_hub.file_download import http_get
+
+from app.errors import ModelUnavailableError, WeightsError
+from app.registry import OfficialDownload
+from app.weights import hub
+from app.weights.verify import sha256_of
+
+
+def fetch_download(source: OfficialDownload, folder: Path, progress: hub.Progress | None = None) -> Path:
+    """``source`` downloaded to ``folder / source.file``, its size and sha256 checked."""
+    check_url(source.url)
+    require_pin(source)
+    target = folder / source.file
+    what = f"{source.file} from {host(source.url)}"
+    with open(target, "xb") as out:
+        capped = _Capped(out, source.size or source.max_bytes, what)
+        try:
+            hub.within_deadline(what, lambda: http_get(source.url, capped, expected_size=source.size,
+                                                       displayed_filename=source.file,
+                                                       tqdm_class=hub.progress_bar(progress, source.file)))
+        except WeightsError:
+            raise
+        except Exception as exc:  # refused, DNS, TLS, 404...: one message that says what was tried
+            raise ModelUnavailableError(f"Could not download {source.url}: {type(exc).__name__}: "
+                                        f"{str(exc).splitlines()[0][:300] if str(exc) else 'no details'}") from exc
+    check_pins(source, target)
+    return target
+
+
+def host(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
+def check_url(url: str) -> None:
+    """HTTPS only (plain HTTP only to a loopback host, where the tests serve their files)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname or "")):
+        return
+    raise WeightsError(f"{url} is not an https:// address; official files are only downloaded over HTTPS.")
+
+
+def _loopback(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return name == "localhost"
+
+
+def require_pin(source: OfficialDownload) -> None:
+    if not (source.sha256 or len(source.sha256_prefix) >= 8):
+        raise WeightsError(f"{source.file} has neither a sha256 nor the 8-digit prefix of one in the registry, so "
+                           "it is not downloaded: a pickle is only opened once it is known to be the authors' file.")
+
+
+def check_pins(source: OfficialDownload, path: Path) -> None:
+    """The declared size (when known), then the full sha256 pin or the prefix from the release name."""
+    size = path.stat().st_size
+    if source.size is not None and size != source.size:
+        raise WeightsError(f"{source.file} from {host(source.url)} is {size} bytes, not the pinned {source.size}; "
+                           "it was not used. Try again.")
+    actual = sha256_of(path, fresh=True)
+    expected = (source.sha256 or source.sha256_prefix).lower()
+    if not actual.startswith(expected):
+        raise WeightsError(f"{source.file} from {host(source.url)} does not match its pinned sha256 (expected "
+                           f"{expected}{'' if source.sha256 else '...'}, got {actual}); it was not used. Try again, "
+                           "or check where the address now leads.")
+
+
+class _Capped:
+    """A file that refuses to grow past ``limit`` bytes: a server cannot fill the disk."""
+
+    def __init__(self, out: BinaryIO, limit: int, what: str) -> None:
+        self._out, self._limit, self._what, self.written = out, limit, what, 0
+
+    def write(self, data: bytes) -> int:
+        self.written += len(data)
+        if self.written > self._limit:
+            raise WeightsError(f"Downloading {self._what} was stopped: the server sent more than the "
+                               f"{self._limit:,} bytes expected; nothing of it is used.")
+        return self._out.write(data)
+
+    def __getattr__(self, name: str):  # tell, seek, flush...: the real file's
+        return getattr(self._out, name)

@@ -1,0 +1,145 @@
+"""The authors' release file over HTTPS (mmagic's download.openmmlab.com), converted on first use.
+
+A loopback HTTP server stands in for the authors' server (plain HTTP is allowed for loopback only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+from app import model_cache, registry
+from app.errors import ModelUnavailableError, WeightsError
+from app.registry import HubWeights, OfficialDownload
+from app.weights.download import check_url
+from app.weights.resolve import locate, provisioned_dir
+from tests.test_weights_hub import FILE, go_offline, hf_env, server, spec_for  # noqa: F401 - fixtures
+
+
+class Files(ThreadingHTTPServer):
+    """Serves ``files`` by path; ``cut`` paths send half their body under the full Content-Length."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.files: dict[str, bytes] = {}
+        self.cut: set[str] = set()
+        self.gets: list[str] = []
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Files
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.gets.append(self.path)
+        data = self.server.files.get(self.path)
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2] if self.path in self.server.cut else data)
+        self.close_connection = True
+
+
+@pytest.fixture
+def files() -> Iterator[Files]:
+    running = Files()
+    yield running
+    running.shutdown()
+    running.server_close()
+
+
+def release() -> tuple[bytes, dict[str, torch.Tensor]]:
+    """The tiny network's release file in its official container (``{"generator": state}``)."""
+    state = {"conv.weight": torch.full((3, 3, 1, 1), 5.0), "conv.bias": torch.arange(3.0)}
+    buffer = io.BytesIO()
+    torch.save({"iteration": 1, "generator": state}, buffer)
+    return buffer.getvalue(), state
+
+
+def spec_at(monkeypatch, url: str, data: bytes, **fields) -> registry.ModelSpec:
+    """The tiny model whose only source is ``url`` (named like mmagic's releases: sha256 prefix in the name)."""
+    prefix = hashlib.sha256(data).hexdigest()[:8]
+    source = OfficialDownload(url=url, file="tiny.pth", **({"sha256_prefix": prefix} | fields))
+    spec = registry.ModelSpec(**{**spec_for("tiny").__dict__, "id": "tiny-https", "official_download": source,
+                                 "weights": HubWeights("tiny", "v1", {FILE: None})})
+    monkeypatch.setattr(registry, "MODELS", registry.MODELS + (spec,))
+    monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
+    return spec
+
+
+def test_first_use_downloads_checks_converts_and_says_what_to_pin(files, hf_env, checkpoints, monkeypatch,  # noqa: F811
+                                                                  caplog):
+    data, state = release()
+    files.files["/inpainting/tiny_20200619-abcd.pth"] = data
+    spec = spec_at(monkeypatch, files.url("/inpainting/tiny_20200619-abcd.pth"), data)
+    location = locate(spec)
+    assert (location.status, location.via) == ("remote", "archive") and "tiny.pth from 127.0.0.1" in location.reason
+    assert files.gets == []
+    steps = []
+    with caplog.at_level(logging.WARNING):
+        model = model_cache.get_inpainter(spec, progress=lambda f, m: steps.append(m))
+    assert torch.equal(model.conv.weight, state["conv.weight"])
+    assert sorted(p.name for p in provisioned_dir(spec).iterdir()) == ["README.md", "model.safetensors"]
+    assert hashlib.sha256(data).hexdigest() in caplog.text  # the full sha256, to pin in pins.json
+    assert any("Converting" in s for s in steps)
+    model_cache.clear()
+    go_offline(monkeypatch)
+    assert locate(spec).status == "local"  # kept: a restart does not download again
+    model_cache.get_inpainter(spec)
+    assert len(files.gets) == 1
+
+
+@pytest.mark.parametrize("damage", ["wrong sha256", "truncated", "longer than pinned"])
+def test_a_bad_download_is_refused_and_nothing_is_kept(files, hf_env, checkpoints, monkeypatch, damage):  # noqa: F811
+    data, _ = release()
+    path = "/tiny.pth"
+    if damage == "wrong sha256":
+        files.files[path] = data
+        spec = spec_at(monkeypatch, files.url(path), data + b"x")  # the name promises another file
+        match = "does not match its pinned sha256"
+    elif damage == "truncated":
+        files.files[path] = data
+        files.cut.add(path)
+        spec = spec_at(monkeypatch, files.url(path), data)
+        match = "Could not download|is .* bytes|does not match"
+    else:
+        files.files[path] = data
+        spec = spec_at(monkeypatch, files.url(path), data, size=len(data) - 10)
+        match = "more than the"
+    with pytest.raises((WeightsError, ModelUnavailableError), match=match):
+        model_cache.get_inpainter(spec)
+    folder = provisioned_dir(spec)
+    assert not folder.exists() or list(folder.iterdir()) == []  # no partial download, no staging folder
+    assert locate(spec).status == "remote"  # the next click tries again
+
+
+def test_only_https_is_downloaded_except_from_loopback():
+    check_url("https://download.openmmlab.com/mmediting/inpainting/x.pth")
+    check_url("http://127.0.0.1:8000/x.pth")
+    for url in ("http://download.openmmlab.com/x.pth", "ftp://example.com/x.pth", "file:///etc/passwd"):
+        with pytest.raises(WeightsError, match="https"):
+            check_url(url)
+
+
+def test_offline_the_download_is_not_offered(hf_env, checkpoints, monkeypatch):  # noqa: F811
+    data, _ = release()
+    spec = spec_at(monkeypatch, "https://download.openmmlab.com/tiny.pth", data)
+    go_offline(monkeypatch)
+    state = model_cache.availability(spec)
+    assert not state.ok and "tiny.pth from download.openmmlab.com" in state.reason
