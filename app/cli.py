@@ -4,12 +4,12 @@ Thin layer over :mod:`app.pipeline`; every model id comes from the registry.
 Exit codes: 0 success, 1 some images failed (each is reported, the others still run),
 2 bad arguments or input (one ``error: ...`` line, nothing written).
 
-Results are named ``{stem}__{model}.png`` (``_s{k}`` added for models that give several
+Results are named ``{stem}__{model}.png`` (``_sample-{k}``, from 1, added for models that give several
 samples). When several inputs of a folder share a stem (``photo.png``, ``photo.jpg``) their
 results keep the extension instead (``photo.png__telea.png``, ``photo.jpg__telea.png``), so
 every input gets its own files. A run never writes one path twice, nor over one of its
 inputs; a file left by an earlier run under the same name is the same input's result and is
-replaced. In folder mode, files named like results (``...__<model id>[_s<k>].png``) are never
+replaced. In folder mode, files named like results (``...__<model id>[_sample-<k>].png``) are never
 read as images or masks, so the output folder may be the input folder, and ``<stem>_mask``
 files next to ``<stem>`` images are masks, not images.
 """
@@ -93,7 +93,7 @@ def describe(exc: OSError) -> str:
 def result_pattern() -> re.Pattern[str]:
     """Names this CLI writes; built from the registry so a new model's results are recognised too."""
     ids = "|".join(re.escape(i) for i in sorted(registry.ids(), key=len, reverse=True))
-    return re.compile(rf"^.+__(?:{ids})(?:_s\d+)?\.png$")
+    return re.compile(rf"^.+__(?:{ids})(?:_sample-\d+)?\.png$")
 
 
 def is_result(path: Path) -> bool:
@@ -168,8 +168,7 @@ def result_stems(images: Sequence[Path]) -> dict[Path, str]:
 
 
 def output_name(stem: str, result: pipeline.Result) -> str:
-    sample = f"_s{result.sample}" if result.model.diverse else ""
-    return f"{stem}__{result.model.id}{sample}.png"
+    return f"{stem}__{pipeline.result_name(result.model, result.sample)}.png"
 
 
 class OutputFolder:

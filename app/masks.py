@@ -125,6 +125,26 @@ def grow(hole: np.ndarray, pixels: int) -> np.ndarray:
     return cv2.dilate(hole.astype(np.uint8), kernel).astype(bool)
 
 
+def absorb_guides(hole: np.ndarray, guides: list[np.ndarray]) -> np.ndarray:
+    """The hole with every guide stroke drawn *inside* it counted as hole too.
+
+    The editor keeps one colour per pixel, so a guide (e.g. an edge for EdgeConnect) drawn across
+    the red hole replaces a strip of it: left alone, that strip of the object would stay in every
+    fill. Guide pixels the hole closes over (a closing as wide as the guide strokes) join the hole;
+    guide strokes outside the hole stay guides only.
+    """
+    strokes = np.zeros_like(hole)
+    for guide in guides:
+        strokes |= guide
+    if not strokes.any() or not hole.any():
+        return hole
+    width = float(cv2.distanceTransform(strokes.astype(np.uint8), cv2.DIST_L2, 3).max())
+    side = 2 * int(np.ceil(width)) + 3  # bridges a strip as wide as the widest stroke
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    closed = cv2.morphologyEx(hole.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+    return hole | (strokes & closed)
+
+
 def validate(hole: np.ndarray) -> None:
     """Refuse masks nothing can be done with."""
     if not hole.any():

@@ -45,8 +45,11 @@ _neural: OrderedDict[str, Inpainter] = OrderedDict()  # LRU order: oldest first
 
 @dataclass(frozen=True)
 class Availability:
+    """Whether a model can run now: the one answer the UI, CLI, library and API all show."""
+
     ok: bool
-    reason: str = ""  # why not and what to provide; or where the weights come from
+    reason: str = ""  # for the operator: why not and what to provide, or where the weights come from
+    public: str = ""  # for a visitor of the page: one line, no server paths or commands ("" = nothing to add)
 
 
 def availability(spec: ModelSpec) -> Availability:
@@ -56,12 +59,13 @@ def availability(spec: ModelSpec) -> Availability:
     try:
         spec.entry_class()
     except (ImportError, AttributeError) as exc:
-        return Availability(False, f"{spec.name} is not part of this installation ({exc}).")
+        return Availability(False, f"{spec.name} is not part of this installation ({exc}).",
+                            "it is not part of this installation")
     try:
         location = locate(spec)
-    except InpaintError as exc:  # e.g. a registry entry naming a pickle on the Hub
-        return Availability(False, str(exc))
-    return Availability(location.status != "missing", location.reason)
+    except InpaintError as exc:  # e.g. a registry entry naming a pickle on the Hub, a malformed pins file
+        return Availability(False, str(exc), "its weights are misconfigured on this server")
+    return Availability(location.status != "missing", location.reason, location.public)
 
 
 def needs_download(spec: ModelSpec) -> bool:

@@ -42,17 +42,27 @@ class Result:
     """One completion of the photo, at full resolution."""
 
     model: ModelSpec
-    sample: int
+    sample: int  # 0-based; shown from 1
     photo: Photo
     seconds: float  # the model's whole run (all samples), not this sample alone
     maps: dict[str, np.ndarray] = field(default_factory=dict)  # (H, W) float side outputs
-    score: float | None = None
+    score: float | None = None  # the model's own rating of this sample (PIC's discriminator), higher = better
+    best: bool = False  # the highest-rated of several samples
 
     @property
     def label(self) -> str:
         sample = f" · sample {self.sample + 1}" if self.model.diverse else ""
-        score = f" · score {self.score:.2f}" if self.score is not None else ""
-        return f"{self.model.name}{sample}{score} · {self.seconds:.1f} s"
+        best = " · ★ rated best" if self.best else ""
+        return f"{self.model.name}{sample}{best} · {self.seconds:.1f} s"
+
+    @property
+    def name(self) -> str:
+        return result_name(self.model, self.sample)
+
+
+def result_name(model: ModelSpec, sample: int) -> str:
+    """File name stem of a result, numbered like its label: ``telea``, ``pic-places2_sample-2``."""
+    return model.id + (f"_sample-{sample + 1}" if model.diverse else "")
 
 
 def prepare_hole(photo: Photo, hole: np.ndarray, grow: int) -> np.ndarray:
@@ -83,7 +93,7 @@ def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Optio
     specs = [registry.get(model_id) for model_id in model_ids]
     check_memory(photo, specs, options)
     hole = prepare_hole(photo, hole, options.grow)
-    alpha = hires.feather_alpha(hole, options.feather)
+    alpha = hires.feather_alpha(hole, options.feather)  # = changed_area(); the grown hole is needed too
     results: list[Result] = []
     failures: list[InpaintError] = []
     for index, spec in enumerate(specs):
@@ -100,8 +110,13 @@ def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Optio
     if failures and not results:
         raise failures[0] if len(failures) == 1 else InpaintError(" ".join(str(f) for f in failures))
     if progress:
-        progress(1.0, "Done")
+        progress(1.0, "All fills computed")
     return results
+
+
+def changed_area(photo: Photo, hole: np.ndarray, options: Options) -> np.ndarray:
+    """Where a result may differ from ``photo``: the paste-back alpha (> 0 inside the grown, feathered hole)."""
+    return hires.feather_alpha(prepare_hole(photo, hole, options.grow), options.feather)
 
 
 def request_memory_limit() -> int:
@@ -173,8 +188,11 @@ def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarra
         raise InpaintError(f"{spec.name}: {exc}") from exc
     samples = options.samples if spec.diverse else 1
     runs: Runs = []
-    for indices, batch in _batches(photo, hole, guides, windows, spec.max_batch):
+    batches = _batches(photo, hole, guides, windows, spec.max_batch)
+    for done, (indices, batch) in enumerate(batches):
         _stop_if(cancelled)
+        if len(batches) > 1:
+            progress(0.3 + 0.6 * done / len(batches), f"Running {spec.name}: window batch {done + 1} of {len(batches)}")
         if spec.kind == "neural":  # on a ZeroGPU Space: the GPU is held for this call only
             prediction = gpu.run_network(spec, batch, samples=samples, seed=options.seed)
         else:
@@ -185,10 +203,8 @@ def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarra
     seconds = time.perf_counter() - start
     maps = _assemble_maps(photo, windows, runs)
     scores = _scores([prediction for _, prediction in runs], samples)
-    results = [Result(spec, k, out, seconds, maps, scores[k]) for k, out in enumerate(outputs)]
-    if all(score is not None for score in scores):  # best-judged sample first
-        results.sort(key=lambda r: -r.score)
-    return results
+    best = int(np.argmax(scores)) if samples > 1 and all(score is not None for score in scores) else -1
+    return [Result(spec, k, out, seconds, maps, scores[k], best=k == best) for k, out in enumerate(outputs)]
 
 
 def _checked(spec: ModelSpec, prediction: Prediction) -> Prediction:

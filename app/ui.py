@@ -10,14 +10,10 @@ from __future__ import annotations
 import functools
 import inspect
 import io
+import logging
 import os
-import shutil
-import tempfile
-import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,11 +25,13 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import disk, masks, options, pipeline, registry
-from app.errors import BadImageError, Cancelled, InpaintError
-from app.images import Photo, check_size, decoding, load_photo, preview, save_png
+from app import disk, masks, options, pipeline, regions, registry, results
+from app.errors import BadImageError, InpaintError
+from app.images import Photo, check_size, decoding, load_photo, preview
 from app.model_cache import availability, download, needs_download
 from app.options import Knob, Options
+
+log = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 1024
 #: Largest image the editor may send back (its canvas is the preview; a hostile client may send more).
@@ -66,17 +64,23 @@ def guide_help() -> str:
     return "; ".join(parts)
 
 
-def model_choices() -> tuple[list[tuple[str, str]], str]:
-    """(label, id) of the models that can run here, and a Markdown table of all of them."""
-    choices, rows = [], ["| model | licence | status |", "|---|---|---|"]
+def model_choices() -> tuple[list[tuple[str, str]], list[str], str]:
+    """(label, id) of every model, the ids that cannot run here, and a Markdown table of all of them.
+
+    Unavailable models stay in the list (disabled in the page) with a reason written for a
+    visitor; the operator's detail (folders, files, commands) is in the CLI and the server log.
+    """
+    choices, unavailable, rows = [], [], ["| model | licence | status |", "|---|---|---|"]
     for spec in registry.MODELS:
         state = availability(spec)
-        if state.ok:
-            choices.append((spec.name, spec.id))
-        status = ("ready" + (f" ({state.reason})" if state.reason else "")) if state.ok else \
-            f"unavailable — {state.reason}"
+        if not state.ok:
+            unavailable.append(spec.id)
+            log.info("%s unavailable: %s", spec.id, state.reason)
+        choices.append((spec.name if state.ok else f"{spec.name} (unavailable)", spec.id))
+        status = ("ready" + (f" ({state.public})" if state.public else "")) if state.ok else \
+            f"unavailable: {state.public}"
         rows.append(f"| **{spec.name}** — {spec.description} | {spec.licence} | {status} |")
-    return choices, "\n".join(rows)
+    return choices, unavailable, "\n".join(rows)
 
 
 def _user_error(exc: Exception) -> gr.Error:
@@ -109,14 +113,18 @@ def guard_editor(editor: gr.ImageEditor) -> gr.ImageEditor:
 
 
 def on_upload(path: str | None):
-    """Check the photo at once (size limit, readable) and show its preview for painting."""
+    """Check the photo at once (size limit, readable) and show its preview for painting.
+
+    A refused file is cleared from the field (with the message), so nothing runs on it.
+    """
     if not path:
-        return None, None, None, ""
+        return None, None, None, "", gr.skip()
     try:
         photo = load_photo(path)
     except InpaintError as exc:
-        raise _user_error(exc) from exc
-    return _editor_value(photo), path, None, _describe(photo)
+        gr.Warning(str(exc), title="Photo refused", duration=None)
+        return None, None, None, f"Photo refused: {exc}", None
+    return _editor_value(photo), path, None, _describe(photo), gr.skip()
 
 
 def _editor_value(photo: Photo, hole: np.ndarray | None = None) -> dict:
@@ -157,6 +165,8 @@ def strokes(editor: dict | None, size: tuple[int, int], preset: str | None = Non
     maps = {name: masks.fit(m, size, "painted layer") for name, m in maps.items()}
     if preset:
         maps["hole"] = maps["hole"] | masks.to_hole(preset, size) if "hole" in maps else masks.to_hole(preset, size)
+    if "hole" in maps:  # a guide drawn across the hole must not punch a strip of the object back into it
+        maps["hole"] = masks.absorb_guides(maps["hole"], [m for name, m in maps.items() if name != "hole"])
     if "hole" not in maps or not maps["hole"].any():
         raise InpaintError("Paint over what should disappear first (the mask is empty).")
     return maps
@@ -180,11 +190,12 @@ def on_fetch(model_ids: list[str], progress=gr.Progress()) -> None:
 class Shown(NamedTuple):
     """What one run shows, in the order of the studio's outputs."""
 
-    gallery: list[tuple[str, str]]  # (file, label) per result, then side outputs such as predicted edges
-    before_after: tuple[str, str] | None  # the original and the first result, for the slider
+    gallery: Any  # the tiles of the chosen view (a gr.Gallery update with its columns)
+    before_after: tuple[str, str] | None  # previews of the original and the first result, for the slider
     files: list[str]  # the full-resolution results, for download
-    paths: list[str]  # the original (when shown), then every result: what a gallery click indexes
+    run: results.Run  # the run's state in the session: views, previews, files, regions
     status: str
+    chosen: str | None  # the result "Continue" would take: the first, until another is clicked
 
 
 def takes_knobs(handler: Callable) -> Callable:
@@ -257,8 +268,9 @@ def takes_guides(handler: Callable) -> Callable:
 
 @takes_knobs
 def on_run(photo_path: str | None, preset: str | None, editor: dict | None, model_ids: list[str],
-           knobs: dict[str, Any], progress=gr.Progress(), request: gr.Request = None) -> Shown:
-    """Run every chosen model; gallery + slider + downloads at full resolution."""
+           knobs: dict[str, Any], view: str = results.VIEWS[0], progress=gr.Progress(),
+           request: gr.Request = None) -> Shown:
+    """Run every chosen model; the comparison tiles and slider previews, and the full-resolution downloads."""
     if not photo_path:
         raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
     failed: dict[str, str] = {}  # model name -> why: the others' fills are still shown
@@ -267,18 +279,84 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
         ready = _ready(model_ids, failed)
         photo = load_photo(photo_path)
         painted = strokes(editor, photo.size, preset)
+        hole = painted.pop("hole")
         left = client_left()
-        results = pipeline.run(photo, painted.pop("hole"), ready, chosen, guides=painted,
-                               progress=lambda f, m: progress(f, desc=m),
-                               on_failure=lambda spec, exc: failed.update({spec.name: str(exc)}), cancelled=left)
-        shown = present(photo, results, _session(request), before=True, cancelled=left)
+        fills = pipeline.run(photo, hole, ready, chosen, guides=painted, progress=lambda f, m: progress(f, desc=m),
+                             on_failure=lambda spec, exc: failed.update({spec.name: str(exc)}), cancelled=left)
+        progress(1.0, desc="Preparing the comparison")
+        run = results.present(photo, fills, pipeline.changed_area(photo, hole, chosen), _session(request),
+                              cancelled=left)
     except Exception as exc:  # every failure reaches the page as a message
         raise _user_error(exc) from exc
     for name, why in failed.items():
         gr.Warning(why, duration=None, title=f"{name} gave no result")
+    status = f"{len(fills)} result(s) at {photo.size[0]}x{photo.size[1]}; downloads are full resolution."
     if failed:
-        shown = shown._replace(status=f"{shown.status} No result from {', '.join(failed)} (see the message).")
-    return shown
+        status += f" No result from {', '.join(failed)} (see the message)."
+    return _shown(run, view, status)
+
+
+def _shown(run: results.Run, view: str, status: str) -> Shown:
+    items, columns = results.gallery(run, view)
+    return Shown(gr.Gallery(value=items, columns=columns), results.before_after(run, 0), run["files"], run, status,
+                 run["files"][0])
+
+
+def on_view(run: results.Run | None, view: str):
+    """All holes in one row of tiles, or one row per hole."""
+    items, columns = results.gallery(run, view)
+    return gr.Gallery(value=items, columns=columns)
+
+
+def on_select(run: results.Run | None, view: str, event: gr.SelectData):
+    """The whole photo of the clicked tile's result in the slider; "Continue" would take it."""
+    result = results.result_at(run, view, event.index)
+    if result is None:
+        return gr.skip(), gr.skip()
+    return results.before_after(run, result), run["files"][result]
+
+
+def on_merge(run: results.Run | None, photo_path: str | None, *picks: str):
+    """One full-resolution photo with the result picked for each hole; shown, offered and ready to continue."""
+    if not run or not photo_path:
+        raise gr.Error("Run the models first.", print_exception=False)
+    try:
+        chosen = {hole: run["labels"].index(label) for hole, label in enumerate(picks, 1) if label in run["labels"]}
+        merged = results.merge(run, photo_path, chosen)
+    except InpaintError as exc:
+        raise _user_error(exc) from exc
+    preview_path = regions.save_preview(regions.shrink(Image.open(merged).convert("RGB"), regions.PREVIEW_SIDE),
+                                        Path(merged).with_name("preview-merged"))
+    return (run["slides"][0], str(preview_path)), merged, merged
+
+
+def on_continue(chosen: str | None, photo_path: str | None, history: list[str]):
+    """The chosen (or merged) result becomes the photo to erase from; the strokes and results are cleared."""
+    if not chosen or not photo_path:
+        raise gr.Error("Run the models and pick a result first.", print_exception=False)
+    return _start(chosen, [*history, photo_path], "Continuing from the chosen result.")
+
+
+def on_undo(photo_path: str | None, history: list[str]):
+    """Back to the photo before the last "Continue"."""
+    if not history:
+        raise gr.Error("Nothing to undo.", print_exception=False)
+    return _start(history[-1], history[:-1], "Back to the previous photo.")
+
+
+def on_clear():
+    """The photo field was emptied: nothing of the old photo stays (editor, results, stored paths)."""
+    return None, None, None, "", [], [], None, None, None, None, ""
+
+
+def _start(photo_path: str, history: list[str], note: str):
+    """Outputs of :func:`on_clear` for a new photo to paint on (its EXIF, ICC and bit depth kept in the file)."""
+    try:
+        photo = load_photo(photo_path)
+    except InpaintError as exc:
+        raise _user_error(exc) from exc
+    return _editor_value(photo), photo_path, None, f"{_describe(photo)} {note}", history, [], None, None, None, \
+        None, ""
 
 
 def _ready(model_ids: list[str] | None, failed: dict[str, str]) -> list[str]:
@@ -315,11 +393,7 @@ def client_left() -> Callable[[], bool]:
     return left
 
 
-#: Files the page itself needs for the server's life (the examples' cached copies, made while it was built).
-_page_files: set[str] = set()
 _IMPORTED = time.time()
-_runs_lock = threading.Lock()
-_runs: dict[str, list[Path]] = {}  # session -> its run folders, deleted when the session ends
 
 
 def _session(request: gr.Request | None) -> str:
@@ -328,73 +402,7 @@ def _session(request: gr.Request | None) -> str:
 
 def on_unload(request: gr.Request) -> None:
     """The visitor closed the page: their results go now rather than at the next sweep."""
-    with _runs_lock:
-        folders = _runs.pop(_session(request), [])
-    disk.remove(folders)
-
-
-def present(photo: Photo, results: list[pipeline.Result], session: str = "", before: bool = True,
-            cancelled: Callable[[], bool] | None = None) -> Shown:
-    """Write full-resolution PNGs once and point every output at them.
-
-    ``before``: also the original for the slider (the UI; API callers have it), without EXIF,
-    so no GPS position leaves in a file the visitor did not ask for. Nothing is written for a
-    client that has left.
-    """
-    if cancelled is not None and cancelled():
-        raise Cancelled("The client left; nothing was saved.")
-    folder = output_folder(session)
-    try:
-        shown = [str(save_png(replace(photo, exif=None), folder / "original.png"))] if before else []
-        items, files = [], []
-        for result in results:
-            name = f"{result.model.id}_s{result.sample}_{uuid.uuid4().hex[:6]}.png"
-            files.append(str(save_png(result.photo, folder / name)))
-            items.append((files[-1], result.label))
-        if before:
-            for result in results:
-                if result.sample == 0:
-                    items += _map_items(result, folder)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)  # no half-written results left behind (e.g. disk full)
-        raise
-    first = (shown[0], files[0]) if files and shown else None
-    return Shown(items, first, files, shown + files, f"{len(files)} result(s) at {photo.size[0]}x{photo.size[1]}.")
-
-
-def output_folder(session: str = "") -> Path:
-    """A fresh folder for one run's PNGs inside Gradio's cache, which serves them in place.
-
-    (A folder elsewhere made Gradio copy every PNG into its cache and left the original
-    behind for good.) The whole cache is swept first (:mod:`app.disk`: age and size cap),
-    and the folder is deleted with the visitor's session.
-    """
-    root = Path(gr.utils.get_upload_folder())
-    root.mkdir(parents=True, exist_ok=True)
-    disk.sweep(root, keep=_page_files)
-    folder = Path(tempfile.mkdtemp(prefix="inpaint-", dir=root))
-    if session:
-        with _runs_lock:
-            _runs.setdefault(session, []).append(folder)
-    return folder
-
-
-def _map_items(result: pipeline.Result, folder: Path) -> list[tuple[str, str]]:
-    """Side outputs (e.g. predicted edges) as gallery items next to the result."""
-    items = []
-    for name, values in result.maps.items():
-        path = folder / f"{result.model.id}_{name}.png"
-        gray = np.repeat((np.clip(values, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=2)
-        save_png(Photo(pixels=gray), path)
-        items.append((str(path), f"{result.model.name} · {name}"))
-    return items
-
-
-def on_select(paths: list[str] | None, event: gr.SelectData):
-    """Before/after of the gallery item the user clicked (paths[0] is the original)."""
-    if not paths or event.index is None or event.index + 1 >= len(paths):
-        return gr.skip()
-    return paths[0], paths[event.index + 1]
+    results.forget(_session(request))
 
 
 @takes_knobs
@@ -423,11 +431,11 @@ def api_inpaint(image: str, mask: str, models: list[str], knobs: dict[str, Any],
         guides = {kind: masks.to_hole(path, photo.size, f"{kind} strokes")
                   for kind, path in zip(guide_kinds(), guide_files) if path}
         left = client_left()
-        results = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), chosen, guides=guides,
-                               cancelled=left)
-        files = present(photo, results, _session(request), before=False, cancelled=left).files
-        return files, [{"model": r.model.id, "sample": r.sample, "seconds": round(r.seconds, 3), "score": r.score,
-                        "label": r.label} for r in results]
+        fills = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), chosen, guides=guides,
+                             cancelled=left)
+        run = results.present(photo, fills, session=_session(request), cancelled=left)
+        return run["files"], [{"model": r.model.id, "sample": r.sample, "seconds": round(r.seconds, 3),
+                               "score": r.score, "label": r.label} for r in fills]
     except Exception as exc:
         raise _user_error(exc) from exc
 
@@ -454,7 +462,7 @@ def api_input(knob: Knob) -> gr.components.Component:
 
 def build() -> gr.Blocks:
     """The whole studio as a Blocks app (launch it with :func:`launch`)."""
-    choices, table = model_choices()
+    choices, unavailable, table = model_choices()
     colours = brush_colours()
     guides = guide_help()
     # Gradio forgets uploads after the age of app.disk too (the sweep also caps their size).
@@ -463,9 +471,11 @@ def build() -> gr.Blocks:
                     "several models side by side and download the result at full resolution.")
         photo_path = gr.State(None)
         preset = gr.State(None)  # mask file of a chosen example
-        paths = gr.State([])
-        with gr.Row():
-            with gr.Column(scale=3):
+        run_state = gr.State(None)
+        chosen = gr.State(None)  # the result file "Continue" takes
+        history = gr.State([])  # earlier photos, for "Undo"
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
                 upload = gr.File(label="Photo (any size up to the limit; EXIF rotation, RGBA, 16-bit, CMYK ok)",
                                  file_types=["image"], type="filepath", elem_id="photo")
                 editor = guard_editor(gr.ImageEditor(
@@ -475,41 +485,110 @@ def build() -> gr.Blocks:
                     height=560, elem_id="editor",
                 ))
                 info = gr.Markdown(elem_id="info")
-            with gr.Column(scale=2):
-                models = gr.CheckboxGroup(choices, value=[m for m in registry.DEFAULT_MODELS
-                                                          if m in dict((v, k) for k, v in choices)],
+                examples = gr.Gallery(_example_thumbnails(), label="Examples (photo + pre-drawn mask): click one",
+                                      columns=3, height=170, allow_preview=False, object_fit="cover",
+                                      elem_id="examples")
+            with gr.Column(scale=2, min_width=300):
+                models = gr.CheckboxGroup(choices, value=[m for m in registry.DEFAULT_MODELS if m not in unavailable],
                                           label="Models", elem_id="models")
                 controls = {k.name: knob_control(k) for k in options.KNOBS if not k.advanced}
                 with gr.Accordion("Advanced", open=False):
                     controls |= {k.name: knob_control(k) for k in options.KNOBS if k.advanced}
-                run = gr.Button("Erase", variant="primary", elem_id="run")
+                with gr.Row():
+                    run = gr.Button("Erase", variant="primary", elem_id="run")
+                    cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel")
+                status = gr.Markdown(elem_id="status")
                 with gr.Accordion("Models and licences", open=False):
                     gr.Markdown(table)
-        gallery = gr.Gallery(label="Results (click one to compare)", columns=3, format="png", object_fit="contain",
-                             height=420, elem_id="gallery")
+        view = gr.Radio(list(results.VIEWS), value=results.VIEWS[0], label="Compare", elem_id="view")
+        gallery = gr.Gallery(label="The fills where they differ (click one for the whole photo)", columns=4,
+                             height="auto", object_fit="contain", allow_preview=False, elem_id="gallery")
+        slider = gr.ImageSlider(label="Before / after (preview; downloads are full resolution)", type="filepath",
+                                max_height=700, elem_id="before-after")
         with gr.Row():
-            slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=700,
-                                    elem_id="before-after")
-            downloads = gr.File(label="Full-resolution downloads", file_count="multiple", elem_id="downloads")
-        status = gr.Markdown(elem_id="status")
-        example_mask = gr.File(visible=False)
-        examples = gr.Examples([[str(ASSETS / p), str(ASSETS / m)] for p, m in EXAMPLES], inputs=[upload, example_mask],
-                               api_name=False, cache_examples=False, label="Examples (photo + pre-drawn mask)",
-                               elem_id="examples")
-        # Progress shows on the description only: Gradio 6 can leave its timer stuck over an
-        # editor that had been painted on, hiding the new photo.
-        examples.load_input_event.then(load_example, [upload, example_mask], [editor, photo_path, preset, info],
-                                       api_name=False, show_progress_on=info)
-        upload.upload(on_upload, upload, [editor, photo_path, preset, info], api_name=False, show_progress_on=info)
+            keep = gr.Button("Continue from this result", elem_id="continue")
+            undo = gr.Button("Undo", elem_id="undo")
+        _pick_per_hole(run_state, photo_path, slider, chosen)
+        downloads = gr.File(label="Full-resolution downloads", file_count="multiple", elem_id="downloads")
+        reset = [editor, photo_path, preset, info, history, gallery, slider, downloads, run_state, chosen, status]
+        examples.select(on_example, None, [editor, photo_path, preset, info, upload], api_name=False,
+                        show_progress_on=info)
+        upload.upload(on_upload, upload, [editor, photo_path, preset, info, upload], api_name=False,
+                      show_progress_on=info)
+        upload.clear(on_clear, None, reset, api_name=False)
+        # Erase is locked while a run is in flight; Cancel stops it between window batches.
+        lock = run.click(lambda: (gr.update(interactive=False), gr.update(visible=True)), None, [run, cancel],
+                         api_name=False, queue=False)
         # Downloads and inference queue apart: a visitor waiting for weights holds no inference worker.
-        run.click(on_fetch, models, None, api_name=False, concurrency_id="downloads",
-                  concurrency_limit=DOWNLOAD_CONCURRENCY, show_progress_on=status).success(
-            on_run, [photo_path, preset, editor, models, *(controls[name] for name in options.NAMES)],
-            [gallery, slider, downloads, paths, status], api_name=False, concurrency_id="inpaint")
+        fetch = lock.then(on_fetch, models, None, api_name=False, concurrency_id="downloads",
+                          concurrency_limit=DOWNLOAD_CONCURRENCY, show_progress_on=status)
+        work = fetch.success(on_run, [photo_path, preset, editor, models, *(controls[n] for n in options.NAMES), view],
+                             [gallery, slider, downloads, run_state, status, chosen], api_name=False,
+                             concurrency_id="inpaint")
+        unlock = (lambda: (gr.update(interactive=True), gr.update(visible=False)), None, [run, cancel])
+        work.then(*unlock, api_name=False, queue=False)
+        cancel.click(*unlock, api_name=False, queue=False, cancels=[fetch, work])
+        view.change(on_view, [run_state, view], gallery, api_name=False, queue=False)
+        gallery.select(on_select, [run_state, view], [slider, chosen], api_name=False)
+        keep.click(on_continue, [chosen, photo_path, history], reset, api_name=False)
+        undo.click(on_undo, [photo_path, history], reset, api_name=False)
         demo.unload(on_unload)
-        gallery.select(on_select, paths, slider, api_name=False)
+        demo.load(None, None, None, js=DISABLE_UNAVAILABLE_JS)
         _api_endpoint()
     return demo
+
+
+def _pick_per_hole(run_state: gr.State, photo_path: gr.State, slider: gr.ImageSlider, chosen: gr.State) -> None:
+    """With several holes: a choice of result per hole, and a button that merges them at full resolution."""
+
+    @gr.render(inputs=run_state)
+    def picks(run: results.Run | None) -> None:
+        if not run or run.get("regions", 0) < 2:
+            return
+        with gr.Row(elem_id="picks"):
+            choices = [gr.Dropdown(run["labels"], value=run["labels"][0], label=f"Hole {k}", min_width=160,
+                                   elem_id=f"pick-{k}") for k in range(1, run["regions"] + 1)]
+            merge = gr.Button("Merge the picks", elem_id="merge")
+        merged_files = gr.File(label="Merged (full resolution)", elem_id="merged", visible=False)
+        merge.click(on_merge, [run_state, photo_path, *choices], [slider, merged_files, chosen], api_name=False) \
+            .then(lambda: gr.update(visible=True), None, merged_files, api_name=False, queue=False)
+
+
+def _example_thumbnails() -> list[tuple[Image.Image, str]]:
+    """Each example as a small picture with its preset mask tinted in, captioned with its name."""
+    items = []
+    for photo_name, mask_name in EXAMPLES:
+        value = load_example(str(ASSETS / photo_name), str(ASSETS / mask_name))[0]
+        items.append((regions.shrink(value["background"], 320), Path(photo_name).stem))
+    return items
+
+
+def on_example(event: gr.SelectData):
+    """The clicked example with its pre-drawn mask, ready to run."""
+    photo_name, mask_name = EXAMPLES[event.index]
+    return (*load_example(str(ASSETS / photo_name), str(ASSETS / mask_name)), str(ASSETS / photo_name))
+
+
+#: Page script: the unavailable models' checkboxes stay in the list but cannot be ticked.
+DISABLE_UNAVAILABLE_JS = """() => {
+  for (const label of document.querySelectorAll('#models label')) {
+    if (label.textContent.trim().endsWith('(unavailable)')) {
+      label.classList.add('unavailable');
+      label.querySelector('input')?.setAttribute('disabled', '');
+    }
+  }
+}"""
+
+#: Phone-sized screens: the editor as wide as the screen, captions readable, nothing clipped.
+CSS = """
+#models label.unavailable { opacity: 0.55; }
+#gallery .caption-label, #examples .caption-label { white-space: normal; overflow-wrap: anywhere; font-size: 0.8rem; }
+@media (max-width: 640px) {
+  #editor { min-height: 420px; }
+  #gallery .grid-wrap { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  #examples .grid-wrap { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; }
+}
+"""
 
 
 def _api_endpoint() -> None:
@@ -582,10 +661,10 @@ def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
     """Queue with bounded concurrency and size, then serve (offline-safe; see :func:`public_settings`)."""
     demo = demo or build()
     root = Path(gr.utils.get_upload_folder())
-    _page_files.update(disk.made_since(root, _IMPORTED - 1))  # made while the page was built
-    disk.sweep(root, keep=_page_files)  # what an earlier run of the server left
+    results.page_files.update(disk.made_since(root, _IMPORTED - 1))  # made while the page was built
+    disk.sweep(root, keep=results.page_files)  # what an earlier run of the server left
     demo.queue(default_concurrency_limit=int(os.environ.get("INPAINT_CONCURRENCY", "1")),
                max_size=int(os.environ.get("INPAINT_QUEUE_SIZE", "32")))
     kwargs.setdefault("server_name", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     kwargs.setdefault("server_port", int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    demo.launch(theme=theme(), max_file_size="200mb", **public_settings(demo, kwargs))
+    demo.launch(theme=theme(), css=CSS, max_file_size="200mb", **public_settings(demo, kwargs))

@@ -164,7 +164,7 @@ def test_every_result_name_is_recognised_as_a_result():
         for sample in range(3):
             name = output_name("photo.jpg", SimpleNamespace(model=model, sample=sample))
             assert is_result(Path(name)), name
-            assert name.endswith(f"__{model_id}_s{sample}.png" if model.diverse else f"__{model_id}.png")
+            assert name.endswith(f"__{model_id}_sample-{sample + 1}.png" if model.diverse else f"__{model_id}.png")
     assert not any(is_result(Path(n)) for n in ["photo.png", "photo_mask.png", "a__b.png", "x__telea.jpg"])
 
 

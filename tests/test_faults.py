@@ -86,9 +86,9 @@ def test_the_other_models_still_fill_and_the_page_says_which_failed(upload, tele
     before = digest(upload)
     editor = editor_painting(upload, two_holes(Image.open(upload).size))
     with pytest.warns(UserWarning, match="RuntimeError: cuDNN error"):  # gr.Warning outside a request
-        gallery, _, files, _, status = ui.on_run(str(upload), None, editor, ["telea", "navier-stokes"], 1, 0,
-                                                 "crop", 32, 0, 0)
-    assert [caption.split(" · ")[0] for _, caption in gallery] == [NS]
+        shown = ui.on_run(str(upload), None, editor, ["telea", "navier-stokes"], 1, 0, "crop", 32, 0, 0)
+    files, status = shown.files, shown.status
+    assert [label.split(" · ")[0] for label in shown.run["labels"]] == [NS]
     assert len(files) == 1 and f"No result from {TELEA}" in status
     assert digest(upload) == before  # the upload is untouched; the user can run again
 
@@ -99,7 +99,7 @@ def test_a_lone_model_failing_is_an_error_message_and_the_next_run_works(upload,
     with pytest.raises(gr.Error, match=f"{TELEA} failed while inpainting"):
         ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
     monkeypatch.undo()  # the model recovers
-    _, _, files, _, _ = ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
+    files = ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0).files
     assert len(files) == 1
 
 
@@ -112,7 +112,7 @@ def test_a_full_disk_is_said_and_leaves_no_half_results(upload, monkeypatch):
     real_write = Path.write_bytes
 
     def disk_fills_up(self: Path, data: bytes) -> int:
-        if self.name.startswith("telea_"):
+        if self.name.startswith("telea"):
             real_write(self, data[: len(data) // 2])
             raise OSError(errno.ENOSPC, "No space left on device", str(self))
         return real_write(self, data)
@@ -124,7 +124,7 @@ def test_a_full_disk_is_said_and_leaves_no_half_results(upload, monkeypatch):
     assert set(root.glob("inpaint-*")) == runs_before, "a half-written run folder was left behind"
     assert digest(upload) == before
     monkeypatch.undo()  # space freed
-    _, _, files, _, _ = ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
+    files = ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0).files
     assert Image.open(files[0]).size == (600, 400)
 
 

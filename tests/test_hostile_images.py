@@ -129,7 +129,7 @@ def test_editor_layer_of_the_canvas_size_is_decoded(tmp_path):
 
 def test_layer_arrays_larger_than_the_canvas_are_refused(photo):
     big = np.zeros((3000, 3000, 4), np.uint8)
-    value, path, _, _ = ui.on_upload(str(photo))
+    value, path, *_ = ui.on_upload(str(photo))
     with pytest.raises(gr.Error, match="painted layer is 3000x3000, larger than the canvas"):
         ui.on_run(path, None, {"background": None, "layers": [big], "composite": None}, ["telea"], 1, 0, "crop",
                   16, 0, 0)

@@ -83,7 +83,7 @@ def test_a_request_over_the_memory_limit_is_refused_before_any_work(monkeypatch)
 MEASURE = textwrap.dedent("""
     import resource, sys
     import numpy as np
-    from app import pipeline, ui
+    from app import pipeline, results as shown
     from app.images import load_photo
     from tests.helpers import textured
     def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -94,8 +94,9 @@ MEASURE = textwrap.dedent("""
     pixels = np.tile(textured(256, 256), (h // 256 + 1, w // 256 + 1, 1))[:h, :w]
     photo = load_photo(pixels)
     base = peak()
-    results = pipeline.run(photo, hole, ["telea", "navier-stokes"], pipeline.Options(margin=64))
-    ui.present(photo, results, before=True)
+    options = pipeline.Options(margin=64)
+    results = pipeline.run(photo, hole, ["telea", "navier-stokes"], options)
+    shown.present(photo, results, pipeline.changed_area(photo, hole, options))  # the page's previews too
     print(peak() - base, pipeline.estimate_memory(photo, len(results)))
 """)
 

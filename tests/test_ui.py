@@ -30,21 +30,25 @@ def _painted_editor(preview: Image.Image, hole_box, edge_box=None) -> dict:
 
 
 def test_upload_shows_a_small_preview_and_keeps_the_original(big_photo):
-    value, path, preset, info = ui.on_upload(str(big_photo))
+    value, path, preset, info, _ = ui.on_upload(str(big_photo))
     assert preset is None and max(value["background"].size) == ui.PREVIEW_SIDE
     assert path == str(big_photo) and "2000x1500" in info
 
 
-def test_upload_over_the_limit_is_refused_at_once(big_photo, monkeypatch):
+def test_upload_over_the_limit_is_refused_at_once_and_cleared_from_the_field(big_photo, monkeypatch):
     monkeypatch.setenv("INPAINT_MAX_PIXELS", "1000000")
-    with pytest.raises(gr.Error, match="over this app's limit"):
-        ui.on_upload(str(big_photo))
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", lambda message, **kw: warnings.append(message))
+    editor, path, preset, info, field = ui.on_upload(str(big_photo))
+    assert editor is path is preset is field is None  # nothing of it stays, nothing can run on it
+    assert "over this app's limit" in warnings[0] and "refused" in info
 
 
 def test_run_maps_preview_strokes_to_full_resolution(big_photo):
-    value, path, _, _ = ui.on_upload(str(big_photo))
+    value, path, *_ = ui.on_upload(str(big_photo))
     editor = _painted_editor(value["background"], (300, 400, 300, 420), edge_box=(350, 352, 300, 420))
-    gallery, before_after, files, paths, status = ui.on_run(path, None, editor, ["telea"], 1, 0, "crop", 64, 4, 4)
+    shown = ui.on_run(path, None, editor, ["telea"], 1, 0, "crop", 64, 4, 4)
+    files = shown.files
     result = np.asarray(Image.open(files[0]))
     original = np.asarray(Image.open(big_photo))
     assert result.shape == original.shape == (1500, 2000, 3)
@@ -52,12 +56,15 @@ def test_run_maps_preview_strokes_to_full_resolution(big_photo):
     changed = (result != original).any(axis=2)
     ys, xs = np.nonzero(changed)
     assert abs(ys.min() - 300 * scale) < 20 and abs(xs.max() - 420 * scale) < 20  # where the stroke was
-    assert before_after == (paths[0], files[0]) and gallery[0][1].startswith("OpenCV Telea")
-    assert "1 result(s) at 2000x1500" in status
+    before, after = (Image.open(p) for p in shown.before_after)
+    assert before.size == after.size == (ui.PREVIEW_SIDE, 768) and before.format == "WEBP"  # previews only
+    tiles = [item["caption"] for item in shown.gallery.value]
+    assert tiles == ["original", shown.run["labels"][0]] and shown.run["labels"][0].startswith("OpenCV Telea · ")
+    assert shown.chosen == files[0] and "1 result(s) at 2000x1500" in shown.status
 
 
 def test_run_without_strokes_or_photo_says_what_to_do(big_photo):
-    value, path, _, _ = ui.on_upload(str(big_photo))
+    value, path, *_ = ui.on_upload(str(big_photo))
     with pytest.raises(gr.Error, match="mask is empty"):
         ui.on_run(path, None, {"background": value["background"], "layers": [], "composite": None}, ["telea"],
                   1, 0, "crop", 64, 4, 4)
@@ -72,7 +79,7 @@ def test_examples_come_with_their_mask_and_run_without_painting():
     plain = np.asarray(Image.open(ui.ASSETS / photo).convert("RGB")).astype(int)
     hole = np.asarray(Image.open(ui.ASSETS / mask)) > 0
     assert (shown[hole] != plain[hole]).any(axis=1).all() and (shown[~hole] == plain[~hole]).all()  # tinted
-    _, _, files, _, _ = ui.on_run(path, preset, value, ["telea"], 1, 0, "crop", 64, 4, 4)
+    files = ui.on_run(path, preset, value, ["telea"], 1, 0, "crop", 64, 4, 4).files
     changed = (np.asarray(Image.open(files[0])).astype(int) != plain).any(axis=2)
     assert changed[hole].mean() > 0.9 and not changed[~grow(hole, 4 + 5)].any()
 
@@ -81,7 +88,7 @@ def test_api_endpoint_is_named_and_models_come_from_the_registry():
     demo = ui.build()
     names = [d.api_name for d in demo.fns.values()]
     assert "inpaint" in names
-    choices, table = ui.model_choices()
+    choices, _, table = ui.model_choices()
     assert ("OpenCV Telea", "telea") in choices
     from app import registry
 
@@ -110,12 +117,12 @@ def _dependencies(demo: gr.Blocks) -> list[dict]:
 
 
 def test_run_skips_models_still_waiting_for_weights_and_says_so(big_photo, monkeypatch):
-    value, path, _, _ = ui.on_upload(str(big_photo))
+    value, path, *_ = ui.on_upload(str(big_photo))
     editor = _painted_editor(value["background"], (300, 400, 300, 420))
     monkeypatch.setattr(ui, "needs_download", lambda spec: spec.id == "navier-stokes")
     warnings = []
     monkeypatch.setattr(gr, "Warning", lambda message, **kw: warnings.append(message))
     shown = ui.on_run(path, None, editor, ["telea", "navier-stokes"], 1, 0, "crop", 64, 4, 4)
     assert len(shown.files) == 1 and "No result from OpenCV Navier-Stokes" in shown.status
-    assert tuple(shown) == (shown.gallery, shown.before_after, shown.files, shown.paths, shown.status)
+    assert tuple(shown) == (shown.gallery, shown.before_after, shown.files, shown.run, shown.status, shown.chosen)
     assert "download did not finish" in warnings[0]

@@ -66,6 +66,7 @@ class Location:
     entries: tuple[Entry, ...] = ()
     source: str = ""
     via: Literal["mirror", "archive", ""] = ""
+    public: str = ""  # the same for a visitor: no server paths, no commands ("" = ready, nothing to say)
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -176,8 +177,19 @@ def locate(spec: ModelSpec) -> Location:
         return _cached_location(spec, cached)
     why = why_no_download(spec, settings)
     if not why:
-        return Location("remote", f"will download {approx_size(spec)} from {where(spec)} on first use", via="mirror")
-    return _official_location(spec, settings) or Location("missing", missing_message(spec, why))
+        return Location("remote", f"will download {approx_size(spec)} from {where(spec)} on first use", via="mirror",
+                        public=f"downloads {approx_size(spec)} on first use")
+    return _official_location(spec, settings) or Location("missing", missing_message(spec, why),
+                                                          public=visitor_reason(settings))
+
+
+def visitor_reason(settings: hub.HubSettings) -> str:
+    """Why weights cannot be had, in words for a visitor of the page (the operator's detail is in the log and CLI)."""
+    if settings.offline:
+        return "this server is offline and does not have its weights"
+    if hub.unreachable_reason(settings.endpoint):
+        return "the Hugging Face Hub cannot be reached right now"
+    return "its weights are not installed on this server"
 
 
 def official_name(spec: ModelSpec) -> str:
@@ -199,12 +211,13 @@ def _official_location(spec: ModelSpec, settings: hub.HubSettings) -> Location |
             return None
         if hub.cached_file(hub.HubFile(source.repo, source.file, source.revision), settings) is not None:
             return Location("remote", f"will convert {official_name(spec)} (already downloaded) on first use",
-                            via="archive")
+                            via="archive", public="prepares its weights on first use")
     if settings.offline or hub.unreachable_reason(settings.endpoint):
         return None
     size = f"~{source.size / 1e6:.0f} MB" if source.size else approx_size(spec)
     size = f"{size} " if size.startswith("~") else ""  # "the weights" says nothing here
-    return Location("remote", f"will download {size}{official_name(spec)} and convert it on first use", via="archive")
+    return Location("remote", f"will download {size}{official_name(spec)} and convert it on first use", via="archive",
+                    public=f"downloads {size}the authors' weights on first use")
 
 
 def cached_location(spec: ModelSpec, paths: dict[str, Path]) -> Location:
@@ -216,7 +229,9 @@ def cached_location(spec: ModelSpec, paths: dict[str, Path]) -> Location:
 
 def _cached_location(spec: ModelSpec, paths: dict[str, Path]) -> Location:
     refused = known_mismatch(spec, paths)
-    return Location("missing", refused) if refused else cached_location(spec, paths)
+    if refused:
+        return Location("missing", refused, public="its downloaded weights failed their checksum")
+    return cached_location(spec, paths)
 
 
 def known_mismatch(spec: ModelSpec, paths: dict[str, Path]) -> str:

@@ -1,0 +1,145 @@
+"""Comparing fills where they differ, picking one per hole, continuing from a result (handlers, no browser)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import model_cache, registry, results, ui
+from app.images import load_photo
+from tests.helpers import textured
+
+W, H = 1600, 1200
+HOLES = [(200, 320, 250, 400), (800, 900, 1200, 1420)]  # y0, y1, x0, x1 at full resolution: far apart
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """A photo with an ICC profile and EXIF (they must survive continuing from a result)."""
+    path = tmp_path / "photo.png"
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    Image.fromarray(textured(H, W)).save(path, icc_profile=b"\0" * 64 + b"fake-icc", exif=exif)
+    return path
+
+
+def editor_with(holes, edges=()) -> dict:
+    """Strokes as the editor sends them: on the 1024 px preview, red for holes, cyan for edges."""
+    scale = ui.PREVIEW_SIDE / W
+    layer = np.zeros((round(H * scale), ui.PREVIEW_SIDE, 4), np.uint8)
+    for boxes, colour in ((holes, ui.HOLE_COLOUR), (edges, ui.brush_colours()["edges"])):
+        for box in boxes:
+            y0, y1, x0, x1 = (round(v * scale) for v in box)
+            layer[y0:y1, x0:x1] = (*ui._rgba(colour)[:3], 255)
+    return {"background": None, "layers": [layer], "composite": None}
+
+
+def run(photo, holes=HOLES, models=("telea", "navier-stokes"), grow=4, feather=4, edges=()) -> ui.Shown:
+    return ui.on_run(str(photo), None, editor_with(holes, edges), list(models), 1, 0, "crop", 64, grow, feather)
+
+
+def pixels(path) -> np.ndarray:
+    return load_photo(path).pixels
+
+
+def test_tiles_show_the_holes_small_and_each_view_has_its_rows(photo):
+    shown = run(photo)
+    together, columns = results.gallery(shown.run, results.VIEWS[0])
+    assert [c for _, c in together] == ["original", *shown.run["labels"]] and columns == 3
+    each, columns = results.gallery(shown.run, results.VIEWS[1])
+    assert columns == 3 and len(each) == 2 * 3  # one row per hole: original + two results
+    assert [c.split(" · ")[0] for _, c in each] == ["hole 1"] * 3 + ["hole 2"] * 3
+    for path, _ in together + each:
+        with Image.open(path) as tile:
+            assert tile.format == "WEBP" and max(tile.size) <= 512
+    with Image.open(each[0][0]) as first, Image.open(together[0][0]) as both:
+        assert first.size[0] < both.size[0]  # a hole alone is a closer view than both together
+    labels = shown.run["labels"]
+    assert labels[0].startswith("OpenCV Telea") and labels[1].startswith("OpenCV Navier-Stokes")
+
+
+def test_clicking_a_tile_shows_that_result_in_the_slider(photo):
+    shown = run(photo)
+    view = results.VIEWS[1]
+    slider, chosen = ui.on_select(shown.run, view, gr.SelectData(None, {"index": 5, "value": None}))
+    assert chosen == shown.files[1]  # hole 2, second result
+    assert slider == (shown.run["slides"][0], shown.run["slides"][2])
+    assert ui.on_select(shown.run, view, gr.SelectData(None, {"index": 3, "value": None})) == (gr.skip(), gr.skip())
+    for path in slider:
+        with Image.open(path) as image:
+            assert max(image.size) == ui.PREVIEW_SIDE
+
+
+def test_merge_takes_each_hole_from_its_pick_and_leaves_the_rest_untouched(photo):
+    shown = run(photo)
+    telea, ns = shown.run["labels"]
+    slider, merged, chosen = ui.on_merge(shown.run, str(photo), telea, ns)
+    assert chosen == merged and Image.open(merged).size == (W, H)
+    out, original = pixels(merged), pixels(photo)
+    first, second = pixels(shown.files[0]), pixels(shown.files[1])
+    changed_first = (first != original).any(axis=2)
+    changed_second = (second != original).any(axis=2)
+    top = np.zeros((H, W), bool)
+    top[: H // 2] = True  # hole 1 and its feather band lie in the upper half, hole 2 in the lower
+    assert changed_first[top].any() and changed_second[~top].any()
+    np.testing.assert_array_equal(out[top], first[top])  # hole 1 (band included) exactly the Telea result
+    np.testing.assert_array_equal(out[~top], second[~top])  # hole 2 exactly the Navier-Stokes result
+    untouched = ~(changed_first | changed_second)
+    np.testing.assert_array_equal(out[untouched], original[untouched])  # outside: bit for bit
+    band = changed_first & ~ui.masks.grow(_hole(0), 4)  # the feather band of hole 1: a blend of two
+    assert band.any() and (out[band] != original[band]).any()
+
+
+def _hole(index: int) -> np.ndarray:
+    y0, y1, x0, x1 = HOLES[index]
+    hole = np.zeros((H, W), bool)
+    hole[y0:y1, x0:x1] = True
+    return hole
+
+
+def test_continue_makes_the_result_the_photo_and_undo_goes_back(photo):
+    shown = run(photo, holes=HOLES[:1], models=("telea",))
+    editor, path, preset, info, history, *cleared = ui.on_continue(shown.chosen, str(photo), [])
+    assert path == shown.files[0] and history == [str(photo)] and preset is None
+    assert all(value in (None, [], "") for value in cleared)  # results and strokes cleared
+    kept, original = load_photo(path), load_photo(photo)
+    assert kept.icc == original.icc and kept.exif  # profile and EXIF carried through
+    second = run(path, holes=HOLES[1:], models=("telea",))  # keep erasing from the result
+    assert (pixels(second.files[0])[200:320, 250:400] == pixels(path)[200:320, 250:400]).all()
+    _, back, _, _, history, *_ = ui.on_undo(path, history)
+    assert back == str(photo) and history == []
+    with pytest.raises(gr.Error, match="Nothing to undo"):
+        ui.on_undo(back, history)
+
+
+def test_clearing_the_photo_forgets_everything():
+    assert ui.on_clear() == (None, None, None, "", [], [], None, None, None, None, "")
+
+
+def test_an_edge_guide_across_the_hole_does_not_leave_a_strip_of_the_object(photo):
+    """The cyan stroke drawn through the red hole is a guide for EdgeConnect only; the hole stays whole."""
+    strip = (240, 280, 200, 450)  # crosses hole 1 and sticks out on both sides
+    shown = run(photo, holes=HOLES[:1], models=("telea",), grow=0, feather=0, edges=[strip])
+    changed = (pixels(shown.files[0]) != pixels(photo)).any(axis=2)
+    inside = np.zeros((H, W), bool)
+    inside[245:275, 260:390] = True  # the strip where it lies inside the hole
+    assert changed[inside].mean() > 0.95, "a strip of the original stayed inside the hole"
+    outside = np.zeros((H, W), bool)
+    outside[245:275, 200:240] = True  # the strip outside the hole: a guide, not erased
+    assert not changed[outside].any()
+
+
+def test_unavailable_models_stay_listed_with_a_reason_for_visitors(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
+    model_cache.clear()
+    choices, unavailable, table = ui.model_choices()
+    assert [i for _, i in choices] == registry.ids()  # every model stays in the list
+    neural = [spec.id for spec in registry.NEURAL]
+    assert set(unavailable) == set(neural)
+    assert all(label.endswith("(unavailable)") for label, i in choices if i in unavailable)
+    assert "this server is offline" in table
+    assert str(tmp_path) not in table and "python -m app" not in table  # no server paths or commands
+    assert str(tmp_path) in model_cache.availability(registry.get(neural[0])).reason  # the operator keeps the detail
