@@ -479,11 +479,13 @@ def build() -> gr.Blocks:
                 upload = gr.File(label="Photo (any size up to the limit; EXIF rotation, RGBA, 16-bit, CMYK ok)",
                                  file_types=["image"], type="filepath", elem_id="photo")
                 editor = guard_editor(gr.ImageEditor(
-                    label="Paint over what should disappear (red brush)" + (f"; {guides}" if guides else ""),
+                    label="Paint what should go", show_label=False,  # its toolbar covers a label on phones
                     type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
                     brush=gr.Brush(colors=list(colours.values()), default_color=HOLE_COLOUR, color_mode="fixed"),
                     height=560, elem_id="editor",
                 ))
+                gr.Markdown("Red brush: what should go." + (f" Optional: {guides}." if guides else ""),
+                            elem_id="brushes")
                 info = gr.Markdown(elem_id="info")
                 examples = gr.Gallery(_example_thumbnails(), label="Examples (photo + pre-drawn mask): click one",
                                       columns=3, height=170, allow_preview=False, object_fit="cover",
@@ -579,14 +581,16 @@ DISABLE_UNAVAILABLE_JS = """() => {
   }
 }"""
 
-#: Phone-sized screens: the editor as wide as the screen, captions readable, nothing clipped.
+#: Captions under the tiles rather than over them; on phone-sized screens two tiles a row.
 CSS = """
 #models label.unavailable { opacity: 0.55; }
-#gallery .caption-label, #examples .caption-label { white-space: normal; overflow-wrap: anywhere; font-size: 0.8rem; }
+#gallery .thumbnail-item, #examples .thumbnail-item { display: flex; flex-direction: column; height: auto; }
+#gallery .caption-label, #examples .caption-label { position: static; max-width: none; white-space: normal;
+  overflow-wrap: anywhere; font-size: 0.8rem; text-align: center; }
 @media (max-width: 640px) {
-  #editor { min-height: 420px; }
-  #gallery .grid-wrap { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
-  #examples .grid-wrap { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; }
+  #editor { height: 440px !important; }
+  #gallery .grid-container { --grid-cols: 2 !important; }
+  #models label.unavailable { font-size: 0.75rem; }
 }
 """
 
