@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import disk, masks, options, pipeline, regions, registry, results
-from app.errors import BadImageError, InpaintError
+from app.errors import BadImageError, InpaintError, ModelUnavailableError, WeightsError
 from app.images import Photo, check_size, decoding, load_photo, preview
 from app.model_cache import availability, download, needs_download
 from app.options import Knob, Options
@@ -85,8 +85,22 @@ def model_choices() -> tuple[list[tuple[str, str]], list[str], str]:
 
 def _user_error(exc: Exception) -> gr.Error:
     if isinstance(exc, InpaintError):  # the user's to fix: no traceback in the server log
-        return gr.Error(str(exc), title="Cannot inpaint", print_exception=False)
+        return gr.Error(for_visitor(exc), title="Cannot inpaint", print_exception=False)
     return gr.Error(f"Something went wrong: {type(exc).__name__}: {exc}", title="Unexpected error")
+
+
+def for_visitor(exc: InpaintError, spec: registry.ModelSpec | None = None) -> str:
+    """The message a visitor of the page reads: weights problems without server folders and commands.
+
+    Those are the operator's to fix; the full message goes to the server log (and the CLI shows it).
+    """
+    if not isinstance(exc, (ModelUnavailableError, WeightsError)):
+        return str(exc)
+    log.warning("%s", exc)
+    name = spec.name if spec else "This model"
+    why = availability(spec).public if spec else ""
+    return f"{name} is not available on this server right now ({why or 'its weights could not be loaded'}); " \
+        "choose another model. The server log says what the operator should do."
 
 
 def guard_editor(editor: gr.ImageEditor) -> gr.ImageEditor:
@@ -282,11 +296,14 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
         hole = painted.pop("hole")
         left = client_left()
         fills = pipeline.run(photo, hole, ready, chosen, guides=painted, progress=lambda f, m: progress(f, desc=m),
-                             on_failure=lambda spec, exc: failed.update({spec.name: str(exc)}), cancelled=left)
+                             on_failure=lambda spec, exc: failed.update({spec.name: for_visitor(exc, spec)}),
+                             cancelled=left)
         progress(1.0, desc="Preparing the comparison")
         run = results.present(photo, fills, pipeline.changed_area(photo, hole, chosen), _session(request),
                               cancelled=left)
     except Exception as exc:  # every failure reaches the page as a message
+        if failed and isinstance(exc, InpaintError):  # no model gave a result: why, model by model
+            raise gr.Error(" ".join(failed.values()), title="Cannot inpaint", print_exception=False) from exc
         raise _user_error(exc) from exc
     for name, why in failed.items():
         gr.Warning(why, duration=None, title=f"{name} gave no result")

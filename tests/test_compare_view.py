@@ -143,3 +143,24 @@ def test_unavailable_models_stay_listed_with_a_reason_for_visitors(monkeypatch, 
     assert "this server is offline" in table
     assert str(tmp_path) not in table and "python -m app" not in table  # no server paths or commands
     assert str(tmp_path) in model_cache.availability(registry.get(neural[0])).reason  # the operator keeps the detail
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_ui_cli_library_and_api_agree_on_what_can_run(monkeypatch, tmp_path, capsys, offline):
+    """One decision (model_cache.availability) behind the page, `weights list`, list_models() and the API."""
+    from app import api
+    from app.weights import cli
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # online, but nothing asked at listing time
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
+    monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
+    _, unavailable, _ = ui.model_choices()
+    library = {row["id"]: row["available"] for row in api.list_models()}
+    assert cli.main(["list"]) == 0
+    listed = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    for model_id in registry.ids():
+        ok = model_id not in unavailable
+        assert library[model_id] == ok and (listed[model_id] != "missing") == ok, model_id
+    assert ("lama" in unavailable) == offline  # online, LaMa's own archive is a source; offline nothing is

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from app import registry
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
+from app.model_cache import availability
 from app.registry import MIRROR_REVISION, ModelSpec
 from app.weights import hub, pins
 from app.weights.archive import extract_members, fetch_archive
@@ -113,6 +114,8 @@ def _row(spec: ModelSpec) -> tuple[str, str, str, str]:
         return spec.id, "built-in", "-", spec.licence
     location = locate(spec)
     status = {"remote": "first use"}.get(location.status, location.status)  # fetched when first chosen
+    if not availability(spec).ok:  # the UI, the library and the API say the same
+        status = "missing"
     if location.paths:
         size = f"{sum(p.stat().st_size for p in location.paths) / 1e6:.0f} MB"
     else:
