@@ -3,7 +3,8 @@
 ``demo`` is a module-level name on purpose: on a Space, Gradio's reloader looks it up in ``__main__``.
 """
 
-from app.ui import build, launch
+from app.serving import launch
+from app.ui import build
 
 demo = build()
 

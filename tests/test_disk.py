@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import disk, results, ui
+from app import disk, results, serving, ui
 from tests.helpers import box_hole, textured
 
 
@@ -102,7 +102,7 @@ def test_the_examples_cached_copies_survive_the_sweep(cache, monkeypatch):
     served = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: served.append(self))
     monkeypatch.setattr(results, "page_files", set())
-    ui.launch()
+    serving.launch()
     copies = [Path(p) for p in results.page_files]
     stale = _file(cache / "inpaint-old" / "r.png", 10, age=7200)  # a visitor's, from long ago
     assert len(copies) >= len(ui.EXAMPLES) and served

@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from app import options, ui
+from app import options, serving, ui
 from tests.helpers import box_hole, textured
 from tests.server import AppProcess, running_app
 
@@ -64,18 +64,18 @@ def test_launch_serves_mcp_unless_told_not_to_and_always_closes_the_back_office(
     """``INPAINT_MCP=0`` or ``mcp_server=False`` turns MCP off; a caller's middleware never replaces the closing one."""
     demo = gr.Blocks()
     monkeypatch.delenv("INPAINT_MCP", raising=False)
-    assert ui.public_settings(demo, {})["mcp_server"] is True
+    assert serving.public_settings(demo, {})["mcp_server"] is True
     monkeypatch.setenv("INPAINT_MCP", "0")
-    assert ui.public_settings(demo, {})["mcp_server"] is False
+    assert serving.public_settings(demo, {})["mcp_server"] is False
     monkeypatch.setenv("INPAINT_MCP", "1")
-    settings = ui.public_settings(demo, {"mcp_server": False, "app_kwargs": {"middleware": ["theirs"]}})
+    settings = serving.public_settings(demo, {"mcp_server": False, "app_kwargs": {"middleware": ["theirs"]}})
     assert settings["mcp_server"] is False and settings["enable_monitoring"] is False
     assert settings["run_history"] is False
     assert settings["app_kwargs"]["middleware"][0] == "theirs"
-    assert settings["app_kwargs"]["middleware"][1].cls is ui.ClosedRoutes
-    assert ui.closed_routes(demo) == ui.BACK_OFFICE
+    assert settings["app_kwargs"]["middleware"][1].cls is serving.ClosedRoutes
+    assert serving.closed_routes(demo) == serving.BACK_OFFICE
     demo.dev_mode = True  # ``gradio app.py``: its page listens to the reload stream
-    assert ui.closed_routes(demo) == ("/monitoring", "/gradio_api/process_recording")
+    assert serving.closed_routes(demo) == ("/monitoring", "/gradio_api/process_recording")
 
 
 def test_closed_routes_answer_404_for_the_path_and_below_it_only():
@@ -83,7 +83,7 @@ def test_closed_routes_answer_404_for_the_path_and_below_it_only():
         return PlainTextResponse("open")
 
     app = Starlette(routes=[Route("/{path:path}", ok)])
-    client = TestClient(ui.ClosedRoutes(app, ("/monitoring",)))
+    client = TestClient(serving.ClosedRoutes(app, ("/monitoring",)))
     for path in ("/monitoring", "/monitoring/", "/monitoring/summary", "/monitoring%2Fsummary"):
         response = client.get(path)
         assert (response.status_code, response.text) == (404, "Not Found"), path
