@@ -2,9 +2,11 @@
 
 The pipeline asks :func:`get_inpainter` for a model by spec and never cares whether it is
 classical or neural, where its weights came from or which device it is on. Neural models
-stay in memory up to ``INPAINT_MAX_LOADED_MODELS`` (default 2, least recently used evicted)
-because a GPU holds only a few of them; each is loaded once even when many requests ask
-for it at the same moment (one lock per model, so other models load in parallel).
+stay in memory while their weights fit a memory budget (:func:`memory_budget`: a share of the
+GPU's memory, or of the RAM on the CPU; ``INPAINT_MODEL_MEMORY_MB`` sets it), least recently
+used evicted first, so comparing four models does not reload them on every run;
+``INPAINT_MAX_LOADED_MODELS`` optionally caps their number too. Each is loaded once even when
+many requests ask for it at the same moment (one lock per model, so other models load in parallel).
 Model calls go through :func:`run_guarded`, which turns an out-of-memory error into a
 message for the user and frees the memory, so the next request still works.
 """
@@ -31,8 +33,11 @@ from app.weights.provision import obtain
 from app.weights.resolve import locate
 
 MAX_LOADED_ENV = "INPAINT_MAX_LOADED_MODELS"
+MEMORY_ENV = "INPAINT_MODEL_MEMORY_MB"
 DEVICE_ENV = "INPAINT_DEVICE"
-DEFAULT_MAX_LOADED = 2
+#: Shares of the device's memory loaded weights may take by default: the rest is for activations
+#: (a GPU), and for the photos, results and other requests (the CPU's RAM).
+GPU_SHARE, CPU_SHARE = 0.5, 0.25
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -110,13 +115,39 @@ def clear() -> None:
     _free_memory()
 
 
-def max_loaded() -> int:
+def max_loaded() -> int | None:
+    """``INPAINT_MAX_LOADED_MODELS``: an optional cap on the number of loaded neural models (None = no cap)."""
     raw = os.environ.get(MAX_LOADED_ENV, "")
     try:
-        return max(1, int(raw)) if raw.strip() else DEFAULT_MAX_LOADED
+        return max(1, int(raw)) if raw.strip() else None
     except ValueError:
-        log.warning("%s=%r is not a number; using %d", MAX_LOADED_ENV, raw, DEFAULT_MAX_LOADED)
-        return DEFAULT_MAX_LOADED
+        log.warning("%s=%r is not a number; no cap on the number of models", MAX_LOADED_ENV, raw)
+        return None
+
+
+def memory_budget(device: torch.device | None = None) -> int:
+    """Bytes the loaded models' weights may take: ``INPAINT_MODEL_MEMORY_MB``, else a share of the device's memory."""
+    raw = os.environ.get(MEMORY_ENV, "").strip()
+    if raw:
+        try:
+            return int(float(raw) * (1 << 20))
+        except ValueError:
+            log.warning("%s=%r is not a number of MB; using the default share", MEMORY_ENV, raw)
+    device = device or select_device()
+    if device.type == "cuda":
+        return int(GPU_SHARE * torch.cuda.get_device_properties(device).total_memory)
+    return int(CPU_SHARE * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def weights_bytes(model: Inpainter | dict[str, torch.Tensor]) -> int:
+    """Bytes of a model's (or a state dict's) tensors: what keeping it loaded costs."""
+    if isinstance(model, dict):
+        tensors = list(model.values())
+    elif isinstance(model, torch.nn.Module):
+        tensors = [*model.parameters(), *model.buffers()]
+    else:
+        return 0
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def select_device() -> torch.device:
@@ -175,7 +206,7 @@ def _oom_message(spec: ModelSpec, exc: BaseException) -> str:
     where = "GPU" if isinstance(exc, torch.OutOfMemoryError) or "CUDA" in str(exc) else "device"
     return (f"{spec.name} ran out of {where} memory ({str(exc).splitlines()[0][:160]}). The memory was freed; "
             "try a smaller selection, fewer samples, another model, or fewer loaded models "
-            f"({MAX_LOADED_ENV}).")
+            f"({MEMORY_ENV}).")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -203,14 +234,21 @@ def _store(spec: ModelSpec, model: Inpainter) -> None:
             return
         _neural[spec.id] = model
         _neural.move_to_end(spec.id)
-    _trim(max_loaded())
+    _trim()
 
 
-def _trim(bound: int) -> None:
-    """Evict least recently used neural models until at most ``bound`` remain."""
+def _trim(incoming: int = 0, count: int = 0) -> None:
+    """Evict least recently used neural models until ``incoming`` more bytes (and ``count`` more models) fit.
+
+    The most recently used model always stays: one model over the budget is still served.
+    """
+    budget, cap = memory_budget(), max_loaded()
     evicted = []
     with _registry_lock:
-        while len(_neural) > max(bound, 0):
+        while _neural and (sum(map(weights_bytes, _neural.values())) + incoming > budget
+                           or (cap is not None and len(_neural) + count > cap)):
+            if not incoming and not count and len(_neural) == 1:
+                break
             evicted.append(_neural.popitem(last=False))
     if evicted:
         log.info("unloading %s", ", ".join(model_id for model_id, _ in evicted))
@@ -229,7 +267,7 @@ def _build(spec: ModelSpec, progress: Progress | None) -> Inpainter:
         return spec.entry_class()(**spec.kwargs)
     device = select_device()
     state, source = load_state(spec, obtain(spec, progress=progress), progress)  # resolved once, read exactly there
-    _trim(max_loaded() - 1)  # make room on the device before the new weights go there
+    _trim(incoming=weights_bytes(state), count=1)  # make room on the device before the new weights go there
     if progress:
         progress(1.0, f"Loading {spec.name} on {device}")
     # Moving the weights to the GPU can run out of memory too.

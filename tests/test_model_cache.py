@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import threading
 import weakref
 
@@ -173,13 +174,38 @@ def test_a_failed_load_evicts_nothing(local, monkeypatch):
     assert model_cache.loaded_ids() == ["a"]
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, 2), ("1", 1), ("5", 5), ("0", 1), ("lots", 2)])
-def test_bound_from_environment(monkeypatch, value, expected):
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("1", 1), ("5", 5), ("0", 1), ("lots", None)])
+def test_optional_count_cap_from_environment(monkeypatch, value, expected):
     if value is None:
         monkeypatch.delenv("INPAINT_MAX_LOADED_MODELS", raising=False)
     else:
         monkeypatch.setenv("INPAINT_MAX_LOADED_MODELS", value)
     assert model_cache.max_loaded() == expected
+
+
+def test_models_stay_loaded_while_their_weights_fit_the_memory_budget(local, monkeypatch):
+    """Not a fixed count: as many as fit (each tiny model holds 48 bytes of weights)."""
+    monkeypatch.setenv(model_cache.MEMORY_ENV, str(100 / 2**20))  # 100 bytes: room for two
+    a, b, c = local("a"), local("b"), local("c")
+    model_cache.get_inpainter(a)
+    model_cache.get_inpainter(b)
+    assert model_cache.loaded_ids() == ["a", "b"]
+    model_cache.get_inpainter(a)  # used again: b is now the least recently used
+    model_cache.get_inpainter(c)
+    assert model_cache.loaded_ids() == ["a", "c"]
+    monkeypatch.setenv(model_cache.MEMORY_ENV, str(1000 / 2**20))
+    model_cache.get_inpainter(b)
+    assert model_cache.loaded_ids() == ["a", "c", "b"]  # a larger budget keeps all three
+    monkeypatch.setenv(model_cache.MEMORY_ENV, "0")
+    model_cache.get_inpainter(local("d"))
+    assert model_cache.loaded_ids() == ["d"]  # over any budget, the model in use is still served
+
+
+def test_default_budget_is_a_share_of_the_devices_memory(monkeypatch):
+    monkeypatch.delenv(model_cache.MEMORY_ENV, raising=False)
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert model_cache.memory_budget(torch.device("cpu")) == int(model_cache.CPU_SHARE * ram)
+    assert model_cache.weights_bytes({"w": torch.zeros(10, 10), "h": torch.zeros(4, dtype=torch.float16)}) == 408
 
 
 def test_classical_models_are_kept_outside_the_bound(local, monkeypatch):
@@ -290,7 +316,8 @@ def test_licence_is_an_identifier_plus_the_text_users_see():
     assert shown["lama"] == "Apache-2.0" and shown["telea"] == "Apache-2.0 (OpenCV)"
     assert shown["edgeconnect-places2"] == "CC BY-NC 4.0 (non-commercial)"
     assert shown["rfr-psv"] == "MIT code; weights licence not stated by the authors"
-    assert {spec.licence.id for spec in registry.MODELS} == {"apache-2.0", "mit", "cc-by-nc-4.0",
+    assert shown["glcic-places2"] == "Apache-2.0 code; the weights carry no licence statement"  # mmagic releases
+    assert {spec.licence.id for spec in registry.MODELS} == {"apache-2.0", "mit", "cc-by-nc-4.0", "other",
                                                              registry.WEIGHTS_LICENCE_NOT_STATED}
     assert json.dumps(get("lama").licence) == '"Apache-2.0"' and get("lama").licence.text == "Apache-2.0"
     assert ModelSpec(id="x", name="X", kind="classical", entry="m:C", licence="Custom").licence.id == "other"
