@@ -31,3 +31,10 @@ class OutOfMemoryError(InpaintError):
 
 class Cancelled(InpaintError):
     """The client left (closed the tab, cancelled the call): the work stopped and nothing was written."""
+
+
+class CropSizeError(InpaintError, ValueError):
+    """A crop the network's architecture cannot take (its sides are off the network's size multiple).
+
+    Also a ``ValueError``: it is a bad argument to ``inpaint`` as much as a message for the user.
+    """

@@ -281,6 +281,66 @@ def _pic(dataset: str, label: str) -> ModelSpec:
     )
 
 
+_MMAGIC_LICENCE = Licence("Apache-2.0 code; the weights carry no licence statement", "other")
+_DEEPFILL_AUTHORS = "J. Yu, Z. Lin, J. Yang, X. Shen, X. Lu, T. S. Huang"
+_OPENMMLAB = "https://download.openmmlab.com/mmediting/inpainting"
+
+
+@dataclass(frozen=True)
+class _MMagicNet:
+    """One network of the mmagic model zoo: what every one of its releases shares."""
+
+    entry: str
+    name: str
+    authors: str
+    paper: str
+    folder: str  # its folder under download.openmmlab.com
+    description: str  # what it is good at, for a visitor
+
+
+_MMAGIC_NETS = {
+    "deepfillv1": _MMagicNet(
+        "app.models.deepfillv1:DeepFillV1", "DeepFill v1", _DEEPFILL_AUTHORS,
+        "Generative Image Inpainting with Contextual Attention (CVPR 2018)", "deepfillv1",
+        "Copies matching texture from around the hole into it; trained on rectangular holes, so best at boxes."),
+    "deepfillv2": _MMagicNet(
+        "app.models.deepfillv2:DeepFillV2", "DeepFill v2", _DEEPFILL_AUTHORS,
+        "Free-Form Image Inpainting with Gated Convolution (ICCV 2019)", "deepfillv2",
+        "Gated convolutions that copy texture from around the hole; trained on free-form strokes, so good at "
+        "irregular holes and erased objects."),
+    "pconv": _MMagicNet(
+        "app.models.pconv:PartialConvNet", "Partial convolution",
+        "G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro",
+        "Image Inpainting for Irregular Holes Using Partial Convolutions (ECCV 2018)", "pconv",
+        "Convolutions that only look at the known pixels; trained on free-form strokes, so made for "
+        "scratches and irregular holes. Fills are smooth rather than detailed."),
+    "glcic": _MMagicNet(
+        "app.models.glcic:GlobalLocalNet", "Global&Local", "S. Iizuka, E. Simo-Serra, H. Ishikawa",
+        "Globally and Locally Consistent Image Completion (SIGGRAPH 2017)", "global_local",
+        "A small, fast early network trained on square holes: best at small to medium rectangular "
+        "gaps; large holes come out blurry."),
+}
+_DATASETS = {"places2": ("Places2", "Trained on scenes: general photos."),
+             "celeba": ("CelebA-HQ faces", "Trained on faces: for portraits.")}
+
+
+def _mmagic(net: str, dataset: str, file: str) -> ModelSpec:
+    """One mmagic release (MODELS.md 5-9), fetched from the authors' server on first use.
+
+    ``file`` is its name under download.openmmlab.com; the 8 hex digits after its last ``-`` are
+    the start of its sha256 (mmagic's ``publish_model.py``), the pin it is checked against.
+    """
+    spec, (label, trained_on) = _MMAGIC_NETS[net], _DATASETS[dataset]
+    url = f"{_OPENMMLAB}/{spec.folder}/{file}"
+    return _neural(
+        spec.entry, id=f"{net}-{dataset}", name=f"{spec.name} ({label})", licence=_MMAGIC_LICENCE,
+        description=f"{spec.description} {trained_on}", weights=_mirror(f"{net}-{dataset}"),
+        official_download=OfficialDownload(url=url, file=file, sha256_prefix=file.rsplit("-", 1)[1].split(".")[0]),
+        card=Card(authors=spec.authors, paper=spec.paper, source="https://github.com/open-mmlab/mmagic",
+                  weights_source=url),
+    )
+
+
 NEURAL: tuple[ModelSpec, ...] = (
     _edgeconnect("places2", "Places2", default=True),
     _edgeconnect("celeba", "CelebA faces"),
@@ -302,6 +362,14 @@ NEURAL: tuple[ModelSpec, ...] = (
                                          sha256="d7161bba4d68b438f9fa7f09dcb750a223804c300c68d214a5e0be16251fba8d",
                                          size=381_428_720),
     ),
+    _mmagic("deepfillv1", "places2", "deepfillv1_256x256_8x2_places_20200619-c00a0e21.pth"),
+    _mmagic("deepfillv1", "celeba", "deepfillv1_256x256_4x4_celeba_20200619-dd51a855.pth"),
+    _mmagic("deepfillv2", "places2", "deepfillv2_256x256_8x2_places_20200619-10d15793.pth"),
+    _mmagic("deepfillv2", "celeba", "deepfillv2_256x256_8x2_celeba_20200619-c96e5f12.pth"),
+    _mmagic("pconv", "places2", "pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth"),
+    _mmagic("pconv", "celeba", "pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth"),
+    _mmagic("glcic", "places2", "gl_256x256_8x12_places_20200619-52a040a8.pth"),
+    _mmagic("glcic", "celeba", "gl_256x256_8x12_celeba_20200619-5af0493f.pth"),
 )
 
 MODELS = CLASSICAL + NEURAL

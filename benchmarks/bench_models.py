@@ -7,8 +7,9 @@
 Weights: each network's own random initialisation. Speed and memory do not depend on the
 values, which is why this script may use them; it reports no image quality (that is
 benchmarks/bench_quality.py, with real weights only). ``--separate`` also times N samples as N
-one-sample calls against one batched call; ``--half`` also runs under float16 autocast (CUDA)
-and prints the largest output difference from float32, in 8-bit levels (random weights: an
+one-sample calls against one batched call; ``--half`` also runs each network in its own half
+dtype on CUDA (``FACTS.gpu_dtype``, float16 so far; float32 rows set ``INPAINT_HALF=0``) and
+prints the largest output difference from float32, in 8-bit levels (random weights: an
 indication of numerical headroom, not of the released models). Memory: CPU = peak RSS above
 the RSS before the call; CUDA = peak allocation above the weights. Prints a Markdown table with
 medians and spreads, and the command that made it.
@@ -17,7 +18,6 @@ medians and spreads, and the command that made it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import statistics
 import sys
@@ -28,6 +28,7 @@ import torch
 
 from app import registry
 from app.models.base import Batch
+from benchmarks import common
 from benchmarks.common import command
 from benchmarks.memory import MiB, cpu_peak_extra, cuda_peak_extra
 
@@ -59,9 +60,8 @@ def timed(run, repeats: int, device: str) -> tuple[list[float], int | None]:
 
 
 def infer(net, batch: Batch, samples: int, seeds: list[int], half: bool, device: str) -> np.ndarray:
-    """The samples of ``net`` (one call per seed), under float16 autocast when ``half``."""
-    context = torch.autocast(device.split(":")[0], dtype=torch.float16) if half else contextlib.nullcontext()
-    with torch.inference_mode(), context:
+    """The samples of ``net`` (one call per seed); on CUDA in its own half dtype when ``half``, else float32."""
+    with torch.inference_mode(), common.half_precision(half):
         return np.concatenate([net.inpaint(batch, samples=samples, seed=s).samples for s in seeds], axis=1)
 
 
@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[1])
     parser.add_argument("--samples", type=int, nargs="+", default=[1])
     parser.add_argument("--separate", action="store_true", help="also time N samples as N calls")
-    parser.add_argument("--half", action="store_true", help="also float16 autocast on CUDA, with the difference")
+    parser.add_argument("--half", action="store_true",
+                        help="also each network's half dtype on CUDA, with the difference")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     args = parser.parse_args(argv)

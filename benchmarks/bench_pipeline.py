@@ -11,15 +11,15 @@ through the high-resolution pipeline), each with its mask of one family (``--fam
 ``object``: a photobomber). Each model is warmed up (imports, weights), then each photo is
 requested ``--repeats`` times. Memory per request: peak resident set above the one before the
 request (kernel high-water mark), and on CUDA the peak GPU allocation above the loaded weights.
-``--half`` also runs neural models under float16 autocast on CUDA and reports the largest pixel
-difference from the float32 result. Classical models run on the CPU whatever the device, so
-they are measured there only. Writes latency-<device>.csv/.json to ``--out`` (docs/benchmarks)
+``--half`` also runs neural models in their own half dtype on CUDA (``FACTS.gpu_dtype``, float16
+so far; the float32 rows set ``INPAINT_HALF=0``) and reports the largest pixel difference from them.
+Classical models run on the CPU whatever the device, so they are measured there only. Writes
+latency-<device>.csv/.json to ``--out`` (docs/benchmarks)
 and re-renders the report.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import statistics
 import sys
@@ -44,7 +44,7 @@ def build_parser():
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     p.add_argument("--family", default="object", help="mask family used for every request")
     p.add_argument("--repeats", type=int, default=3, help="timed requests per photo")
-    p.add_argument("--half", action="store_true", help="also float16 (autocast) for neural models on CUDA")
+    p.add_argument("--half", action="store_true", help="also each neural model's half dtype on CUDA")
     return p
 
 
@@ -57,9 +57,8 @@ class Probe:
 
 
 def request(photo: Path, mask: Path, model_id: str, half: bool) -> np.ndarray:
-    """One user request; under float16 autocast when ``half``."""
-    context = torch.autocast("cuda", dtype=torch.float16) if half else contextlib.nullcontext()
-    with context:
+    """One user request; on CUDA in the network's own half dtype when ``half``, else float32 (``INPAINT_HALF``)."""
+    with common.half_precision(half):
         (result,) = inpaint(photo, mask, [model_id])
     return result.photo.pixels
 

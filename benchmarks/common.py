@@ -8,14 +8,17 @@ would mislead the people reading the report. Every model left out is named with 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app import registry
 from app.model_cache import availability
+from app.models.base import HALF_ENV
 from app.registry import ModelSpec
 from app.weights.loader import local_dir
 from app.weights.resolve import locate
@@ -143,6 +146,22 @@ def use_device(device: str) -> str:
     from app.model_cache import select_device
 
     return str(select_device())
+
+
+@contextlib.contextmanager
+def half_precision(enabled: bool) -> Iterator[None]:
+    """``INPAINT_HALF`` for a block, restored after: on CUDA each network then runs in its own ``gpu_dtype``
+    (``NeuralNetwork.precision()``), or in float32 everywhere. An outer ``torch.autocast`` would not do:
+    the network's own autocast, inside it, wins."""
+    before = os.environ.get(HALF_ENV)
+    os.environ[HALF_ENV] = "1" if enabled else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(HALF_ENV, None)
+        else:
+            os.environ[HALF_ENV] = before
 
 
 def command(argv: list[str] | None, module: str) -> str:

@@ -23,7 +23,10 @@ COMMANDS = {
     "quality": "python -m benchmarks.bench_quality",
     "latency": "python -m benchmarks.bench_pipeline",
     "hires": "python -m benchmarks.bench_hires",
+    "precision": "python -m benchmarks.bench_precision --device cpu|cuda",
 }
+#: Devices of the precision benchmark, in reading order, with how its "half" is run there.
+PRECISION_DEVICES = {"cpu": "CPU autocast (a proxy for CUDA numerics)", "cuda": "CUDA, the network's own precision()"}
 
 
 def fmt(value: float | None, digits: int = 2, scale: float = 1.0) -> str:
@@ -44,7 +47,7 @@ def load(out: Path) -> dict:
     """Every result file present in ``out`` (latency: one per device kind, CPU first)."""
     latency = [results.read_json(p) for p in sorted(out.glob("latency-*.json"), key=lambda p: p.stem != "latency-cpu")]
     return {"quality": results.read_json(out / "quality.json"), "latency": latency,
-            "hires": results.read_json(out / "hires.json")}
+            "hires": results.read_json(out / "hires.json"), "precision": results.read_json(out / "precision.json")}
 
 
 # ------------------------------------------------------------------------- headline
@@ -225,6 +228,66 @@ def hires_section(h: dict, figures: list[str]) -> str:
     return "\n\n".join(parts)
 
 
+# ------------------------------------------------------------------------- precision
+
+
+PRECISION_INTRO = """Each network declares the dtype it runs in on CUDA (`FACTS.gpu_dtype`, applied by
+`NeuralNetwork.precision()` as `torch.autocast`; `INPAINT_HALF=0` keeps float32): float16 or bfloat16,
+whichever kept its output finite and closest to float32 on the reference fixtures
+(`../shared/reference/fixtures`, with the synthetic weights that made them: numerical headroom, not image
+quality). *levels*: largest absolute difference of the composited output (fill in the hole, photo
+elsewhere, every sample) from float32, in 8-bit levels (1 = 1/255). On the CPU "half" is
+`torch.autocast("cpu", dtype)` with float32 accumulation in convolutions and matrix products (what CUDA's
+half kernels do): the same dtype rounding, other kernels and op lists, so a proxy for CUDA numerics; CPU
+timings are float32, with half timed at a small size where the CPU has no native half kernels."""
+
+
+def precision_section(p: dict) -> str:
+    """Declared dtypes, closeness per fixture and speed, per device; a device never run reads "not measured"."""
+    parts = ["## 4. Half precision on the GPU", PRECISION_INTRO]
+    for device, label in PRECISION_DEVICES.items():
+        part = p["devices"].get(device)
+        parts.append(f"### {label}")
+        if part is None:
+            parts.append(f"**Not measured**: no run on a {device.upper()} device yet "
+                         f"(`python -m benchmarks.bench_precision --device {device}` adds it beside these).")
+            continue
+        parts += [provenance(part), _precision_choice(part["summary"]), _precision_levels(part["summary"]),
+                  _precision_speed(part["summary"])]
+        if part["skipped"]:
+            parts.append("Not measured: " + "; ".join(f"`{k}`: {v}" for k, v in part["skipped"].items()))
+    return "\n\n".join(parts)
+
+
+def _levels(value: float | None) -> str:
+    return "not finite" if value is None else f"{value:.2f}"
+
+
+def _precision_choice(summary: list[dict]) -> str:
+    """Per network: the worst case of each candidate, and whether the declared dtype is the closest."""
+    rows = []
+    for s in summary:
+        worst = s["worst_levels"]
+        agrees = "yes" if s["best"] == s["gpu_dtype"] else f"**no**: {s['best'] or 'none finite'} is"
+        rows.append([f"`{s['model']}`", s["gpu_dtype"], _levels(worst.get("float16")),
+                     _levels(worst.get("bfloat16")), agrees])
+    return table(["model", "declared GPU dtype", "worst float16 levels", "worst bfloat16 levels",
+                  "declared = closest"], rows)
+
+
+def _precision_levels(summary: list[dict]) -> str:
+    rows = [[f"`{s['model']}`", s["gpu_dtype"], case, _levels(v.get("float16")), _levels(v.get("bfloat16"))]
+            for s in summary for case, v in s["fixtures"].items()]
+    return table(["model", "declared GPU dtype", "fixture", "float16 levels", "bfloat16 levels"], rows)
+
+
+def _precision_speed(summary: list[dict]) -> str:
+    rows = [[f"`{s['model']}`", t["size"], fmt(t["float32_s"], 3),
+             f"{t['half_s']:.3f} ({s['gpu_dtype']})" if t["half_s"] is not None else t["half_note"],
+             fmt(t["speedup"], 2)] for s in summary for t in s["latency"]]
+    return table(["model", "crop (batch 1)", "float32 median s", "half median s", "speed-up"], rows)
+
+
 # ---------------------------------------------------------------------------- method
 
 READING = """Scores are inside the hole, averaged over every photo and mask family (per family below);
@@ -246,7 +309,7 @@ METHOD = """## How the numbers are made
   original in a band 2 px inside to 12 px outside the hole border. 0 = no edge added.
 * **Time** is wall-clock (`time.perf_counter`), after a warm-up; **memory** is the kernel's
   resident-set high-water mark (reset before each request) minus the resident set before it.
-* Results: `quality.csv`, `latency-<device>.csv`, `hires.csv` (every measurement) and the `.json`
+* Results: `quality.csv`, `latency-<device>.csv`, `hires.csv`, `precision.csv` (every measurement) and the `.json`
   summaries this page is rendered from (`python -m benchmarks.report`)."""
 
 
@@ -277,6 +340,8 @@ def render(data: dict, figures: dict) -> str:
         parts.append(latency_section(data["latency"], figures["latency"]))
     if data["hires"]:
         parts.append(hires_section(data["hires"], figures["hires"]))
+    if data.get("precision"):
+        parts.append(precision_section(data["precision"]))
     parts.append(METHOD)
     return "\n\n".join(parts) + "\n"
 

@@ -27,8 +27,11 @@ from app.errors import WeightsError
 from app.models.base import Batch, Prediction
 from app.registry import ModelSpec
 from app.weights.loader import load_from_folder
+from tests import deepfill_reference as deepfill
 from tests import test_edgeconnect_reference as edgeconnect
+from tests import test_glcic_reference as glcic
 from tests import test_lama_reference as lama
+from tests import test_pconv_reference as pconv
 from tests import test_pic_reference as pic
 from tests import test_rfr_reference as rfr
 
@@ -38,6 +41,8 @@ BATCH_ATOL = 1e-5  # batched vs one by one: float32 kernels may sum in another o
 PAD_ATOL = 1e-6  # a padded size against the same crop padded by numpy (what the model promises to do)
 SIZE = (96, 64)  # non-square (catches transposed reshapes), a multiple of every network's size_multiple
 OFF_SIZES = [(94, 64), (96, 59), (94, 59)]  # height off, width off, both off, for every multiple > 1
+DEEPFILL_SIZE = (96, 80)  # DeepFill needs sides >= 72; 12x10 at H/8 keeps the attention maps non-square
+PCONV_SIZE = (128, 256)  # partial convolution: multiples of 128; a 1x2 bottleneck keeps it non-square
 
 
 ACTIONS = ("missing", "renamed", "misshaped")
@@ -60,6 +65,7 @@ class Release:
     keys: tuple[Key, ...]
     extra: Key  # a key the network does not have
     pads: bool = False  # True: any size is handled by padding; False: sizes off the multiple are refused
+    size: tuple[int, int] = SIZE  # of the batched crops; another where the architecture needs larger sides
 
 
 def _write_rfr(folder: Path, edit: Edit | None) -> Path:
@@ -93,6 +99,11 @@ def _pic(net: str, key: str, actions: tuple[str, ...] = ACTIONS) -> Key:
     return Key(net, key, f"{pic.COMPONENTS[net]}.{key}", actions)
 
 
+def _generator(key: str) -> Key:
+    """A key of a single-generator release whose keys are ours once the prefix is stripped (mmagic)."""
+    return Key("generator", key, key)
+
+
 #: One release writer per network class. The keys are those the reference tests edited before the
 #: contract existed, so every model is still checked on them.
 RELEASES: dict[str, Release] = {
@@ -112,6 +123,25 @@ RELEASES: dict[str, Release] = {
         _write_lama, (Key("generator", "model.12.conv2.ffc.convg2g.fu.bn.running_var",
                           "model.12.conv2.ffc.convg2g.fu.bn.running_var"),),
         extra=Key("generator", "model.99.weight", "model.99.weight"), pads=True),
+    "app.models.deepfillv1:DeepFillV1": Release(
+        lambda folder, edit: deepfill.write_for_contract(deepfill.V1, folder, edit),
+        (_generator("stage2.contextual_attention_neck.contextual_attention.fuse_kernel"),
+         _generator("stage1.decoder.dec7.conv.weight")),
+        extra=_generator("stage2.decoder.dec8.conv.weight"), size=DEEPFILL_SIZE),
+    "app.models.deepfillv2:DeepFillV2": Release(
+        lambda folder, edit: deepfill.write_for_contract(deepfill.V2, folder, edit),
+        (_generator("stage2.contextual_attention_neck.contextual_attention.fuse_kernel"),
+         _generator("stage2.encoder_attention.enc4.conv.conv.bias")),
+        extra=_generator("stage2.decoder.dec8.conv.conv.weight"), size=DEEPFILL_SIZE),
+    "app.models.pconv:PartialConvNet": Release(
+        pconv.write_for_contract,
+        # the all-ones mask kernels are buffers of the release: a strict load needs them too
+        (_generator("encoder.enc3.conv.weight_mask_updater"), _generator("decoder.dec1.conv.bias")),
+        extra=_generator("decoder.dec8.conv.weight"), size=PCONV_SIZE),
+    "app.models.glcic:GlobalLocalNet": Release(
+        glcic.write_for_contract,
+        (_generator("dilation_neck.dilation_convs.3.bn.running_var"), _generator("decoder.dec3.conv.weight")),
+        extra=_generator("decoder.dec7.bn.weight")),
 }
 
 
@@ -181,7 +211,7 @@ def assert_same(got: Prediction, want: Prediction, index: int, atol: float) -> N
 @pytest.mark.parametrize("spec", NETWORKS)
 def test_batch_equals_one_by_one(spec: ModelSpec, net: torch.nn.Module) -> None:
     """The pipeline batches windows of unrelated photos: no crop may see another, and no call the last."""
-    batch = crops(2, *SIZE, seed=3)
+    batch = crops(2, *release_of(spec).size, seed=3)
     together = run(net, spec, batch)
     assert_layout(together, spec, batch)
     for i in range(2):

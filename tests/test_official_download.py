@@ -143,3 +143,29 @@ def test_offline_the_download_is_not_offered(hf_env, checkpoints, monkeypatch): 
     go_offline(monkeypatch)
     state = model_cache.availability(spec)
     assert not state.ok and "tiny.pth from download.openmmlab.com" in state.reason
+
+
+def test_an_mmagic_release_comes_from_its_https_source_on_first_use(files, hf_env, checkpoints, monkeypatch):  # noqa: F811
+    """GLCIC's release file in mmagic's container, served as download.openmmlab.com would, named with its
+    sha256 prefix: downloaded, checked, converted, loaded; the registry's own entry with the server swapped."""
+    from dataclasses import replace
+
+    from tests.test_glcic_reference import generator_state, write_release
+
+    folder = write_release(checkpoints.parent / "authors", generator_state())
+    release = next(folder.glob("*.pth"))
+    data = release.read_bytes()
+    spec = registry.get("glcic-places2")
+    name = release.name.replace("52a040a8", hashlib.sha256(data).hexdigest()[:8])  # the prefix of *this* file
+    files.files[f"/mmediting/inpainting/global_local/{name}"] = data
+    source = replace(spec.official_download, url=files.url(f"/mmediting/inpainting/global_local/{name}"),
+                     sha256_prefix=hashlib.sha256(data).hexdigest()[:8])
+    spec = replace(spec, official_download=source)
+    monkeypatch.setattr(registry, "MODELS", tuple(spec if s.id == spec.id else s for s in registry.MODELS))
+    monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
+    assert locate(spec).via == "archive"
+    net = model_cache.get_inpainter(spec)
+    state = generator_state()
+    key = next(iter(state))
+    assert torch.equal(net.state_dict()[key], state[key])
+    assert sorted(p.name for p in provisioned_dir(spec).iterdir()) == ["README.md", "model.safetensors"]

@@ -63,7 +63,7 @@ def test_the_studio_controls_show_each_knob_as_declared(demo):
         if knob.choices:
             assert [value for _, value in control.choices] == list(knob.choices)
     run = next(f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_run")
-    assert [c.elem_id for c in run.inputs[4:]] == list(NAMES)  # handed to on_run in the declared order
+    assert [c.elem_id for c in run.inputs[4:4 + len(NAMES)]] == list(NAMES)  # handed to on_run in the declared order
 
 
 def test_inpaint_endpoint_takes_the_knobs_in_order_with_their_defaults(demo):

@@ -9,6 +9,8 @@ promise that nothing outside the painted area changes.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -19,6 +21,11 @@ from torch import nn
 
 if TYPE_CHECKING:
     from app.weights.official import OfficialFile
+
+#: ``INPAINT_HALF=0`` (or false/no/off) keeps every network in float32 on CUDA too; default on.
+#: Read at each call, like the other ``INPAINT_*`` limits, so a Space's setting applies without a rebuild.
+HALF_ENV = "INPAINT_HALF"
+_OFF = frozenset({"0", "false", "no", "off"})
 
 
 @dataclass
@@ -79,6 +86,10 @@ class NetworkFacts:
     approx_mb: int | None = None
     #: The authors' release files, their containers and key layout (see :mod:`app.weights.official`).
     official_files: tuple[OfficialFile, ...] = ()
+    #: The dtype this network runs in on CUDA (autocast, see :meth:`NeuralNetwork.precision`), chosen by
+    #: measurement on the reference fixtures (``benchmarks/bench_precision.py``): float16 or bfloat16,
+    #: whichever keeps the outputs finite and closest to float32. float32 = never measured, so no half.
+    gpu_dtype: torch.dtype = torch.float32
 
 
 class NeuralNetwork(nn.Module):
@@ -114,6 +125,45 @@ class NeuralNetwork(nn.Module):
         """Where the weights live: inputs are moved there, whatever device the caller chose."""
         return next(self.parameters()).device
 
+    def precision(self) -> contextlib.AbstractContextManager:
+        """The autocast ``inpaint`` runs its forward under: ``FACTS.gpu_dtype`` on CUDA, float32 elsewhere.
+
+        Half precision is only worth it where tensor cores make it fast (CUDA); on the CPU it is
+        slower and would only cost accuracy. ``INPAINT_HALF=0`` turns it off everywhere.
+        """
+        dtype = autocast_dtype(self.device, self.FACTS.gpu_dtype, half_enabled())
+        return contextlib.nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
+
     def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
         """See :meth:`Inpainter.inpaint`."""
         raise NotImplementedError
+
+
+def half_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``INPAINT_HALF`` (default on) allows half precision; 0/false/no/off say no."""
+    value = (os.environ if environ is None else environ).get(HALF_ENV, "1")
+    return value.strip().lower() not in _OFF
+
+
+def autocast_dtype(device: torch.device, gpu_dtype: torch.dtype, half: bool) -> torch.dtype | None:
+    """The dtype to autocast to on ``device``, or None for plain float32.
+
+    Kept pure (no environment, no CUDA call) so the decision is testable on a machine without a GPU.
+    """
+    if not half or device.type != "cuda" or gpu_dtype == torch.float32:
+        return None
+    return gpu_dtype
+
+
+def widen(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 when it is in a half dtype; float32 and float64 stay as they are (tests run in float64)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def float32_region(device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast switched off: the ops inside run in their inputs' dtype, so :func:`widen` those.
+
+    For the few steps half precision cannot hold (a tiny epsilon added to a count, a norm of
+    small values, an FFT of any size): they are cheap next to the convolutions around them.
+    """
+    return torch.autocast(device.type, enabled=False)

@@ -191,8 +191,11 @@ class BigLaMa(NeuralNetwork):
 
     #: ``best.ckpt`` is a Lightning checkpoint holding the discriminator and the loss
     #: networks too; only the ``generator.`` entries are ours.
+    #: gpu_dtype: float16 keeps the composite within 0.10 / 0.14 levels of float32 on the fixtures
+    #: (case 0 / 1; benchmarks/bench_precision.py, CPU autocast as a proxy for CUDA), bfloat16 0.86 /
+    #: 0.98; the FFTs run in float32 either way (FourierUnit).
     FACTS = NetworkFacts(
-        native_size=256, max_size=1536, size_multiple=PAD_MULTIPLE, approx_mb=204,
+        native_size=256, max_size=1536, size_multiple=PAD_MULTIPLE, approx_mb=204, gpu_dtype=torch.float16,
         official_files=(OfficialFile("best.ckpt", "", container="state_dict", prefix="generator.",
                                      only_prefixed=True),),
     )
@@ -225,7 +228,8 @@ class BigLaMa(NeuralNetwork):
             images, holes = pad_symmetric(images, PAD_MULTIPLE), pad_symmetric(holes, PAD_MULTIPLE)
             dtype = next(self.parameters()).dtype
             x = torch.cat([images * (1 - holes), holes], dim=1).to(dtype)
-            pred = self(x)[..., :height, :width].float()
+            with self.precision():
+                pred = self(x)[..., :height, :width].float()
             out = pred.permute(0, 2, 3, 1)[:, None].cpu().numpy()
         return Prediction(samples=out)
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
+from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction, float32_region, widen
 from app.weights.official import OfficialFile
 
 RECURRENCES = 6  # the released model reasons six times (fixed by training, not a knob)
@@ -64,6 +64,11 @@ class PartialConv2d(nn.Conv2d):
     checkpoint, so it is not a buffer here: because every mask channel holds 0/1 values, the
     count of valid inputs is the channel sum convolved with a k x k box, which is exact in
     float32 and far cheaper than an (out, in, k, k) ones convolution.
+
+    The count, the ratio and the new mask stay in float32 under autocast: counts reach
+    C*k*k = 3136, past the integers float16 (2048) and bfloat16 (256) hold exactly, and in
+    float16 the 1e-8 floor vanishes, so a window with nothing valid gives 3136/0 * 0 = NaN.
+    Only the convolution of the features runs in half.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -73,11 +78,15 @@ class PartialConv2d(nn.Conv2d):
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         """``mask`` broadcasts to ``x`` (1 = valid); returns the output and its (B,1,H,W) mask."""
         kh, kw = self.kernel_size
-        box = x.new_ones(1, 1, kh, kw)
-        valid = F.conv2d(mask.expand_as(x).sum(1, keepdim=True), box, stride=self.stride, padding=self.padding)
-        ratio = (self.in_channels * kh * kw) / (valid + PCONV_EPS)
-        new_mask = valid.clamp(0, 1)
-        out = self._conv_forward(x * mask, self.weight, None) * (ratio * new_mask)
+        with float32_region(x.device):
+            mask = widen(mask)
+            box = mask.new_ones(1, 1, kh, kw)
+            counts = mask.expand(-1, x.shape[1], -1, -1).sum(1, keepdim=True)
+            valid = F.conv2d(counts, box, stride=self.stride, padding=self.padding)
+            ratio = (self.in_channels * kh * kw) / (valid + PCONV_EPS)
+            new_mask = valid.clamp(0, 1)
+            scale = ratio * new_mask
+        out = self._conv_forward(x * mask, self.weight, None) * scale
         return out, new_mask
 
 
@@ -100,6 +109,11 @@ class KnowledgeConsistentAttention(nn.Module):
     recurrences consistent instead of attending somewhere new each time. The batch is
     processed in one ``bmm`` per product: memory is (h*w)^2 per image, nothing per-image in Python.
     Inference-only: it updates score tensors in place to keep the peak at three matrices.
+
+    Never in half, under autocast too: the scores are sums of nine unnormalised dot products,
+    the softmax turns an absolute rounding error d of a score into a relative error e^d of its
+    weight (d grows with the score: 2^-11 of it in float16, 2^-8 in bfloat16), and the blend carries
+    the weights across six recurrences. Two bmm at H/8 cost little next to the convolutions around them.
     """
 
     def __init__(self) -> None:
@@ -109,15 +123,17 @@ class KnowledgeConsistentAttention(nn.Module):
     def forward(self, feature: Tensor, mask: Tensor, state: AttentionState | None
                 ) -> tuple[Tensor, AttentionState]:
         b, c, h, w = feature.shape
-        if mask.shape[-2:] != (h, w):
-            mask = F.interpolate(mask, size=(h, w), mode="nearest")
-        queries = feature.reshape(b, c, h * w)
-        keys = queries + KCA_EPS
-        keys = keys / keys.pow(2).sum(1, keepdim=True).sqrt()
-        scores = self._scores(keys, queries, h, w)
-        if state is not None:
-            scores = self._blend(scores, state)
-        out = torch.bmm(keys, scores.reshape(b, h * w, h * w)).reshape(b, c, h, w)
+        with float32_region(feature.device):
+            feature, mask = widen(feature), widen(mask)
+            if mask.shape[-2:] != (h, w):
+                mask = F.interpolate(mask, size=(h, w), mode="nearest")
+            queries = feature.reshape(b, c, h * w)
+            keys = queries + KCA_EPS
+            keys = keys / keys.pow(2).sum(1, keepdim=True).sqrt()
+            scores = self._scores(keys, queries, h, w)
+            if state is not None:
+                scores = self._blend(scores, state)
+            out = torch.bmm(keys, scores.reshape(b, h * w, h * w)).reshape(b, c, h, w)
         return out, AttentionState(scores, mask)
 
     @staticmethod
@@ -214,8 +230,12 @@ class RFRNet(NeuralNetwork):
     # Released as checkpoint_paris.pth / checkpoint_celeba.pth (names reported in the official
     # issues), one per dataset; either is found under its release name (an alias) in the model's
     # folder (checkpoints/rfr-psv/, checkpoints/rfr-celeba/), as is a generic checkpoint.pth.
+    # gpu_dtype: on the fixtures (benchmarks/bench_precision.py, CPU autocast as a proxy for CUDA) the
+    # composite stays within 0.18 / 3.2 levels of float32 in float16 (case 0 / 1), 1.2 / 34 in bfloat16,
+    # whose 8-bit mantissa the six recurrences amplify. The raw output (|x| ~ 25) is far from float16's
+    # 65504; what broke float16 (NaN) was the partial-conv count, now kept in float32 (PartialConv2d).
     FACTS = NetworkFacts(
-        native_size=256, size_multiple=SIZE_MULTIPLE, approx_mb=125,
+        native_size=256, size_multiple=SIZE_MULTIPLE, approx_mb=125, gpu_dtype=torch.float16,
         official_files=(OfficialFile("checkpoint.pth", "", container="generator",
                                      aliases=("checkpoint_paris.pth", "checkpoint_celeba.pth")),),
     )
@@ -294,6 +314,7 @@ class RFRNet(NeuralNetwork):
         device, dtype = self._device_dtype()
         image = torch.from_numpy(batch.images).to(device).permute(0, 3, 1, 2).contiguous().to(dtype) / 255
         known = torch.from_numpy(np.logical_not(batch.holes)).to(device)[:, None].to(dtype)
-        fill = self(image * known, known).clamp_(0, 1)
+        with self.precision():
+            fill = self(image * known, known).float().clamp_(0, 1)
         samples_np = fill.permute(0, 2, 3, 1).float().cpu().numpy()[:, None]
         return Prediction(samples=np.ascontiguousarray(samples_np, dtype=np.float32))
