@@ -561,7 +561,7 @@ def _pick_per_hole(run_state: gr.State, photo_path: gr.State, slider: gr.ImageSl
             return
         with gr.Row(elem_id="picks"):
             choices = [gr.Dropdown(run["labels"], value=run["labels"][0], label=f"Hole {k}", min_width=160,
-                                   elem_id=f"pick-{k}") for k in range(1, run["regions"] + 1)]
+                                   interactive=True, elem_id=f"pick-{k}") for k in range(1, run["regions"] + 1)]
             merge = gr.Button("Merge the picks", elem_id="merge")
         merged_files = gr.File(label="Merged (full resolution)", elem_id="merged", visible=False)
         merge.click(on_merge, [run_state, photo_path, *choices], [slider, merged_files, chosen], api_name=False) \
@@ -597,6 +597,7 @@ DISABLE_UNAVAILABLE_JS = """() => {
 CSS = """
 #models label.unavailable { opacity: 0.55; }
 #gallery .thumbnail-item, #examples .thumbnail-item { display: flex; flex-direction: column; height: auto; }
+#gallery, #gallery .grid-wrap, #examples, #examples .grid-wrap { height: auto !important; max-height: none !important; }
 #gallery .caption-label, #examples .caption-label { position: static; max-width: none; white-space: normal;
   overflow-wrap: anywhere; font-size: 0.8rem; text-align: center; }
 @media (max-width: 640px) {

@@ -106,7 +106,9 @@ class StudioPage:
     # ---------------------------------------------------------------------- paint
 
     def canvas_box(self) -> Rect:
-        box = self.page.locator("#editor canvas").first.bounding_box()
+        canvas = self.page.locator("#editor canvas").first
+        canvas.scroll_into_view_if_needed()  # a clip must lie in the viewport (after a click further down)
+        box = canvas.bounding_box()
         return Rect(box["x"], box["y"], box["width"], box["height"])
 
     def preview_rect(self, preview_size: tuple[int, int]) -> Rect:
