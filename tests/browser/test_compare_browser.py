@@ -120,7 +120,7 @@ def test_phone_sized_page_shows_every_label(studio, browser, shots, count):
         ui_page = StudioPage(context.new_page(), studio.url, shots).open()
         path = small_photo()
         ui_page.upload_photo(path)
-        paint(ui_page, path, LEFT)
+        paint(ui_page, path, [(0.1, 0.3), (0.6, 0.4)])  # long enough to show on a small canvas
         models = {1: [TELEA], 3: [TELEA, NS, PIC], 8: [TELEA, NS, PIC]}[count]
         ui_page.choose_models(*models)
         if count == 8:  # 2 classical + 6 diverse samples
