@@ -355,9 +355,13 @@ def on_undo(photo_path: str | None, history: list[str]):
     return _start(history[-1], history[:-1], "Back to the previous photo.")
 
 
+#: The editor with nothing in it (``None`` leaves Gradio's editor waiting for an image that never comes).
+EMPTY_EDITOR = {"background": None, "layers": [], "composite": None}
+
+
 def on_clear():
     """The photo field was emptied: nothing of the old photo stays (editor, results, stored paths)."""
-    return None, None, None, "", [], [], None, None, None, None, ""
+    return EMPTY_EDITOR, None, None, "", [], [], None, None, None, None, ""
 
 
 def _start(photo_path: str, history: list[str], note: str):
@@ -528,7 +532,7 @@ def build() -> gr.Blocks:
                         show_progress_on=info)
         upload.upload(on_upload, upload, [editor, photo_path, preset, info, upload], api_name=False,
                       show_progress_on=info)
-        upload.clear(on_clear, None, reset, api_name=False)
+        upload.clear(on_clear, None, reset, api_name=False, queue=False)  # done before a next upload starts
         # Erase is locked while a run is in flight; Cancel stops it between window batches.
         lock = run.click(lambda: (gr.update(interactive=False), gr.update(visible=True)), None, [run, cancel],
                          api_name=False, queue=False)

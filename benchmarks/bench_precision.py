@@ -22,7 +22,8 @@ and round the result, as CUDA's half kernels do (a CPU without native half kerne
 slower than float32 and more). Same dtype rounding as CUDA, other kernels and op lists (CUDA
 autocast runs ``pow``/``sum``/``softmax`` in float32, CPU autocast does not): a proxy for CUDA
 numerics, not a replica. CPU timings use the CPU's own half kernels; without native ones (no
-AVX-512 BF16/FP16, AMX) half is timed at a 64 px crop only (``--force-cpu-half``: at every size).
+AVX-512 BF16/FP16, AMX) half is timed on one small crop only, 64 px or the smallest the network
+takes (``--force-cpu-half``: at every size).
 On ``--device cuda`` the declared dtype goes through the network's own ``precision()`` (the app's
 path), float32 through ``INPAINT_HALF=0``. The two devices are stored side by side in
 ``precision.json``/``.csv``: a run on one device keeps the other's results, and a device never run
@@ -61,7 +62,7 @@ MODULE = "benchmarks.bench_precision"
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 RESULT = "precision"  # precision.json / precision.csv in --out
 SIZES = (256, 512)
-PROBE_SIZE = 64  # px: half timed on a CPU without half kernels (a multiple of every size_multiple)
+PROBE_SIZE = 64  # px: half timed from this size up on a CPU without half kernels (see probe_size)
 CANDIDATES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 SAMPLES = 3  # diverse networks: samples compared per fixture (the PIC fixtures hold 3)
 REFERENCE_ENV, FIXTURES_ENV = "INPAINT_REFERENCE", "INPAINT_REFERENCE_FIXTURES"
@@ -270,16 +271,32 @@ def native_cpu_half(dtype: torch.dtype) -> bool:
     return bool(torch.backends.mkldnn.is_available() and check())
 
 
-def timing_plan(spec: ModelSpec, device: str, half: torch.dtype, force_cpu_half: bool) -> list[tuple[int, bool]]:
+def timing_plan(spec: ModelSpec, net: NeuralNetwork, device: str, force_cpu_half: bool) -> list[tuple[int, bool]]:
     """(size, whether half is timed too) per size to time.
 
     A CPU without native half kernels runs a half convolution 30-100x slower than float32 (minutes
-    per call at 256 px): there half is timed at :data:`PROBE_SIZE` only, unless ``force_cpu_half``.
+    per call at 256 px): there half is timed at :func:`probe_size` only, unless ``force_cpu_half``.
     """
+    half = net.FACTS.gpu_dtype
     timed_half = half != torch.float32
     if device.startswith("cuda") or force_cpu_half or native_cpu_half(half):
         return [(size, timed_half) for size in sizes_of(spec)]
-    return [(size, False) for size in sizes_of(spec)] + ([(PROBE_SIZE, True)] if timed_half else [])
+    probe = probe_size(spec, net) if timed_half else None
+    return [(size, False) for size in sizes_of(spec)] + ([(probe, True)] if probe else [])
+
+
+def probe_size(spec: ModelSpec, net: NeuralNetwork) -> int | None:
+    """The smallest crop from :data:`PROBE_SIZE` up that the network takes (DeepFill refuses < 72 px, PConv
+    takes multiples of 128); None when none up to the largest benchmark size."""
+    step = spec.size_multiple or 1
+    for size in range(-(-PROBE_SIZE // step) * step, max(SIZES) + 1, step):
+        try:
+            with torch.inference_mode():
+                net.inpaint(make_batch(size, 1))
+        except ValueError:  # CropSizeError and the older networks' ValueError: too small or off the multiple
+            continue
+        return size
+    return None
 
 
 def latency(spec: ModelSpec, net: NeuralNetwork, device: str, repeats: int, plan: list[tuple[int, bool]]) -> list[dict]:
@@ -313,7 +330,7 @@ def measure(spec: ModelSpec, device: str, repeats: int, force_cpu_half: bool) ->
     nets: dict[int, NeuralNetwork] = {}
     rows = closeness(spec, device, nets)
     net = next(iter(nets.values()), None) or build(spec, 1, device)
-    plan = timing_plan(spec, device, net.FACTS.gpu_dtype, force_cpu_half)
+    plan = timing_plan(spec, net, device, force_cpu_half)
     return rows + latency(spec, net, device, repeats, plan)
 
 
@@ -348,7 +365,7 @@ def _why_untimed(declared: str, device: str) -> str:
     if declared == "float32":
         return "no half dtype declared (FACTS.gpu_dtype = float32)"
     if device == "cpu":
-        return f"not measured: no native {declared} kernels on this CPU (see {PROBE_SIZE} px)"
+        return f"not measured: no native {declared} kernels on this CPU (see the smaller crop)"
     return "not measured"
 
 
@@ -394,7 +411,7 @@ def build_parser():
     p.add_argument("--repeats", type=int, default=3, help="timed calls per precision and size")
     p.add_argument("--models", nargs="+", default=None, help="model ids (default: one per network class)")
     p.add_argument("--force-cpu-half", action="store_true",
-                   help=f"time half at every size on a CPU without half kernels too (else {PROBE_SIZE} px only)")
+                   help="time half at every size on a CPU without half kernels too (else one small crop only)")
     p.add_argument("--out", type=Path, default=common.DEFAULT_OUT)
     return p
 

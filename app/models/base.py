@@ -88,7 +88,8 @@ class NetworkFacts:
     official_files: tuple[OfficialFile, ...] = ()
     #: The dtype this network runs in on CUDA (autocast, see :meth:`NeuralNetwork.precision`), chosen by
     #: measurement on the reference fixtures (``benchmarks/bench_precision.py``): float16 or bfloat16,
-    #: whichever keeps the outputs finite and closest to float32. float32 = never measured, so no half.
+    #: whichever keeps the outputs finite and closest to float32. Measured where no GPU was lent with CPU
+    #: autocast, a proxy for CUDA (same dtype rounding, other kernels). float32 = not measured: no half.
     gpu_dtype: torch.dtype = torch.float32
 
 
