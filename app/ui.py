@@ -532,7 +532,7 @@ def build() -> gr.Blocks:
                         show_progress_on=info)
         upload.upload(on_upload, upload, [editor, photo_path, preset, info, upload], api_name=False,
                       show_progress_on=info)
-        upload.clear(on_clear, None, reset, api_name=False, queue=False)  # done before a next upload starts
+        upload.clear(on_clear, None, reset, api_name=False, queue=False, show_progress="hidden")  # instant
         # Erase is locked while a run is in flight; Cancel stops it between window batches.
         lock = run.click(lambda: (gr.update(interactive=False), gr.update(visible=True)), None, [run, cancel],
                          api_name=False, queue=False)
