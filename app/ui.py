@@ -355,13 +355,13 @@ def on_undo(photo_path: str | None, history: list[str]):
     return _start(history[-1], history[:-1], "Back to the previous photo.")
 
 
-#: The editor with nothing in it (``None`` leaves Gradio's editor waiting for an image that never comes).
-EMPTY_EDITOR = {"background": None, "layers": [], "composite": None}
-
-
 def on_clear():
-    """The photo field was emptied: nothing of the old photo stays (editor, results, stored paths)."""
-    return EMPTY_EDITOR, None, None, "", [], [], None, None, None, None, ""
+    """The photo field was emptied: no result, pick or stored path of the old photo stays, so Erase cannot run on it.
+
+    The editor keeps showing the old preview until the next photo replaces it: emptying Gradio's
+    editor from the server left it waiting for an image (seen in Chromium), and nothing runs on it.
+    """
+    return gr.skip(), None, None, "Upload a photo to start.", [], [], None, None, None, None, ""
 
 
 def _start(photo_path: str, history: list[str], note: str):

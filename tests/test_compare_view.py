@@ -115,7 +115,10 @@ def test_continue_makes_the_result_the_photo_and_undo_goes_back(photo):
 
 
 def test_clearing_the_photo_forgets_everything():
-    assert ui.on_clear() == (None, None, None, "", [], [], None, None, None, None, "")
+    editor, photo_path, *rest = ui.on_clear()
+    assert photo_path is None and rest == [None, "Upload a photo to start.", [], [], None, None, None, None, ""]
+    with pytest.raises(gr.Error, match="Upload a photo first"):  # Erase cannot run on the old photo
+        ui.on_run(photo_path, None, editor_with(HOLES), ["telea"], 1, 0, "crop", 64, 4, 4)
 
 
 def test_an_edge_guide_across_the_hole_does_not_leave_a_strip_of_the_object(photo):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import io
 from collections.abc import Iterator
 
@@ -24,6 +25,12 @@ from tests.helpers import box_hole, textured
 from tests.server import AppProcess, running_app
 
 SCHEMA = "gradio_api/mcp/schema"
+
+
+def run_async(coroutine):
+    """``asyncio.run`` in a thread of its own: the browser tests' Playwright keeps an event loop in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 STREAMABLE_HTTP, SSE = "gradio_api/mcp/", "gradio_api/mcp/sse"  # the two transports Gradio 6.31 serves
 #: What a visitor must not reach: Gradio's traffic statistics, the reload stream of ``gradio app.py``
 #: (endless when open), the run-history page and its Hub routes, the screen-recording converter (ffmpeg).
@@ -119,7 +126,7 @@ def test_mcp_schema_lists_only_the_inpaint_tool_with_every_argument_described(st
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", [STREAMABLE_HTTP, SSE])
 def test_an_mcp_client_lists_the_one_tool(studio, transport):
-    tools = asyncio.run(_list_tools(studio.url + transport, sse=transport == SSE))
+    tools = run_async(_list_tools(studio.url + transport, sse=transport == SSE))
     assert [tool.name for tool in tools] == ["api_inpaint"]
     assert all(prop["description"] for prop in tools[0].inputSchema["properties"].values())
 
@@ -128,7 +135,7 @@ def test_an_mcp_client_lists_the_one_tool(studio, transport):
 def test_an_mcp_client_erases_with_the_tool(studio):
     photo, hole = textured(64, 64), box_hole(64, 64, 10, 30, 10, 30).astype(np.uint8) * 255
     arguments = {"image": data_url(photo), "mask": data_url(hole), "models": ["telea"], "margin": 16}
-    result = asyncio.run(_call_tool(studio.url + STREAMABLE_HTTP, "api_inpaint", arguments))
+    result = run_async(_call_tool(studio.url + STREAMABLE_HTTP, "api_inpaint", arguments))
     assert not result.isError and "telea.png" in result.content[0].text
 
 

@@ -69,6 +69,7 @@ def local(checkpoints, monkeypatch):
     model_cache.clear()
     TinyNet.builds = 0
     TinyNet.oom_next = False
+    TinyNet.inference_mode_seen = []
 
     def make(model_id: str, **kwargs) -> ModelSpec:
         folder = checkpoints / model_id

@@ -21,6 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from app.errors import ModelUnavailableError
 from app.registry import ModelSpec, OfficialDownload
 from app.weights import hub, pins
 from app.weights.archive import extract_members, fetch_archive
@@ -42,6 +43,8 @@ def obtain(spec: ModelSpec, location: Location | None = None, progress: hub.Prog
     so every caller (first click, ``weights download``, the API) gets weights the same way.
     """
     location = location or locate(spec)
+    if location.status == "missing":
+        raise ModelUnavailableError(location.reason)
     if location.status != "remote":
         return location
     if location.via == "archive":

@@ -62,7 +62,7 @@ class StudioPage:
     def upload(self, path: Path) -> None:
         """Put ``path`` in the photo field (clearing a file shown there first: its input is gone until then)."""
         clear = self.page.locator("#photo").get_by_label("Clear")
-        if clear.count():
+        if clear.count() and self.page.locator("#photo .file-preview, #photo table").count():  # a file is shown
             clear.first.click()
         self.page.locator("#photo input[type=file]").set_input_files(str(path))
 
