@@ -358,10 +358,10 @@ def on_undo(photo_path: str | None, history: list[str]):
 def on_clear():
     """The photo field was emptied: no result, pick or stored path of the old photo stays, so Erase cannot run on it.
 
-    The editor keeps showing the old preview until the next photo replaces it: emptying Gradio's
-    editor from the server left it waiting for an image (seen in Chromium), and nothing runs on it.
+    Outputs: everything :func:`on_continue` resets but the editor, which keeps the old preview until
+    the next photo replaces it (nothing runs on it: the stored photo is gone).
     """
-    return gr.skip(), None, None, "Upload a photo to start.", [], [], None, None, None, None, ""
+    return None, None, "Upload a photo to start.", [], [], None, None, None, None, ""
 
 
 def _start(photo_path: str, history: list[str], note: str):
@@ -532,7 +532,9 @@ def build() -> gr.Blocks:
                         show_progress_on=info)
         upload.upload(on_upload, upload, [editor, photo_path, preset, info, upload], api_name=False,
                       show_progress_on=info)
-        upload.clear(on_clear, None, reset, api_name=False, queue=False, show_progress="hidden")  # instant
+        # Not the editor: updating it here, even with a skip, left Gradio's editor refusing strokes after the
+        # next upload (seen in Chromium); a new photo replaces its preview anyway.
+        upload.clear(on_clear, None, reset[1:], api_name=False, queue=False, show_progress="hidden")
         # Erase is locked while a run is in flight; Cancel stops it between window batches.
         lock = run.click(lambda: (gr.update(interactive=False), gr.update(visible=True)), None, [run, cancel],
                          api_name=False, queue=False)

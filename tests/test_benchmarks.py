@@ -135,6 +135,7 @@ def small_evalset(tmp_path, monkeypatch):
 
 
 @needs_evalset
+@pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
 def test_quality_script_writes_scores_sheets_and_report(tmp_path, cpu):
     from benchmarks import bench_quality, report
 
@@ -153,6 +154,7 @@ def test_quality_script_writes_scores_sheets_and_report(tmp_path, cpu):
 
 
 @needs_evalset
+@pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
 def test_latency_script_times_requests(tmp_path, cpu):
     from benchmarks import bench_pipeline
 

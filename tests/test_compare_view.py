@@ -60,6 +60,7 @@ def test_tiles_show_the_holes_small_and_each_view_has_its_rows(photo):
     assert labels[0].startswith("OpenCV Telea") and labels[1].startswith("OpenCV Navier-Stokes")
 
 
+@pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
 def test_clicking_a_tile_shows_that_result_in_the_slider(photo):
     shown = run(photo)
     view = results.VIEWS[1]
@@ -99,6 +100,7 @@ def _hole(index: int) -> np.ndarray:
     return hole
 
 
+@pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
 def test_continue_makes_the_result_the_photo_and_undo_goes_back(photo):
     shown = run(photo, holes=HOLES[:1], models=("telea",))
     editor, path, preset, info, history, *cleared = ui.on_continue(shown.chosen, str(photo), [])
@@ -115,12 +117,13 @@ def test_continue_makes_the_result_the_photo_and_undo_goes_back(photo):
 
 
 def test_clearing_the_photo_forgets_everything():
-    editor, photo_path, *rest = ui.on_clear()
+    photo_path, *rest = ui.on_clear()
     assert photo_path is None and rest == [None, "Upload a photo to start.", [], [], None, None, None, None, ""]
     with pytest.raises(gr.Error, match="Upload a photo first"):  # Erase cannot run on the old photo
         ui.on_run(photo_path, None, editor_with(HOLES), ["telea"], 1, 0, "crop", 64, 4, 4)
 
 
+@pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
 def test_an_edge_guide_across_the_hole_does_not_leave_a_strip_of_the_object(photo):
     """The cyan stroke drawn through the red hole is a guide for EdgeConnect only; the hole stays whole."""
     strip = (240, 280, 200, 450)  # crosses hole 1 and sticks out on both sides

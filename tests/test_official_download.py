@@ -105,7 +105,8 @@ def test_first_use_downloads_checks_converts_and_says_what_to_pin(files, hf_env,
     assert len(files.gets) == 1
 
 
-@pytest.mark.parametrize("damage", ["wrong sha256", "truncated", "longer than pinned"])
+@pytest.mark.parametrize("damage", ["wrong sha256", pytest.param("truncated", marks=pytest.mark.slow),  # retries: 6 s
+                                    "longer than pinned"])
 def test_a_bad_download_is_refused_and_nothing_is_kept(files, hf_env, checkpoints, monkeypatch, damage):  # noqa: F811
     data, _ = release()
     path = "/tiny.pth"

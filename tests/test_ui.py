@@ -116,6 +116,7 @@ def _dependencies(demo: gr.Blocks) -> list[dict]:
             for fn in demo.fns.values() if fn.fn is not None]
 
 
+@pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
 def test_run_skips_models_still_waiting_for_weights_and_says_so(big_photo, monkeypatch):
     value, path, *_ = ui.on_upload(str(big_photo))
     editor = _painted_editor(value["background"], (300, 400, 300, 420))

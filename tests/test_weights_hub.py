@@ -189,6 +189,7 @@ def test_get_inpainter_downloads_once_for_concurrent_first_use(server, hf_env):
     assert torch.all(results[0].conv.weight == 0.5)
 
 
+@pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
 def test_interrupted_download_resumes_with_a_range_request(server, hf_env, synthetic, monkeypatch):
     state1, data1 = synthetic[1]
     server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))

@@ -46,7 +46,8 @@ def serves_next_request(studio_page: StudioPage) -> None:
     paint_stroke(studio_page, small_photo())
     studio_page.choose_models(TELEA)
     studio_page.run()
-    assert studio_page.gallery_captions()[0].startswith(TELEA)
+    captions = studio_page.gallery_captions()
+    assert captions[0] == "original" and captions[1].startswith(TELEA)
     studio_page.shot("next-request-served")
 
 
