@@ -150,6 +150,7 @@ def test_default_device_is_cuda_when_available(monkeypatch):
 # ------------------------------------------------------------------------------- LRU
 
 
+@pytest.mark.slow  # over 1 s here: the full run only (README, fast lane)
 def test_lru_bound_evicts_least_recently_used(local, monkeypatch):
     monkeypatch.setenv("INPAINT_MAX_LOADED_MODELS", "2")
     a, b, c = local("a"), local("b"), local("c")

@@ -247,14 +247,14 @@ def _on(part: str, change: Callable[[dict], None]) -> Edit:
 
 
 def _lane(k: int, action: str) -> list[pytest.MarkDecorator]:
-    return [] if k == 0 and action in ("renamed", "misshaped") else [pytest.mark.slow]
+    return [] if k == 0 and action == "renamed" else [pytest.mark.slow]
 
 
 def strict_cases() -> list:
     """(spec, action, key index): each action on each key the model's reference test edited.
 
     Each case writes and reads a whole release (up to 200 MB), so only the first key renamed (a missing
-    and an unexpected key at once) and misshaped are in the fast lane; the rest are ``slow``.
+    and an unexpected key at once) is in the fast lane; the rest are ``slow``.
     """
     cases = []
     for spec in networks():

@@ -73,6 +73,7 @@ def _spec_with(predicate) -> registry.ModelSpec:
     pytest.skip("no such model in the registry")
 
 
+@pytest.mark.slow  # over 1 s here: the full run only (README, fast lane)
 def test_diverse_samples_reproducible_by_seed(weights):
     spec = _spec_with(lambda s: s.diverse)
     weights(spec)

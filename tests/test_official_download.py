@@ -146,6 +146,7 @@ def test_offline_the_download_is_not_offered(hf_env, checkpoints, monkeypatch): 
     assert not state.ok and "tiny.pth from download.openmmlab.com" in state.reason
 
 
+@pytest.mark.slow  # over 1 s here: the full run only (README, fast lane)
 def test_an_mmagic_release_comes_from_its_https_source_on_first_use(files, hf_env, checkpoints, monkeypatch):  # noqa: F811
     """GLCIC's release file in mmagic's container, served as download.openmmlab.com would, named with its
     sha256 prefix: downloaded, checked, converted, loaded; the registry's own entry with the server swapped."""

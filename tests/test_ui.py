@@ -44,6 +44,7 @@ def test_upload_over_the_limit_is_refused_at_once_and_cleared_from_the_field(big
     assert "over this app's limit" in warnings[0] and "refused" in info
 
 
+@pytest.mark.slow  # over 1 s here: the full run only (README, fast lane)
 def test_run_maps_preview_strokes_to_full_resolution(big_photo):
     value, path, *_ = ui.on_upload(str(big_photo))
     editor = _painted_editor(value["background"], (300, 400, 300, 420), edge_box=(350, 352, 300, 420))
