@@ -358,20 +358,25 @@ def on_undo(photo_path: str | None, history: list[str]):
 def on_clear():
     """The photo field was emptied: no result, pick or stored path of the old photo stays, so Erase cannot run on it.
 
-    Outputs: everything :func:`on_continue` resets but the editor, which keeps the old preview until
-    the next photo replaces it (nothing runs on it: the stored photo is gone).
+    The editor keeps the old preview until the next photo replaces it (nothing runs on it: the
+    stored photo is gone).
     """
-    return None, None, "Upload a photo to start.", [], [], None, None, None, None, ""
+    return None, None, "Upload a photo to start.", [], *clear_results()
+
+
+def clear_results():
+    """Outputs ``RESULTS``: no tiles, slider, downloads, run, chosen result or status."""
+    return [], None, None, None, None, ""
 
 
 def _start(photo_path: str, history: list[str], note: str):
-    """Outputs of :func:`on_clear` for a new photo to paint on (its EXIF, ICC and bit depth kept in the file)."""
+    """Editor, stored photo, preset, description and undo stack for a new photo to paint on (EXIF, ICC and
+    bit depth kept in its file); :func:`clear_results` follows as its own event."""
     try:
         photo = load_photo(photo_path)
     except InpaintError as exc:
         raise _user_error(exc) from exc
-    return _editor_value(photo), photo_path, None, f"{_describe(photo)} {note}", history, [], None, None, None, \
-        None, ""
+    return _editor_value(photo), photo_path, None, f"{_describe(photo)} {note}", history
 
 
 def _ready(model_ids: list[str] | None, failed: dict[str, str]) -> list[str]:
@@ -527,14 +532,15 @@ def build() -> gr.Blocks:
             undo = gr.Button("Undo", elem_id="undo")
         _pick_per_hole(run_state, photo_path, slider, chosen)
         downloads = gr.File(label="Full-resolution downloads", file_count="multiple", elem_id="downloads")
-        reset = [editor, photo_path, preset, info, history, gallery, slider, downloads, run_state, chosen, status]
+        # The editor and the result outputs change in separate events: in one event together, Gradio's
+        # editor kept its progress overlay after the update (seen in Chromium) and refused strokes.
+        start = [editor, photo_path, preset, info, history]
+        shown = [gallery, slider, downloads, run_state, chosen, status]
         examples.select(on_example, None, [editor, photo_path, preset, info, upload], api_name=False,
                         show_progress_on=info)
         upload.upload(on_upload, upload, [editor, photo_path, preset, info, upload], api_name=False,
                       show_progress_on=info)
-        # Not the editor: updating it here, even with a skip, left Gradio's editor refusing strokes after the
-        # next upload (seen in Chromium); a new photo replaces its preview anyway.
-        upload.clear(on_clear, None, reset[1:], api_name=False, queue=False, show_progress="hidden")
+        upload.clear(on_clear, None, start[1:] + shown, api_name=False, queue=False, show_progress="hidden")
         # Erase is locked while a run is in flight; Cancel stops it between window batches.
         lock = run.click(lambda: (gr.update(interactive=False), gr.update(visible=True)), None, [run, cancel],
                          api_name=False, queue=False)
@@ -550,8 +556,10 @@ def build() -> gr.Blocks:
         cancel.click(*unlock, api_name=False, queue=False, cancels=[fetch, work])
         view.change(on_view, [run_state, view], gallery, api_name=False, queue=False)
         gallery.select(on_select, [run_state, view], [slider, chosen], api_name=False)
-        keep.click(on_continue, [chosen, photo_path, history], reset, api_name=False)
-        undo.click(on_undo, [photo_path, history], reset, api_name=False)
+        keep.click(on_continue, [chosen, photo_path, history], start, api_name=False, show_progress_on=info).success(
+            clear_results, None, shown, api_name=False, queue=False)
+        undo.click(on_undo, [photo_path, history], start, api_name=False, show_progress_on=info).success(
+            clear_results, None, shown, api_name=False, queue=False)
         demo.unload(on_unload)
         demo.load(None, None, None, js=DISABLE_UNAVAILABLE_JS)
         _api_endpoint()

@@ -103,14 +103,14 @@ def _hole(index: int) -> np.ndarray:
 @pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
 def test_continue_makes_the_result_the_photo_and_undo_goes_back(photo):
     shown = run(photo, holes=HOLES[:1], models=("telea",))
-    editor, path, preset, info, history, *cleared = ui.on_continue(shown.chosen, str(photo), [])
-    assert path == shown.files[0] and history == [str(photo)] and preset is None
-    assert all(value in (None, [], "") for value in cleared)  # results and strokes cleared
+    editor, path, preset, info, history = ui.on_continue(shown.chosen, str(photo), [])
+    assert path == shown.files[0] and history == [str(photo)] and preset is None and not editor["layers"]
+    assert all(value in (None, [], "") for value in ui.clear_results())  # then the results are cleared
     kept, original = load_photo(path), load_photo(photo)
     assert kept.icc == original.icc and kept.exif  # profile and EXIF carried through
     second = run(path, holes=HOLES[1:], models=("telea",))  # keep erasing from the result
     assert (pixels(second.files[0])[200:320, 250:400] == pixels(path)[200:320, 250:400]).all()
-    _, back, _, _, history, *_ = ui.on_undo(path, history)
+    _, back, _, _, history = ui.on_undo(path, history)
     assert back == str(photo) and history == []
     with pytest.raises(gr.Error, match="Nothing to undo"):
         ui.on_undo(back, history)
