@@ -27,6 +27,7 @@ import torch
 from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError
 from app.models.base import Inpainter
 from app.registry import ModelSpec
+from app.weights import probe
 from app.weights.hub import Progress
 from app.weights.loader import instantiate, load_state
 from app.weights.provision import obtain
@@ -58,7 +59,11 @@ class Availability:
 
 
 def availability(spec: ModelSpec) -> Availability:
-    """Whether ``spec`` can run now, without loading it and without any network call."""
+    """Whether ``spec`` can run now, without loading it: its weights are on disk, or their source answered.
+
+    A source is asked at most once every few minutes (:mod:`app.weights.probe`), so a model is
+    never listed as ready only because a download is planned for it.
+    """
     if spec.kind == "classical":
         return Availability(True)
     try:
@@ -70,6 +75,9 @@ def availability(spec: ModelSpec) -> Availability:
         location = locate(spec)
     except InpaintError as exc:  # e.g. a registry entry naming a pickle on the Hub, a malformed pins file
         return Availability(False, str(exc), "its weights are misconfigured on this server")
+    silent = probe.silence(spec, location) if location.status == "remote" else None
+    if silent is not None:
+        return Availability(False, silent.reason, silent.public)
     return Availability(location.status != "missing", location.reason, location.public)
 
 
@@ -97,6 +105,22 @@ def get_inpainter(spec: ModelSpec, progress: Progress | None = None) -> Inpainte
         model = _lookup(spec)  # another request may have loaded it while we waited
         if model is None:
             model = _build(spec, progress)
+            _store(spec, model)
+        return model
+
+
+def get_or_build(spec, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """The loaded model of a non-inpainter ``spec`` (segmenter, detector: anything with ``id``), built once.
+
+    Kept with the neural inpainters: the same per-model lock, LRU order and memory budget.
+    """
+    model = _lookup(spec)
+    if model is not None:
+        return model
+    with _lock_for(spec.id):
+        model = _lookup(spec)
+        if model is None:
+            model = build()
             _store(spec, model)
         return model
 

@@ -122,7 +122,13 @@ def make_state_dict(name: str, seed: int = 1):
 
 @pytest.fixture(autouse=True)
 def pins_file(tmp_path, monkeypatch) -> Path:
-    """Every test gets its own (absent) weight pins file: ``weights push`` never writes the project's."""
+    """Every test gets its own (absent) weight pins file: ``weights push`` never writes the project's.
+
+    And its own memory of which weight sources answered: each test brings its own servers.
+    """
+    from app.weights import probe
+
+    probe.forget()
     path = tmp_path / "pins.json"
     monkeypatch.setenv("INPAINT_PINS", str(path))
     return path

@@ -9,6 +9,7 @@ from PIL import Image
 
 from app import model_cache, registry, results, ui
 from app.images import load_photo
+from app.weights import hub
 from tests.helpers import textured
 
 W, H = 1600, 1200
@@ -151,22 +152,56 @@ def test_unavailable_models_stay_listed_with_a_reason_for_visitors(monkeypatch, 
     assert str(tmp_path) in model_cache.availability(registry.get(neural[0])).reason  # the operator keeps the detail
 
 
-@pytest.mark.parametrize("offline", [True, False])
-def test_ui_cli_library_and_api_agree_on_what_can_run(monkeypatch, tmp_path, capsys, offline):
-    """One decision (model_cache.availability) behind the page, `weights list`, list_models() and the API."""
+@pytest.mark.parametrize("hub_state", ["offline", "answers", "down"])
+def test_ui_cli_library_and_api_agree_on_what_can_run(monkeypatch, tmp_path, capsys, hub_state):
+    """One decision (model_cache.availability) behind the page, `weights list`, list_models() and the API.
+
+    "Ready" means on disk or the source answered: LaMa (whose only source here is its official
+    archive on the Hub) is ready only while the Hub answers for that file, asked once for all three.
+    """
     from app import api
     from app.weights import cli
+    from tests.hub_server import HubServer
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # online, but nothing asked at listing time
+    with HubServer() as hub_server:
+        hub_server.add("smartywu/big-lama", {"big-lama.zip": b"not fetched at listing time"})
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1" if hub_state == "offline" else "0")
+        monkeypatch.setenv("HF_ENDPOINT", hub_server.url if hub_state == "answers" else "http://127.0.0.1:9")
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
+        monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
+        _, unavailable, table = ui.model_choices()
+        library = {row["id"]: row["available"] for row in api.list_models()}
+        assert cli.main(["list"]) == 0
+        listed = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+        for model_id in registry.ids():
+            ok = model_id not in unavailable
+            assert library[model_id] == ok and (listed[model_id] != "missing") == ok, model_id
+        assert ("lama" in unavailable) == (hub_state != "answers")
+        assert hub_server.paths("GET") == []  # listing downloads nothing
+        assert len(hub_server.paths("HEAD")) == (hub_state == "answers")  # asked once, remembered
+    if hub_state == "down":
+        rows = {row.split("**")[1]: row for row in table.splitlines()[2:]}
+        assert rows["LaMa (big-lama)"].endswith("unavailable: the Hugging Face Hub cannot be reached right now |")
+        assert rows["DeepFill v2 (Places2)"].endswith("unavailable: the authors' download server cannot be reached "
+                                                      "right now |")
+
+
+def test_each_visit_asks_again_so_a_hub_that_came_back_makes_its_models_ready(monkeypatch, tmp_path):
+    from app.weights import probe
+    from tests.hub_server import HubServer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
-    monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
-    _, unavailable, _ = ui.model_choices()
-    library = {row["id"]: row["available"] for row in api.list_models()}
-    assert cli.main(["list"]) == 0
-    listed = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
-    for model_id in registry.ids():
-        ok = model_id not in unavailable
-        assert library[model_id] == ok and (listed[model_id] != "missing") == ok, model_id
-    assert ("lama" in unavailable) == offline  # online, LaMa's own archive is a source; offline nothing is
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    models, table = ui.on_load()
+    assert ("LaMa (big-lama) (unavailable)", "lama") in models["choices"]
+    with HubServer() as hub_server:  # the Hub is back; the memory of its silence has expired
+        hub_server.add("smartywu/big-lama", {"big-lama.zip": b"x"})
+        monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
+        probe.forget()
+        hub.forget_unreachable()
+        models, table = ui.on_load()
+    assert ("LaMa (big-lama)", "lama") in models["choices"] and "lama" not in models["value"]  # listed, not ticked
+    assert "the authors' weights on first use" in table

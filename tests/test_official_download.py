@@ -31,6 +31,7 @@ class Files(ThreadingHTTPServer):
         self.files: dict[str, bytes] = {}
         self.cut: set[str] = set()
         self.gets: list[str] = []
+        self.heads: list[str] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def url(self, path: str) -> str:
@@ -42,6 +43,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
+
+    def do_HEAD(self) -> None:
+        self.server.heads.append(self.path)
+        self.send_response(200 if self.path in self.server.files else 404)
+        self.send_header("Content-Length", str(len(self.server.files.get(self.path, b""))))
+        self.end_headers()
 
     def do_GET(self) -> None:
         self.server.gets.append(self.path)
@@ -91,6 +98,7 @@ def test_first_use_downloads_checks_converts_and_says_what_to_pin(files, hf_env,
     location = locate(spec)
     assert (location.status, location.via) == ("remote", "archive") and "tiny.pth from 127.0.0.1" in location.reason
     assert files.gets == []
+    assert model_cache.availability(spec).ok and files.heads == ["/inpainting/tiny_20200619-abcd.pth"]
     steps = []
     with caplog.at_level(logging.WARNING):
         model = model_cache.get_inpainter(spec, progress=lambda f, m: steps.append(m))
@@ -103,6 +111,18 @@ def test_first_use_downloads_checks_converts_and_says_what_to_pin(files, hf_env,
     assert locate(spec).status == "local"  # kept: a restart does not download again
     model_cache.get_inpainter(spec)
     assert len(files.gets) == 1
+
+
+def test_ready_only_while_the_authors_server_has_the_file(files, hf_env, checkpoints, monkeypatch):  # noqa: F811
+    data, _ = release()
+    spec = spec_at(monkeypatch, files.url("/moved.pth"), data)
+    state = model_cache.availability(spec)
+    assert not state.ok and "HTTP 404" in state.reason and "127.0.0.1" not in state.public
+    files.shutdown()
+    files.server_close()
+    spec = spec_at(monkeypatch, "http://127.0.0.1:9/tiny.pth", data)
+    state = model_cache.availability(spec)
+    assert not state.ok and state.public == "the authors' download server cannot be reached right now"
 
 
 @pytest.mark.parametrize("damage", ["wrong sha256", pytest.param("truncated", marks=pytest.mark.slow),  # retries: 6 s

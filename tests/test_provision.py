@@ -46,7 +46,8 @@ def test_first_use_downloads_converts_and_a_restart_reuses_it(server, hf_env, ch
     location = locate(spec)
     assert (location.status, location.via) == ("remote", "archive")
     assert "will download" in location.reason and "authors/tiny/tiny.zip" in location.reason
-    assert model_cache.availability(spec).ok and server.requests == []  # deciding needs no network
+    assert model_cache.availability(spec).ok  # the Hub answered for the archive: one HEAD, nothing downloaded
+    assert [(r.method, r.path) for r in server.requests] == [("HEAD", "/authors/tiny/resolve/main/tiny.zip")]
 
     steps = []
     model = model_cache.get_inpainter(spec, progress=lambda f, m: steps.append(m))

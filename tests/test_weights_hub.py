@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -297,13 +298,23 @@ def test_offline_and_not_cached_is_unavailable_without_network(server, hf_env, m
 
 def test_unreachable_hub_is_remembered(server, hf_env, monkeypatch):
     server.stop()
-    monkeypatch.setattr(hub, "UNREACHABLE_SECONDS", 60.0)
     spec = spec_for("testns/tiny")
-    assert model_cache.availability(spec).ok  # not known yet: no network at availability time
+    state = model_cache.availability(spec)  # ready only if the Hub answered: it refused
+    assert not state.ok and "could not be reached" in state.reason
+    assert state.public == "the Hugging Face Hub cannot be reached right now"
+    started = time.monotonic()
     with pytest.raises(ModelUnavailableError, match="could not be reached"):
         fetch(spec)
-    state = model_cache.availability(spec)
-    assert not state.ok and "could not be reached" in state.reason
+    assert time.monotonic() - started < 2  # remembered: no new connection attempts and retries
+
+
+def test_ready_only_when_the_hub_answered_for_the_pinned_file(server, hf_env, synthetic):
+    server.add("testns/tiny", {FILE: synthetic[1][1]}, refs=("v1",))
+    assert model_cache.availability(spec_for("testns/tiny")).ok
+    assert model_cache.availability(spec_for("testns/tiny")).ok
+    assert len(server.paths("HEAD")) == 1 and server.paths("GET") == []  # one question, remembered
+    gone = model_cache.availability(spec_for("testns/gone", model_id="gone"))
+    assert not gone.ok and "has no" in gone.reason and "not where this server expects" in gone.public
 
 
 def test_online_not_downloaded_says_it_will_download(server, hf_env):

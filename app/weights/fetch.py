@@ -22,7 +22,7 @@ from huggingface_hub.errors import (
 from app.errors import ModelUnavailableError, WeightsError
 from app.registry import HUB_NAMESPACE_ENV, ModelSpec
 from app.weights import hub
-from app.weights.resolve import cached_paths, hub_file, hub_files, missing_message, where, why_no_download
+from app.weights.resolve import cached_paths, hub_file, hub_files, mirror, missing_message, where, why_no_download
 from app.weights.verify import verify_file
 
 
@@ -71,7 +71,8 @@ def _download(spec: ModelSpec, name: str, settings: hub.HubSettings, progress: h
 
 
 def _not_on_hub(spec: ModelSpec, name: str, exc: Exception) -> str:
-    repo, rev = spec.weights.repo_id, spec.weights.revision
+    weights = mirror(spec)  # the pins file's mirror when one is recorded, not only the registry's
+    repo, rev = weights.repo_id, weights.revision
     if isinstance(exc, RepositoryNotFoundError):
         return f"the Hub has no repo {repo} (set {HUB_NAMESPACE_ENV} to the namespace of your mirror)"
     if isinstance(exc, RevisionNotFoundError):

@@ -212,7 +212,8 @@ def _official_location(spec: ModelSpec, settings: hub.HubSettings) -> Location |
         if hub.cached_file(hub.HubFile(source.repo, source.file, source.revision), settings) is not None:
             return Location("remote", f"will convert {official_name(spec)} (already downloaded) on first use",
                             via="archive", public="prepares its weights on first use")
-    if settings.offline or hub.unreachable_reason(settings.endpoint):
+    hub_down = isinstance(source, OfficialArchive) and hub.unreachable_reason(settings.endpoint)
+    if settings.offline or hub_down:  # an HTTPS file's own server is asked by app.weights.probe
         return None
     size = f"~{source.size / 1e6:.0f} MB" if source.size else approx_size(spec)
     size = f"{size} " if size.startswith("~") else ""  # "the weights" says nothing here
