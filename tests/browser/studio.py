@@ -178,6 +178,17 @@ class StudioPage:
         self.page.locator("#editor input[type=range]").fill(str(size))
         self.page.keyboard.press("Escape")  # close the pop-up (a click elsewhere would paint)
 
+    def choose_colour(self, rgb: tuple[int, int, int]) -> None:
+        """Pick the brush colour ``rgb`` from the editor's palette (the brushes the app offers)."""
+        self.page.locator("#editor").get_by_label("Color").click()
+        self.page.locator(f'#editor button.color[style*="rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"]').click()
+        self.page.keyboard.press("Escape")
+
+    def guide_stroke(self, rect: Rect, points: list[tuple[float, float]]) -> None:
+        """A stroke in the current (guide) colour: not red, so :meth:`stroke`'s check does not apply."""
+        self._drag(rect, points, steps=4)
+        self.page.wait_for_timeout(SETTLE_MS)
+
     def paint_all(self, rect: Rect) -> None:
         """Cover the whole preview with a few strokes of the widest brush.
 

@@ -12,6 +12,7 @@ from tests.browser.studio import StudioPage
 from tests.upload_cases import hires_photo, read_result, small_photo
 
 TELEA, NS, PIC = "OpenCV Telea", "OpenCV Navier-Stokes", "Pluralistic (Places2)"
+EDGECONNECT, CYAN = "EdgeConnect (Places2)", (0, 229, 255)  # the edge guide's brush (ui.GUIDE_COLOURS)
 LEFT, RIGHT = [(0.12, 0.3), (0.22, 0.35)], [(0.75, 0.7), (0.85, 0.75)]  # two holes far apart
 
 
@@ -78,6 +79,29 @@ def test_each_hole_merge_continue_and_undo(studio_page: StudioPage, tmp_path):
     ui_page.page.locator("#undo").click()
     ui_page.page.locator("#info").get_by_text("Back to the previous photo").wait_for(timeout=60_000)
     ui_page.shot("undone")
+
+
+def test_an_edge_guide_drawn_across_the_hole_leaves_no_strip_in_any_fill(studio_page: StudioPage, tmp_path):
+    """A cyan edge stroke through the red hole stays hole for every model (a guide only for EdgeConnect)."""
+    ui_page, path = studio_page, small_photo()
+    original = load_photo(path).pixels
+    ui_page.upload_photo(path)
+    rect = ui_page.preview_rect(preview(load_photo(path), ui.PREVIEW_SIDE).size)
+    ui_page.stroke(rect, [(0.25, 0.5), (0.7, 0.5)])  # the hole: a horizontal band
+    ui_page.choose_colour(CYAN)
+    ui_page.guide_stroke(rect, [(0.45, 0.15), (0.45, 0.85)])  # an edge across it, longer than the hole
+    ui_page.shot("guide-across-hole")
+    ui_page.choose_models(TELEA, EDGECONNECT)
+    ui_page.run()
+    h, w = original.shape[:2]
+    crossing = np.s_[int(0.5 * h) - 4: int(0.5 * h) + 5, int(0.45 * w) - 4: int(0.45 * w) + 5]
+    beyond = np.s_[int(0.2 * h) - 4: int(0.2 * h) + 5, int(0.45 * w) - 4: int(0.45 * w) + 5]
+    for index in range(2):
+        result = read_result(ui_page.download(index, tmp_path))
+        changed = (result != original).any(axis=2)
+        assert changed[crossing].mean() > 0.9, f"result {index}: a strip of the original stayed in the hole"
+        assert not changed[beyond].any(), f"result {index}: the guide outside the hole was erased"
+    ui_page.shot("guide-filled")
 
 
 def test_erase_is_locked_while_running_and_cancel_stops_it(studio_page: StudioPage):
