@@ -10,6 +10,6 @@ Library use::
 import spaces  # noqa: F401 - before torch: on a ZeroGPU Space it takes over torch's CUDA calls
 
 from app import settings as settings  # first of the app: the environment Gradio reads at import
-from app.api import inpaint, list_models, to_pil
+from app.api import find_people, inpaint, list_models, photobombers_mask, select, to_pil
 
-__all__ = ["inpaint", "list_models", "to_pil"]
+__all__ = ["find_people", "inpaint", "list_models", "photobombers_mask", "select", "to_pil"]

@@ -1,4 +1,8 @@
-"""The library API: ``inpaint(image, mask, models) -> results``, a thin layer over the pipeline."""
+"""The library API: ``inpaint(image, mask, models) -> results``, a thin layer over the pipeline.
+
+Also click to select and find the people (issue 17): ``select(photo, points, box)`` -> :class:`Selection`,
+``find_people(photo)`` -> :class:`Person` list, ``photobombers_mask(people)`` -> the hole that erases them.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from app import masks, options, pipeline, registry
 from app.images import load_photo
 from app.model_cache import availability
 from app.options import Options
+from app.people import Person, find_people, photobombers_mask
 from app.pipeline import Result
+from app.selection import Selection, segmenter_status, select
 
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
 
@@ -57,3 +63,7 @@ def list_models() -> list[dict[str, Any]]:
         rows.append({"id": spec.id, "name": spec.name, "kind": spec.kind, "diverse": spec.diverse,
                      "licence": spec.licence, "available": state.ok, "reason": state.reason})
     return rows
+
+
+__all__ = ["Person", "Selection", "find_people", "inpaint", "list_models", "photobombers_mask", "segmenter_status",
+           "select", "to_pil"]

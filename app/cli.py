@@ -24,9 +24,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
-from app import masks, options, pipeline, registry
+from app import masks, options, pipeline, registry, select_cli
 from app.errors import InpaintError
 from app.images import Photo, load_photo, save_png
 from app.model_cache import availability
@@ -48,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 def add_inpaint_parser(commands) -> None:
     p = commands.add_parser("inpaint", help="inpaint an image, or every image of a folder")
     p.add_argument("image", type=Path, help="image file or folder of images")
-    p.add_argument("--mask", type=Path, required=True,
+    p.add_argument("--mask", type=Path, default=None,
                    help="mask file (white = hole), or folder of masks matched to the images by file name "
-                        "(NAME, STEM.* or STEM_mask.*; may be the image folder, then STEM_mask.*)")
+                        "(NAME, STEM.* or STEM_mask.*; may be the image folder, then STEM_mask.*); optional with "
+                        "--select or --erase-people, which add to it")
     p.add_argument("--model", "-m", action="append", choices=registry.ids(), dest="models",
                    help=f"model id, repeatable (default: {' '.join(registry.DEFAULT_MODELS)})")
     p.add_argument("--out", "-o", type=Path, default=Path("outputs"),
@@ -63,6 +65,7 @@ def add_inpaint_parser(commands) -> None:
         p.add_argument(f"--{kind}", type=Path, metavar="IMAGE", dest=guide_dest(kind),
                        help=f"{', '.join(options.guide_users(kind))}: image of extra {kind} strokes (white) "
                             "to steer the fill")
+    select_cli.add_flags(p)
 
 
 def add_knob_flag(parser: argparse.ArgumentParser, knob: Knob) -> None:
@@ -134,10 +137,12 @@ def find_mask(image: Path, candidates: Iterable[Path], shared: bool) -> Path | N
     return ranked[0][1] if ranked else None
 
 
-def pairs(image: Path, mask: Path) -> list[tuple[Path, Path]]:
+def pairs(image: Path, mask: Path | None) -> list[tuple[Path, Path | None]]:
     """(image, mask) pairs; in folder mode masks are matched by name, and results or masks are never images."""
     if not image.is_dir():
         return [(image, mask)]
+    if mask is None:  # --erase-people on a folder: every image, nothing to match
+        return [(p, None) for p in image_files(image) if not is_result(p)]
     if not mask.is_dir():
         raise InpaintError(f"{image} is a folder, so --mask must be a folder of masks too.")
     files = [p for p in image_files(image) if not is_result(p)]
@@ -203,11 +208,12 @@ def prepare_out(folder: Path) -> None:
 def check_inputs(args: argparse.Namespace) -> None:
     """Missing paths and a file/folder mix are argument errors (exit 2), not per-image failures."""
     guides = guide_paths(args)
-    named = [(args.image, "The image"), (args.mask, "The --mask")]
+    select_cli.check(args)
+    named = [(args.image, "The image")] + ([(args.mask, "The --mask")] if args.mask is not None else [])
     for path, what in named + [(path, f"The --{kind} image") for kind, path in guides.items()]:
         if not path.exists():
             raise InpaintError(f"{what} {path} does not exist.")
-    if not args.image.is_dir() and args.mask.is_dir():
+    if not args.image.is_dir() and args.mask is not None and args.mask.is_dir():
         raise InpaintError(f"{args.image} is a file, so --mask must be a mask file, not the folder {args.mask}.")
     for kind, path in guides.items():
         if path.is_dir():
@@ -239,13 +245,14 @@ def run_inpaint(args: argparse.Namespace) -> int:
     prepare_out(args.out)
     note_skipped(args.image)
     guides = guide_paths(args)
-    inputs = [path for job in jobs for path in job] + list(guides.values())
+    inputs = [path for job in jobs for path in job if path is not None] + list(guides.values())
+    selected = select_cli.selector(args)
     out = OutputFolder(args.out, inputs)
     failures = 0
     bar = tqdm(total=len(jobs) * len(model_ids), unit="run", file=sys.stderr)
     for image, mask in jobs:
         try:
-            written = inpaint_file(image, mask, model_ids, chosen, guides, out, stems[image], bar)
+            written = inpaint_file(image, mask, model_ids, chosen, guides, out, stems[image], bar, selected)
             bar.write(f"{image.name}: " + ", ".join(str(p) for p in written))
         except (InpaintError, OSError) as exc:  # OSError: a file that opens but fails to decode
             failures += 1
@@ -254,10 +261,12 @@ def run_inpaint(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def inpaint_file(image: Path, mask: Path, model_ids: Sequence[str], chosen: Options, guides: dict[str, Path],
-                 out: OutputFolder, stem: str, bar: tqdm) -> list[Path]:
+def inpaint_file(image: Path, mask: Path | None, model_ids: Sequence[str], chosen: Options, guides: dict[str, Path],
+                 out: OutputFolder, stem: str, bar: tqdm, selected: select_cli.Selector | None = None) -> list[Path]:
     photo = load_photo(image)
-    hole = masks.to_hole(mask, photo.size)
+    hole = masks.to_hole(mask, photo.size) if mask is not None else np.zeros((photo.size[1], photo.size[0]), bool)
+    if selected is not None:  # --select / --erase-people, unioned with --mask
+        hole = hole | selected(photo, image.name)
     maps = {kind: masks.to_hole(path, photo.size, f"{kind} strokes") for kind, path in guides.items()}
     written = []
     for model_id in model_ids:

@@ -387,3 +387,90 @@ def get(model_id: str) -> ModelSpec:
 
 def ids() -> list[str]:
     return [spec.id for spec in MODELS]
+
+
+# ------------------------------------------------------------ click to select, find people
+
+
+@dataclass(frozen=True)
+class PretrainedSpec:
+    """A ``transformers`` model the studio runs besides the inpainters: a segmenter or the person detector.
+
+    Loaded through the same weights machinery as the inpainters (:mod:`app.weights.pretrained`:
+    ``checkpoints/<id>/`` first, then the Hugging Face cache at the pinned revision, then a
+    download of exactly ``weights.files``) and kept by the same model cache. Only
+    ``config.json`` and ``.safetensors`` files are ever fetched, the class is named here (never
+    ``trust_remote_code``) and ``config.json`` must declare ``model_type``.
+
+    ``weights.revision`` is a 40-hex commit of the authors' repo, or "" while none is known:
+    an unpinned model is never downloaded (a moving branch is not a pin) until the operator
+    records the commit in pins.json (``{"<id>": {"mirror": {"repo_id": ..., "revision": ...,
+    "files": {...}}}}``, the record ``weights push`` writes for mirrors), which also wins over
+    the commit given here.
+    """
+
+    id: str
+    name: str
+    task: Literal["segment", "detect"]
+    architecture: str  # the transformers class, e.g. "Sam2Model"
+    model_type: str  # what its config.json must say, e.g. "sam2"
+    weights: HubWeights
+    licence: Licence
+    approx_mb: int  # download size: parameters x 4 bytes (float32 safetensors), see docs/benchmarks
+    description: str = ""
+    card: Card = field(default_factory=Card)
+    kind: str = "pretrained"  # the model cache keeps these with the neural inpainters (LRU, memory budget)
+
+
+_PRETRAINED_FILES = {"config.json": None, "model.safetensors": None}
+_APACHE = Licence("Apache-2.0", "apache-2.0")
+
+SEGMENTERS: tuple[PretrainedSpec, ...] = (
+    PretrainedSpec(
+        id="sam2.1-hiera-tiny", name="SAM 2.1 (Hiera tiny)", task="segment", architecture="Sam2Model",
+        model_type="sam2", licence=_APACHE, approx_mb=156,
+        # The commit public code pins for this repo (transformers-format files); confirm it, or record
+        # another in pins.json, before deploying: this machine cannot reach the Hub to check.
+        weights=HubWeights(repo="facebook/sam2.1-hiera-tiny", revision="de431c4043854a71d8101e17995dfe596bf101a5",
+                           files=dict(_PRETRAINED_FILES)),
+        description="Segment Anything 2.1, smallest: one encode per photo, then each click in milliseconds.",
+        card=Card(authors="N. Ravi et al. (Meta FAIR)", paper="SAM 2: Segment Anything in Images and Videos (2024)",
+                  source="https://github.com/facebookresearch/sam2",
+                  weights_source="https://huggingface.co/facebook/sam2.1-hiera-tiny"),
+    ),
+    PretrainedSpec(
+        id="slimsam-77", name="SlimSAM (uniform 77%)", task="segment", architecture="SamModel",
+        model_type="sam", licence=_APACHE, approx_mb=38,
+        weights=HubWeights(repo="Zigeng/SlimSAM-uniform-77", revision="", files=dict(_PRETRAINED_FILES)),
+        description="SAM ViT-B pruned to 9 M parameters: the smallest download.",
+        card=Card(authors="Z. Chen, G. Fang, X. Ma, X. Wang", paper="SlimSAM: 0.1% Data Makes Segment Anything Slim "
+                  "(NeurIPS 2024)", source="https://github.com/czg1225/SlimSAM",
+                  weights_source="https://huggingface.co/Zigeng/SlimSAM-uniform-77"),
+    ),
+)
+
+DETECTORS: tuple[PretrainedSpec, ...] = (
+    PretrainedSpec(
+        id="rtdetr-v2-r18", name="RT-DETRv2 (ResNet-18)", task="detect", architecture="RTDetrV2ForObjectDetection",
+        model_type="rt_detr_v2", licence=_APACHE, approx_mb=81,
+        weights=HubWeights(repo="PekingU/rtdetr_v2_r18vd", revision="", files=dict(_PRETRAINED_FILES)),
+        description="Real-time COCO detector with its own ResNet backbone (no timm): finds the people in a photo.",
+        card=Card(authors="W. Lv, Y. Zhao, Q. Chang, K. Huang, G. Wang, Y. Liu",
+                  paper="RT-DETRv2: Improved Baseline with Bag-of-Freebies for Real-Time Detection Transformer (2024)",
+                  source="https://github.com/lyuwenyu/RT-DETR",
+                  weights_source="https://huggingface.co/PekingU/rtdetr_v2_r18vd"),
+    ),
+)
+
+#: The segmenter clicks use, chosen by docs/benchmarks/select.json (see README, "Click to select").
+DEFAULT_SEGMENTER = "sam2.1-hiera-tiny"
+DEFAULT_DETECTOR = "rtdetr-v2-r18"
+
+
+def pretrained(model_id: str) -> PretrainedSpec:
+    """The segmenter or detector ``model_id``, or an error listing the valid ids."""
+    for spec in SEGMENTERS + DETECTORS:
+        if spec.id == model_id:
+            return spec
+    known = ", ".join(spec.id for spec in SEGMENTERS + DETECTORS)
+    raise ModelUnavailableError(f"Unknown segmenter or detector '{model_id}'. Choose from: {known}.")

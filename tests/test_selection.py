@@ -1,0 +1,221 @@
+"""Click to select: GrabCut fallback, prompts in photo pixels, grow, and the segmenter fetched from the (loopback) Hub.
+
+The segmenters are real ``transformers`` SAM / SAM 2 models at toy size with random weights
+(:mod:`tests.tiny_pretrained`), served by :mod:`tests.hub_server` and pinned in pins.json, so the
+app's own fetch, verify and load path runs; their masks mean nothing, so the tests check sizes,
+coordinates, caching and messages. Selection quality is checked on GrabCut, on photos whose
+object is known by construction.
+"""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import constants
+from PIL import Image
+
+from app import model_cache, registry, selection
+from app.errors import InpaintError, ModelUnavailableError, WeightsError
+from app.segmenters import Segmenter, get_segmenter, segmenter_spec
+from app.weights import hub
+from tests import tiny_pretrained
+from tests.hub_server import HubServer
+
+
+def scene(w: int = 300, h: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A textured green background with a red ellipse: (rgb, the ellipse's mask)."""
+    rng = np.random.default_rng(seed)
+    bg = (rng.normal(0, 1, (h // 8 + 1, w // 8 + 1, 3)) * 40 + (90, 140, 90)).clip(0, 255).astype(np.uint8)
+    rgb = cv2.resize(bg, (w, h), interpolation=cv2.INTER_CUBIC)
+    obj = np.zeros((h, w), np.uint8)
+    cv2.ellipse(obj, (int(w * 0.6), int(h * 0.5)), (int(w * 0.15), int(h * 0.3)), 15, 0, 360, 1, -1)
+    rgb[obj > 0] = (np.array([200, 80, 60]) + rng.normal(0, 12, (int(obj.sum()), 3))).clip(0, 255)
+    return rgb, obj > 0
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+@pytest.fixture
+def offline(monkeypatch, checkpoints, tmp_path):
+    """No weights anywhere and no Hub: what a fresh offline install has."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    model_cache.clear()
+    selection.forget_embeddings()
+    yield
+    model_cache.clear()
+    selection.forget_embeddings()
+
+
+@pytest.fixture
+def hub_env(monkeypatch, checkpoints, tmp_path):
+    """Online against a loopback Hub with a fresh cache; yields the server."""
+    with HubServer() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        hub.forget_unreachable()
+        model_cache.clear()
+        selection.forget_embeddings()
+        yield server
+        model_cache.clear()
+        selection.forget_embeddings()
+        hub.forget_unreachable()
+
+
+# ------------------------------------------------------------------------- GrabCut
+
+
+@pytest.mark.parametrize("prompt", ["point", "box", "point+remove"])
+def test_grabcut_selects_a_known_object(offline, prompt):
+    rgb, obj = scene()
+    ys, xs = np.nonzero(obj)
+    centre = [float(xs.mean()), float(ys.mean()), 1]
+    points = {"point": [centre], "box": [], "point+remove": [centre, [20, 20, 0]]}[prompt]
+    box = [xs.min() - 8, ys.min() - 8, xs.max() + 8, ys.max() + 8] if prompt == "box" else None
+    chosen = selection.select(rgb, points, box=box, method="grabcut")
+    assert chosen.method == "grabcut" and chosen.mask.shape == obj.shape
+    assert iou(chosen.mask, obj) > 0.9
+
+
+def test_without_weights_clicks_fall_back_to_grabcut_and_say_why(offline):
+    rgb, obj = scene()
+    chosen = selection.select(rgb, [[180, 100, 1]])
+    assert chosen.method == "grabcut" and iou(chosen.mask, obj) > 0.9
+    assert "offline" in chosen.note and "SAM 2.1" in chosen.note
+    assert selection.segmenter_status()["ready"] is False
+    with pytest.raises(ModelUnavailableError, match="offline"):
+        selection.select(rgb, [[180, 100, 1]], method="sam2.1-hiera-tiny")
+
+
+def test_an_unpinned_segmenter_is_never_downloaded(hub_env):
+    why = selection.unavailable_reason(segmenter_spec("slimsam-77"))
+    assert "no commit" in why and "pins.json" in why
+    with pytest.raises(ModelUnavailableError, match="no commit"):
+        selection.select(scene()[0], [[180, 100, 1]], method="slimsam-77")
+    assert not hub_env.requests
+
+
+def test_grow_widens_the_selection_by_that_many_pixels(offline):
+    rgb, _ = scene()
+    tight = selection.select(rgb, [[180, 100, 1]], method="grabcut").mask
+    grown = selection.select(rgb, [[180, 100, 1]], grow=6, method="grabcut").mask
+    assert (grown | tight).sum() == grown.sum() and grown.sum() > tight.sum()
+    distance = cv2.distanceTransform((~tight).astype(np.uint8), cv2.DIST_L2, 5)
+    assert distance[grown].max() == pytest.approx(6, abs=1)
+    with pytest.raises(InpaintError, match="(?i)grow"):
+        selection.select(rgb, [[180, 100, 1]], grow=500, method="grabcut")
+
+
+def test_points_are_the_photos_pixels_for_an_exif_rotated_photo(offline):
+    shown, obj = scene(300, 200)
+    stored = np.ascontiguousarray(np.rot90(shown, 1))  # orientation 6: rotate 90° clockwise to display
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, "JPEG", quality=95, exif=exif)
+    ys, xs = np.nonzero(obj)
+    chosen = selection.select(buffer.getvalue(), [[float(xs.mean()), float(ys.mean()), 1]], method="grabcut")
+    assert chosen.mask.shape == (200, 300)
+    assert iou(chosen.mask, obj) > 0.85
+
+
+@pytest.mark.parametrize(("points", "box", "message"), [
+    ([[400, 10, 1]], None, "outside the photo"),
+    ([[float("nan"), 10, 1]], None, "number"),
+    ([[10, 10, 2]], None, "label"),
+    ([[10, 10, 0]], None, "label 1"),
+    ([], None, "label 1"),
+    ([[1, 1, 1]] * 65, None, "too many"),
+    ("10,10", None, "list"),
+    ([[10, 10, 1]], [1, 2, 3], "box"),
+    ([], [5, 5, 6, 6], "too small"),
+    ([[10, "x", 1]], None, "number"),
+])
+def test_bad_prompts_get_a_message(offline, points, box, message):
+    with pytest.raises(InpaintError, match=message):
+        selection.select(scene()[0], points, box=box, method="grabcut")
+
+
+def test_combine_adds_to_and_subtracts_from_the_painted_hole():
+    hole = np.zeros((4, 4), bool)
+    hole[0] = True
+    chosen = np.zeros((4, 4), bool)
+    chosen[:, 0] = True
+    assert selection.combine(hole, chosen).sum() == 7
+    assert selection.combine(hole, chosen, subtract=True).sum() == 3
+    assert selection.combine(None, chosen).sum() == 4
+
+
+# --------------------------------------------------------- segmenters from the Hub
+
+
+def test_clicks_run_the_pinned_segmenter_and_encode_each_photo_once(hub_env, pins_file):
+    spec = registry.pretrained("sam2.1-hiera-tiny")
+    commit = tiny_pretrained.serve(hub_env, spec, pins_file)
+    assert selection.segmenter_status()["ready"] is True
+    rgb, _ = scene(300, 200)
+    first = selection.select(rgb, [[180, 100, 1]])
+    assert first.method == "sam2.1-hiera-tiny" and first.mask.shape == (200, 300) and not first.note
+    assert f"/test/sam2.1-hiera-tiny/resolve/{commit}/model.safetensors" in hub_env.paths()
+    second = selection.select(rgb, [[180, 100, 1], [20, 20, 0]], box=[100, 20, 260, 180])
+    assert second.reused_embedding and not first.reused_embedding
+    segmenter = get_segmenter(spec)
+    assert isinstance(segmenter, Segmenter) and segmenter.encodes == 1
+    selection.select(scene(300, 200, seed=1)[0], [[180, 100, 1]])
+    assert segmenter.encodes == 2
+    assert model_cache.loaded_ids()[-1] == spec.id
+
+
+def test_the_downloaded_segmenter_works_offline_afterwards(hub_env, pins_file, monkeypatch):
+    spec = registry.pretrained("sam2.1-hiera-tiny")
+    tiny_pretrained.serve(hub_env, spec, pins_file)
+    selection.select(scene()[0], [[180, 100, 1]])
+    model_cache.clear()
+    selection.forget_embeddings()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    hub_env.stop()
+    assert selection.select(scene()[0], [[180, 100, 1]]).method == spec.id
+
+
+def test_sam_pads_a_non_square_photo_and_masks_come_back_at_its_size(hub_env, pins_file):
+    spec = registry.pretrained("slimsam-77")
+    tiny_pretrained.serve(hub_env, spec, pins_file)
+    photo = scene(320, 80)[0]
+    chosen = selection.select(photo, [[200, 40, 1]], box=[150, 10, 260, 70], method="slimsam-77")
+    assert chosen.method == "slimsam-77" and chosen.mask.shape == (80, 320)
+    segmenter = get_segmenter(spec)
+    embedding = segmenter.encode(photo)
+    assert embedding.scale == (64 / 320, 64 / 320) and embedding.valid == (64, 16)
+    logits = torch.full((16, 16), -1.0)
+    logits[:2, :8] = 1.0  # the top-left quarter of the photo's part of the padded square (16 x 4 cells)
+    mask = segmenter._to_photo(embedding, logits)
+    ys, xs = np.nonzero(mask)
+    assert abs(xs.max() - 160) <= 12 and abs(ys.max() - 40) <= 12 and xs.min() == 0 and ys.min() == 0
+
+
+def test_sam2_stretches_the_photo_and_scales_x_and_y_apart(hub_env, pins_file):
+    spec = registry.pretrained("sam2.1-hiera-tiny")
+    tiny_pretrained.serve(hub_env, spec, pins_file)
+    embedding = get_segmenter(spec).encode(scene(320, 80)[0])
+    assert embedding.scale == (64 / 320, 64 / 80) and embedding.valid == (64, 64)
+
+
+def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):
+    spec = registry.pretrained("sam2.1-hiera-tiny")
+    tiny_pretrained.serve(hub_env, spec, pins_file, model_type="sam")  # SAM files where SAM 2 is expected
+    with pytest.raises(WeightsError, match="model_type 'sam'"):
+        selection.select(scene()[0], [[180, 100, 1]], method=spec.id)
+    fallback = selection.select(scene()[0], [[180, 100, 1]])
+    assert fallback.method == "grabcut" and "model_type" in fallback.note
