@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from app import registry
-from benchmarks import machine, plots, results
+from benchmarks import bench_breakdown, bench_mmagic, bench_pic, bench_precision, machine, plots, results
 from benchmarks.common import DEFAULT_OUT
 
 REPORT = "README.md"
@@ -24,6 +24,9 @@ COMMANDS = {
     "latency": "python -m benchmarks.bench_pipeline",
     "hires": "python -m benchmarks.bench_hires",
     "precision": "python -m benchmarks.bench_precision --device cpu|cuda",
+    "mmagic": "python -m benchmarks.bench_mmagic [--official]",
+    "breakdown": "python -m benchmarks.bench_breakdown",
+    "pic": "python -m benchmarks.bench_pic",
 }
 #: Devices of the precision benchmark, in reading order, with how its "half" is run there.
 PRECISION_DEVICES = {"cpu": "CPU autocast (a proxy for CUDA numerics)", "cuda": "CUDA, the network's own precision()"}
@@ -47,7 +50,9 @@ def load(out: Path) -> dict:
     """Every result file present in ``out`` (latency: one per device kind, CPU first)."""
     latency = [results.read_json(p) for p in sorted(out.glob("latency-*.json"), key=lambda p: p.stem != "latency-cpu")]
     return {"quality": results.read_json(out / "quality.json"), "latency": latency,
-            "hires": results.read_json(out / "hires.json"), "precision": results.read_json(out / "precision.json")}
+            "hires": results.read_json(out / "hires.json"), "precision": results.read_json(out / "precision.json"),
+            "mmagic": results.read_json(out / bench_mmagic.JSON),
+            "breakdown": results.read_json(out / bench_breakdown.JSON), "pic": results.read_json(out / bench_pic.JSON)}
 
 
 # ------------------------------------------------------------------------- headline
@@ -68,14 +73,18 @@ def headline(data: dict) -> str:
     models = quality["models"] if quality else list(dict.fromkeys(r["model"] for d in latencies for r in d["summary"]))
     overall = {r["model"]: r for r in (quality or {}).get("overall", [])}
     gpu = any(r["device"].startswith("cuda") for d in latencies for r in d["summary"])
-    headers = ["model", "PSNR ↑ dB", "SSIM ↑", "L1 ↓ %", "GMSD ↓", "512² request (CPU) s", "full-res request (CPU) s"]
+    shown = {m: r["shown"] for m, r in (data.get("breakdown") or {}).get("median_s", {}).items()}
+    models = [*models, *(m for m in shown if m not in models)]
+    headers = ["model", "PSNR ↑ dB", "SSIM ↑", "L1 ↓ %", "GMSD ↓", "512² request (CPU) s", "full-res request (CPU) s",
+               "10 MP: results on screen (CPU) s"]
     headers += ["512² (GPU) s", "full-res (GPU) s"] if gpu else []
     rows = []
     for model in models:
         q = overall.get(model, {})
         row = [f"`{model}`", fmt(q.get("psnr")), fmt(q.get("ssim"), 3), fmt(q.get("l1"), 2, 100),
                fmt(q.get("gmsd"), 3), fmt(latency_of(latencies, model, "images"), 2),
-               fmt(latency_of(latencies, model, "hires"), 1)]
+               fmt(latency_of(latencies, model, "hires"), 1),
+               fmt(shown[model], 2) if model in shown else "not measured"]
         if gpu:
             row += [fmt(latency_of(latencies, model, "images", "cuda"), 3),
                     fmt(latency_of(latencies, model, "hires", "cuda"), 2)]
@@ -254,6 +263,7 @@ def precision_section(p: dict) -> str:
             continue
         parts += [provenance(part), _precision_choice(part["summary"]), _precision_levels(part["summary"]),
                   _precision_speed(part["summary"])]
+        parts += [section for section in [bench_precision.settings_section(part)] if section]
         if part["skipped"]:
             parts.append("Not measured: " + "; ".join(f"`{k}`: {v}" for k, v in part["skipped"].items()))
     return "\n\n".join(parts)
@@ -342,6 +352,12 @@ def render(data: dict, figures: dict) -> str:
         parts.append(hires_section(data["hires"], figures["hires"]))
     if data.get("precision"):
         parts.append(precision_section(data["precision"]))
+    if data.get("mmagic"):
+        parts.append(bench_mmagic.section(data["mmagic"]))
+    if data.get("breakdown"):
+        parts.append(bench_breakdown.section(data["breakdown"]))
+    if data.get("pic"):
+        parts.append(bench_pic.section(data["pic"]))
     parts.append(METHOD)
     return "\n\n".join(parts) + "\n"
 

@@ -1,17 +1,12 @@
-"""What the DeepFill v1 and v2 reference tests share: writing mmagic release files, running a case, the official steps.
+"""What the DeepFill v1 and v2 reference tests share: running a case, the official steps.
 
-The releases are mmagic checkpoints ``{'meta': {...}, 'state_dict': {...}}`` holding the WHOLE
-inpaintor: ``generator.*`` (synthetic weights from ../shared/reference) plus ``disc.*``, which the
-app must ignore. A case runs through :meth:`inpaint` (the app's path) while hooks record the
-intermediates the fixtures store, so the official arrays are rebuilt from one forward.
+A case runs through :meth:`inpaint` (the app's path) while hooks record the intermediates the
+fixtures store, so the official arrays are rebuilt from one forward. The release files are
+written by :mod:`tests.mmagic_release` (``V1``, ``V2`` and ``write_for_contract`` are re-exported
+for ``test_model_contract.py``).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,61 +16,9 @@ from torch import Tensor
 from app.models.base import Batch, Prediction
 from app.models.deepfillv1 import DeepFillV1
 from app.models.mmagic import to_pixels
-from tests.conftest import make_state_dict
+from tests.mmagic_release import V1, V2, write_for_contract
 
-#: What mmcv writes beside the weights (strings only, like the release's run metadata).
-META = {"mmedit_version": "0.x", "time": "20200619_000000", "config": "model = dict(type='TwoStageInpaintor')"}
-
-
-@dataclass(frozen=True)
-class Release:
-    """One DeepFill release pair: the manifest of its generator and its two published file names."""
-
-    manifest: str
-    places: str  # the file of the ``*-places2`` model id
-    celeba: str  # the file of the ``*-celeba`` model id
-
-
-#: The file names as MODELS.md (sections 6, 7) lists them; the tests do not read them from the classes.
-V1 = Release("deepfillv1_generator", "deepfillv1_256x256_8x2_places_20200619-c00a0e21.pth",
-             "deepfillv1_256x256_4x4_celeba_20200619-dd51a855.pth")
-V2 = Release("deepfillv2_generator", "deepfillv2_256x256_8x2_places_20200619-10d15793.pth",
-             "deepfillv2_256x256_8x2_celeba_20200619-c96e5f12.pth")
-
-#: Discriminator entries the release also holds; the last one would land on a generator key if the
-#: loader stripped any first component instead of exactly ``generator.``.
-DISCRIMINATOR = {
-    "disc.global_disc.conv1.conv.weight": torch.zeros(64, 4, 5, 5),
-    "disc.local_disc.fc.fc.bias": torch.zeros(1),
-    "disc.stage1.encoder.enc1.conv.bias": torch.zeros(1),
-}
-
-
-@lru_cache(maxsize=4)
-def _generator_state(manifest: str, seed: int) -> dict[str, Tensor]:
-    return dict(make_state_dict(manifest, seed))
-
-
-def generator_state(release: Release, seed: int = 1) -> dict[str, Tensor]:
-    """A fresh copy (callers edit it) of the cached synthetic generator weights."""
-    return dict(_generator_state(release.manifest, seed))
-
-
-def write_release(folder: Path, file: str, generator: dict[str, Tensor]) -> Path:
-    """Save ``generator`` the way mmagic's ``publish_model`` left the release: the whole inpaintor's state_dict."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {f"generator.{key}": value for key, value in generator.items()} | DISCRIMINATOR
-    torch.save({"meta": META, "state_dict": state}, folder / file)
-    return folder
-
-
-def write_for_contract(release: Release, folder: Path, edit: Callable[[str, dict], None] | None) -> Path:
-    """The writer ``test_model_contract.py`` calls: the Places file, ``edit`` applied to the generator part."""
-    generator = generator_state(release)
-    if edit:
-        edit("generator", generator)
-    return write_release(folder, release.places, generator)
-
+__all__ = ["V1", "V2", "fill_from_reference", "loop_attention", "official_arrays", "run_case", "write_for_contract"]
 
 # --------------------------------------------------------------------------- a case through inpaint()
 

@@ -25,30 +25,18 @@ from app.models.base import Batch
 from app.models.deepfillv1 import ContextualAttention, DeepFillV1
 from app.weights.loader import load_from_folder
 from tests.conftest import assert_matches_fixture, fixture_params
-from tests.deepfill_reference import (
-    V1,
-    fill_from_reference,
-    generator_state,
-    loop_attention,
-    official_arrays,
-    run_case,
-    write_release,
-)
+from tests.deepfill_reference import V1, fill_from_reference, loop_attention, official_arrays, run_case
+from tests.mmagic_release import generator_state, read_case, write_release
 from tests.test_rfr_reference import random_batch
 
 MODEL_ID = "deepfillv1-places2"
 BATCH_ATOL = 1e-5  # batched vs one by one (the official code measured 0)
 
 
-def read_case(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> DeepFillV1:
     """One network loaded from a release with weight seed 1, for the behaviour tests."""
-    folder = write_release(tmp_path_factory.mktemp("checkpoints") / MODEL_ID, V1.places, generator_state(V1))
+    folder = write_release(V1, tmp_path_factory.mktemp("checkpoints") / MODEL_ID, generator_state(V1))
     return load_from_folder(registry.get(MODEL_ID), folder)
 
 
@@ -58,7 +46,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> DeepFillV1:
 @pytest.mark.parametrize("fixture", fixture_params("deepfillv1"))
 def test_matches_official_outputs(fixture: Path, checkpoints: Path) -> None:
     case = read_case(fixture)
-    folder = write_release(checkpoints / MODEL_ID, V1.places, generator_state(V1, int(case["weight_seed"])))
+    folder = write_release(V1, checkpoints / MODEL_ID, generator_state(V1, int(case["weight_seed"])))
     net = load_from_folder(registry.get(MODEL_ID), folder)
     assert type(net) is DeepFillV1 and not net.training
     run, prediction = run_case(net, case["image"], case["hole"].astype(bool))
@@ -69,7 +57,7 @@ def test_matches_official_outputs(fixture: Path, checkpoints: Path) -> None:
 def test_celeba_release_loads_for_the_celeba_id(checkpoints: Path) -> None:
     """The CelebA file (an alias of the same network) is found under its own name and loaded as is."""
     generator = generator_state(V1, seed=2)
-    folder = write_release(checkpoints / "deepfillv1-celeba", V1.celeba, generator)
+    folder = write_release(V1, checkpoints / "deepfillv1-celeba", generator, V1.celeba)
     state = load_from_folder(registry.get("deepfillv1-celeba"), folder).state_dict()
     assert state.keys() == generator.keys()
     assert all(torch.equal(state[key], value) for key, value in generator.items())

@@ -21,22 +21,18 @@ from app.models.base import Batch
 from app.models.deepfillv2 import DeepFillV2
 from app.weights.loader import load_from_folder
 from tests.conftest import assert_matches_fixture, fixture_params
-from tests.deepfill_reference import V2, fill_from_reference, generator_state, official_arrays, run_case, write_release
+from tests.deepfill_reference import V2, fill_from_reference, official_arrays, run_case
+from tests.mmagic_release import generator_state, read_case, write_release
 from tests.test_rfr_reference import random_batch
 
 MODEL_ID = "deepfillv2-places2"
 BATCH_ATOL = 1e-5  # batched vs one by one (the official code measured 0)
 
 
-def read_case(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
-
-
 @pytest.mark.parametrize("fixture", fixture_params("deepfillv2"))
 def test_matches_official_outputs(fixture: Path, checkpoints: Path) -> None:
     case = read_case(fixture)
-    folder = write_release(checkpoints / MODEL_ID, V2.places, generator_state(V2, int(case["weight_seed"])))
+    folder = write_release(V2, checkpoints / MODEL_ID, generator_state(V2, int(case["weight_seed"])))
     net = load_from_folder(registry.get(MODEL_ID), folder)
     assert type(net) is DeepFillV2 and not net.training
     run, prediction = run_case(net, case["image"], case["hole"].astype(bool))
@@ -47,7 +43,7 @@ def test_matches_official_outputs(fixture: Path, checkpoints: Path) -> None:
 def test_celeba_release_loads_for_the_celeba_id(checkpoints: Path) -> None:
     """The CelebA file (an alias of the same network) is found under its own name and loaded as is."""
     generator = generator_state(V2, seed=2)
-    folder = write_release(checkpoints / "deepfillv2-celeba", V2.celeba, generator)
+    folder = write_release(V2, checkpoints / "deepfillv2-celeba", generator, V2.celeba)
     state = load_from_folder(registry.get("deepfillv2-celeba"), folder).state_dict()
     assert state.keys() == generator.keys()
     assert all(torch.equal(state[key], value) for key, value in generator.items())
@@ -55,8 +51,7 @@ def test_celeba_release_loads_for_the_celeba_id(checkpoints: Path) -> None:
 
 def test_non_square_crops_at_the_smallest_size(checkpoints: Path) -> None:
     """72 px is the least side (reflection pad 16 at H/4); one batch equals the crops one by one."""
-    net = load_from_folder(registry.get(MODEL_ID), write_release(checkpoints / MODEL_ID, V2.places,
-                                                                  generator_state(V2)))
+    net = load_from_folder(registry.get(MODEL_ID), write_release(V2, checkpoints / MODEL_ID, generator_state(V2)))
     batch = random_batch(2, 104, 72, seed=13)
     together = net.inpaint(batch)
     assert together.samples.shape == (2, 1, 104, 72, 3) and np.isfinite(together.samples).all()

@@ -10,8 +10,7 @@ below in float64. Batching, strict loading and sizes off the multiple are the sh
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,74 +19,37 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from app import registry
 from app.errors import InpaintError
 from app.models.base import Batch, Prediction
 from app.models.glcic import GlobalLocalNet
 from app.models.mmagic import to_pixels
-from app.weights.loader import load_from_folder
-from tests.conftest import assert_matches_fixture, fixture_params, make_state_dict
+from tests import mmagic_release as release
+from tests.conftest import assert_matches_fixture, fixture_params
+from tests.mmagic_release import GLCIC, read_case
 from tests.test_rfr_reference import random_batch
 
 MODEL_ID = "glcic-places2"
-#: The file names as MODELS.md (section 9) lists them; the tests do not read them from the class.
-PLACES = "gl_256x256_8x12_places_20200619-52a040a8.pth"
-CELEBA = "gl_256x256_8x12_celeba_20200619-5af0493f.pth"
-#: What mmcv writes beside the weights; the numpy scalar (a logged metric) makes torch's
-#: ``weights_only`` loader decline, so the app's restricted unpickler reads the file.
-META = {"mmedit_version": "0.x", "time": "20200619_000000", "iter": 500000, "best_psnr": np.float64(23.152),
-        "config": "model = dict(type='GLInpaintor')"}
-#: Discriminator entries the release also holds; the last would land on a generator key if the
-#: loader stripped any first component instead of exactly ``generator.``.
-DISCRIMINATOR = {
-    "disc.global_disc.conv1.conv.weight": torch.zeros(64, 3, 5, 5),
-    "disc.local_disc.fc.fc.bias": torch.zeros(1),
-    "disc.encoder.enc1.conv.weight": torch.zeros(1),
-}
 OFFICIAL_ATOL = 1e-4  # float64 spelling vs our float32, normalised units (index.json's tolerance for fake_res)
-
-
-@lru_cache(maxsize=2)
-def _generator_state(seed: int) -> dict[str, Tensor]:
-    return dict(make_state_dict("glcic_generator", seed))
+#: The writer ``test_model_contract.py`` calls (the Places file, an edit applied to the generator).
+write_for_contract = partial(release.write_for_contract, GLCIC)
 
 
 def generator_state(seed: int = 1) -> dict[str, Tensor]:
-    """A fresh copy (callers edit it) of the cached synthetic generator weights."""
-    return dict(_generator_state(seed))
+    return release.generator_state(GLCIC, seed)
 
 
-def write_release(folder: Path, generator: dict[str, Tensor], file: str = PLACES) -> Path:
-    """Save ``generator`` as mmagic's ``publish_model`` left the release: the whole inpaintor's state_dict."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {f"generator.{key}": value for key, value in generator.items()} | DISCRIMINATOR
-    torch.save({"meta": META, "state_dict": state}, folder / file)
-    return folder
-
-
-def write_for_contract(folder: Path, edit: Callable[[str, dict[str, Tensor]], None] | None) -> Path:
-    """The writer ``test_model_contract.py`` calls: the Places file, ``edit`` applied to the generator."""
-    generator = generator_state()
-    if edit:
-        edit("generator", generator)
-    return write_release(folder, generator)
+def write_release(folder: Path, generator: dict[str, Tensor], file: str = GLCIC.places) -> Path:
+    return release.write_release(GLCIC, folder, generator, file)
 
 
 def load(folder: Path, model_id: str = MODEL_ID) -> GlobalLocalNet:
-    net = load_from_folder(registry.get(model_id), folder)
-    assert type(net) is GlobalLocalNet and not net.training
-    return net
+    return release.load(folder, model_id, GlobalLocalNet)
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> GlobalLocalNet:
     """The network with weight seed 1, loaded once for the tests that need no file of their own."""
     return load(write_release(tmp_path_factory.mktemp("checkpoints") / MODEL_ID, generator_state()))
-
-
-def read_case(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
 
 
 # --------------------------------------------------------------------------- official outputs
@@ -111,11 +73,7 @@ def run_case(net: GlobalLocalNet, image: np.ndarray, hole: np.ndarray) -> tuple[
 def official_arrays(run: dict[str, Tensor], prediction: Prediction, image: np.ndarray,
                     hole: np.ndarray) -> dict[str, object]:
     """The fixture's arrays: the net's tensors as recorded, the composite and PNG from what ``inpaint`` returned."""
-    fill_bgr = prediction.samples[0, 0][..., ::-1] * 255  # the app's fill, back in destruct's 0..255 BGR
-    pred_img = np.where(hole[..., None], fill_bgr, image[..., ::-1].astype(np.float32)).transpose(2, 0, 1)
-    exported = np.round(np.clip(pred_img / 255, 0, 1) * 255)[::-1].transpose(1, 2, 0)  # tensor2img, half-even
-    return {"masked_img": run["x"][:3], "fake_res": run["fake"], "pred_img": pred_img,
-            "pred_img_uint8_rgb": exported}
+    return {"masked_img": run["x"][:3], "fake_res": run["fake"]} | release.exported_arrays(prediction, image, hole)
 
 
 @pytest.mark.parametrize("fixture", fixture_params("glcic"))
@@ -133,7 +91,7 @@ def test_matches_official_outputs(fixture: Path, checkpoints: Path) -> None:
 def test_celeba_release_loads_for_the_celeba_id(checkpoints: Path) -> None:
     """The CelebA file (an alias of the same network) is found under its own name and loaded as is."""
     generator = generator_state(seed=2)
-    state = load(write_release(checkpoints / "glcic-celeba", generator, CELEBA), "glcic-celeba").state_dict()
+    state = load(write_release(checkpoints / "glcic-celeba", generator, GLCIC.celeba), "glcic-celeba").state_dict()
     assert state.keys() == generator.keys()
     assert all(torch.equal(state[key], value) for key, value in generator.items())
 

@@ -10,8 +10,7 @@ sizes off the multiple are the shared contract (``test_model_contract.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,74 +19,38 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from app import registry
 from app.errors import InpaintError
 from app.models.base import Batch, Prediction
 from app.models.mmagic import to_pixels
 from app.models.pconv import PartialConv2d, PartialConvNet
-from app.weights.loader import load_from_folder
-from tests.conftest import assert_matches_fixture, fixture_params, make_state_dict
+from tests import mmagic_release as release
+from tests.conftest import assert_matches_fixture, fixture_params
+from tests.mmagic_release import PCONV, read_case
 from tests.test_rfr_reference import random_batch
 
 MODEL_ID = "pconv-places2"
-#: The file names as MODELS.md (section 8) lists them; the tests do not read them from the class.
-PLACES = "pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth"
-CELEBA = "pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth"
-#: What mmcv writes beside the weights; the numpy scalar (a logged metric) makes torch's
-#: ``weights_only`` loader decline, so the app's restricted unpickler reads the file.
-META = {"mmedit_version": "0.x", "time": "20200619_000000", "iter": 500000, "best_psnr": np.float64(22.762),
-        "config": "model = dict(type='PConvInpaintor')"}
-#: Entries of the release that are not the generator's; the last would land on a generator key if
-#: the loader stripped any first component instead of exactly ``generator.``.
-FOREIGN = {
-    "loss_percep.vgg.mean": torch.zeros(1, 3, 1, 1),
-    "loss_percep.vgg.vgg_layers.0.weight": torch.zeros(64, 3, 3, 3),
-    "loss_percep.encoder.enc1.conv.bias": torch.zeros(1),
-}
 OFFICIAL_ATOL = RTOL = 1e-4  # the spelling vs our layers (index.json's tolerance for fake_res)
-
-
-@lru_cache(maxsize=2)
-def _generator_state(seed: int) -> dict[str, Tensor]:
-    return dict(make_state_dict("pconv_generator", seed))
+#: The writer ``test_model_contract.py`` calls (the Places file, an edit applied to the generator).
+write_for_contract = partial(release.write_for_contract, PCONV)
 
 
 def generator_state(seed: int = 1) -> dict[str, Tensor]:
-    """A fresh copy (callers edit it) of the cached synthetic generator weights (51.6 M values)."""
-    return dict(_generator_state(seed))
+    """A fresh copy of the cached synthetic generator weights (51.6 M values)."""
+    return release.generator_state(PCONV, seed)
 
 
-def write_release(folder: Path, generator: dict[str, Tensor], file: str = PLACES) -> Path:
-    """Save ``generator`` as mmagic's ``publish_model`` left the release: the whole inpaintor's state_dict."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {f"generator.{key}": value for key, value in generator.items()} | FOREIGN
-    torch.save({"meta": META, "state_dict": state}, folder / file)
-    return folder
-
-
-def write_for_contract(folder: Path, edit: Callable[[str, dict[str, Tensor]], None] | None) -> Path:
-    """The writer ``test_model_contract.py`` calls: the Places file, ``edit`` applied to the generator."""
-    generator = generator_state()
-    if edit:
-        edit("generator", generator)
-    return write_release(folder, generator)
+def write_release(folder: Path, generator: dict[str, Tensor], file: str = PCONV.places) -> Path:
+    return release.write_release(PCONV, folder, generator, file)
 
 
 def load(folder: Path, model_id: str = MODEL_ID) -> PartialConvNet:
-    net = load_from_folder(registry.get(model_id), folder)
-    assert type(net) is PartialConvNet and not net.training
-    return net
+    return release.load(folder, model_id, PartialConvNet)
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> PartialConvNet:
     """The network with weight seed 1, loaded once for the tests that need no file of their own."""
     return load(write_release(tmp_path_factory.mktemp("checkpoints") / MODEL_ID, generator_state()))
-
-
-def read_case(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
 
 
 # --------------------------------------------------------------------------- official outputs
@@ -113,11 +76,8 @@ def run_case(net: PartialConvNet, image: np.ndarray, hole: np.ndarray) -> tuple[
 def official_arrays(run: dict[str, Tensor], prediction: Prediction, image: np.ndarray,
                     hole: np.ndarray) -> dict[str, object]:
     """The fixture's arrays: the net's tensors as recorded, the composite and PNG from what ``inpaint`` returned."""
-    fill_bgr = prediction.samples[0, 0][..., ::-1] * 255  # the app's fill, back in destruct's 0..255 BGR
-    pred_img = np.where(hole[..., None], fill_bgr, image[..., ::-1].astype(np.float32)).transpose(2, 0, 1)
-    exported = np.round(np.clip(pred_img / 255, 0, 1) * 255)[::-1].transpose(1, 2, 0)  # tensor2img, half-even
-    return {"masked_img": run["masked"], "enc_out": run["h7"], "fake_res": run["fake"],
-            "pred_img": pred_img, "pred_img_uint8_rgb": exported}
+    return ({"masked_img": run["masked"], "enc_out": run["h7"], "fake_res": run["fake"]}
+            | release.exported_arrays(prediction, image, hole))
 
 
 @pytest.mark.parametrize("fixture", fixture_params("pconv"))
@@ -135,7 +95,7 @@ def test_matches_official_outputs(fixture: Path, checkpoints: Path) -> None:
 def test_celeba_release_loads_for_the_celeba_id(checkpoints: Path) -> None:
     """The CelebA file (an alias of the same network) is found under its own name and loaded as is."""
     generator = generator_state(seed=2)
-    state = load(write_release(checkpoints / "pconv-celeba", generator, CELEBA), "pconv-celeba").state_dict()
+    state = load(write_release(checkpoints / "pconv-celeba", generator, PCONV.celeba), "pconv-celeba").state_dict()
     assert state.keys() == generator.keys()
     assert all(torch.equal(state[key], value) for key, value in generator.items())
 

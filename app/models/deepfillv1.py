@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction, float32_region
-from app.models.mmagic import check_size, network_inputs, to_prediction
+from app.models.base import NetworkFacts, NeuralNetwork, float32_region
+from app.models.mmagic import MmagicInpainter
 from app.weights.official import OfficialFile
 
 SIZE_MULTIPLE = 8
-MIN_SIDE = 72  # H/4 must exceed the reflection padding (16) of the last dilated convolution
+LEAST_SIDE = 72  # H/4 must exceed the reflection padding (16) of the last dilated convolution
 #: Output channels of the six encoder convolutions (``DeepFillEncoder``), by encoder type.
 ENCODER_CHANNELS = {
     "stage1": (32, 64, 64, 128, 128, 128),
@@ -262,7 +262,7 @@ class Refiner(nn.Module):
         return self.decoder(torch.cat([conv, attention], dim=1))
 
 
-class DeepFillV1(NeuralNetwork):
+class DeepFillV1(MmagicInpainter, NeuralNetwork):
     """mmagic's DeepFill v1 generator: ``[masked BGR, ones, mask]`` in, (coarse, refined) BGR out, in [-1, 1]."""
 
     #: The release is mmagic's whole inpaintor: ``generator.*`` is ours, ``disc.*`` is not.
@@ -275,7 +275,8 @@ class DeepFillV1(NeuralNetwork):
             prefix="generator.", only_prefixed=True,
             aliases=("deepfillv1_256x256_4x4_celeba_20200619-dd51a855.pth",)),),
     )
-    NAME = "DeepFill v1"  # as size errors name it
+    NAME = "DeepFill v1"
+    MIN_SIDE = LEAST_SIDE
 
     def __init__(self, block: Block = ConvBlock, factor: float = 1.0, out_act: type[nn.Module] = nn.Hardtanh) -> None:
         """The released v1 by default; v2 passes its gated block, 0.75 width and tanh (Hardtanh = clip to [-1, 1])."""
@@ -291,16 +292,7 @@ class DeepFillV1(NeuralNetwork):
         refined = self.stage2(torch.cat([composite, torch.ones_like(mask), mask], dim=1), mask)
         return coarse, refined
 
-    @torch.inference_mode()
-    def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
-        """Raw stage-2 fill of every crop, as ``TwoStageInpaintor.forward_tensor`` computes it.
-
-        Deterministic: ``samples`` and ``seed`` are accepted for the common interface only.
-        The pipeline composites.
-        """
-        del samples, seed
-        check_size(self.NAME, batch, SIZE_MULTIPLE, MIN_SIDE)
-        masked, hole = network_inputs(batch, self.device, next(self.parameters()).dtype)
-        with self.precision():
-            _, refined = self(torch.cat([masked, torch.ones_like(hole), hole], dim=1))
-        return to_prediction(refined)
+    def generate(self, masked: Tensor, hole: Tensor) -> Tensor:
+        """``TwoStageInpaintor.forward_tensor`` with ``input_with_ones``: the stage-2 output is the fill."""
+        _, refined = self(torch.cat([masked, torch.ones_like(hole), hole], dim=1))
+        return refined

@@ -42,8 +42,9 @@ class GatedConvBlock(nn.Module):
         self.activate = activate
 
     def forward(self, x: Tensor) -> Tensor:
+        # In place on the halves of the fresh conv output: one new tensor per block instead of three.
         feature, gate = self.conv(x).chunk(2, dim=1)
-        return (F.elu(feature) if self.activate else feature) * torch.sigmoid(gate)
+        return torch.mul(F.elu_(feature) if self.activate else feature, gate.sigmoid_())
 
 
 class DeepFillV2(DeepFillV1):
@@ -56,7 +57,7 @@ class DeepFillV2(DeepFillV1):
             prefix="generator.", only_prefixed=True,
             aliases=("deepfillv2_256x256_8x2_celeba_20200619-c96e5f12.pth",)),),
     )
-    NAME = "DeepFill v2"  # as size errors name it
+    NAME = "DeepFill v2"
 
     def __init__(self) -> None:
         super().__init__(GatedConvBlock, CHANNEL_FACTOR, nn.Tanh)

@@ -9,11 +9,13 @@ itself (with its feathered seam), so only the hole's values of :func:`to_predict
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
 from app.errors import CropSizeError
-from app.models.base import Batch, Prediction
+from app.models.base import Batch, NeuralNetwork, Prediction
 
 #: ``DataPreprocessor(mean=[127.5], std=[127.5])``.
 MEAN = 127.5
@@ -50,3 +52,33 @@ def check_size(network: str, batch: Batch, multiple: int, minimum: int = 1) -> N
         least = f" and at least {minimum} px" if minimum > multiple else ""
         raise CropSizeError(f"{network} needs crop sides that are multiples of {multiple}{least}, "
                             f"got {height}x{width}.")
+
+
+
+class MmagicInpainter:
+    """``inpaint`` of the mmagic releases, written once; a network supplies only :meth:`generate`.
+
+    Mixed in before :class:`~app.models.base.NeuralNetwork` (which requires ``FACTS`` on every
+    subclass, so it cannot be a common base class): sizes are checked against the rule the
+    official code enforces by failing, the crop becomes the official BGR input, the network runs
+    under its :meth:`~NeuralNetwork.precision`, and its raw output becomes one sample per crop.
+    Deterministic: ``samples`` and ``seed`` are accepted for the common interface only. The
+    pipeline composites.
+    """
+
+    NAME: ClassVar[str]  # as size errors name the network
+    MIN_SIDE: ClassVar[int] = 1  # least crop side the network's windows allow
+
+    @torch.inference_mode()
+    def inpaint(self: NeuralNetwork, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
+        """See :meth:`app.models.base.Inpainter.inpaint`."""
+        del samples, seed
+        check_size(self.NAME, batch, self.FACTS.size_multiple, self.MIN_SIDE)
+        masked, hole = network_inputs(batch, self.device, next(self.parameters()).dtype)
+        with self.precision():
+            raw = self.generate(masked, hole)
+        return to_prediction(raw)
+
+    def generate(self, masked: Tensor, hole: Tensor) -> Tensor:
+        """The raw fill (B, 3, H, W), normalised BGR, of ``network_inputs``' masked image and hole mask."""
+        raise NotImplementedError

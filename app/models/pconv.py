@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction, float32_region
-from app.models.mmagic import check_size, network_inputs, to_prediction
+from app.models.base import NetworkFacts, NeuralNetwork, float32_region
+from app.models.mmagic import MmagicInpainter
 from app.weights.official import OfficialFile
 
 EPS = 1e-8  # ``PartialConv2d(eps=1e-8)``: keeps the ratio finite where a window saw nothing
@@ -56,21 +56,27 @@ class PartialConv2d(nn.Conv2d):
         self.ones_kernel = bool((self.weight_mask_updater == 1).all())
 
     def valid_counts(self, mask: Tensor) -> Tensor:
-        """Known inputs under each output window (zero padding counts as unknown), float32, ``out`` channels."""
+        """Known inputs under each output window (zero padding counts as unknown), float32.
+
+        ``out`` channels from a loaded kernel; from the all-ones kernel one channel, the same for every
+        output channel, which the ratio and the updated mask broadcast instead of repeating ``out`` times.
+        The box sum is a sum pool (``avg_pool2d`` with divisor 1): a one-channel convolution takes
+        oneDNN's slow path on the CPU, and the sums of 0/1 values are exact either way.
+        """
         kernel = self.weight_mask_updater
         if not self.ones_kernel:
             return F.conv2d(mask, kernel.float(), None, self.stride, self.padding, self.dilation)
-        box = mask.new_ones(1, 1, *kernel.shape[2:])
-        counts = F.conv2d(mask.sum(1, keepdim=True), box, None, self.stride, self.padding, self.dilation)
-        return counts.expand(-1, kernel.shape[0], -1, -1)
+        return F.avg_pool2d(mask.sum(1, keepdim=True), kernel.shape[2:], self.stride, self.padding,
+                            count_include_pad=True, divisor_override=1)
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
-        """``mask``: float32, as many channels as ``x``, 1 = known; returns (output, updated mask)."""
+        """``mask``: float32, as many channels as ``x``, 1 = known; returns (output, updated mask, ``out`` channels)."""
         with float32_region(x.device):
             counts = self.valid_counts(mask)
             updated = counts.clamp(0, 1)
             ratio = self.weight_mask_updater[0].numel() / (counts + EPS) * updated
         raw = super().forward(x * mask)
+        updated = updated.expand(-1, self.out_channels, -1, -1)
         if self.bias is None:
             return raw * ratio, updated
         bias = self.bias.view(1, -1, 1, 1)
@@ -136,7 +142,7 @@ class PConvDecoder(nn.Module):
         return h, mask
 
 
-class PartialConvNet(NeuralNetwork):
+class PartialConvNet(MmagicInpainter, NeuralNetwork):
     """mmagic's PConv generator: masked BGR image + known-pixel mask in, raw BGR fill out (normalised units)."""
 
     #: The release is mmagic's whole inpaintor: ``generator.*`` is ours, ``loss_percep.vgg.*`` is not.
@@ -147,6 +153,7 @@ class PartialConvNet(NeuralNetwork):
             prefix="generator.", only_prefixed=True,
             aliases=("pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth",)),),
     )
+    NAME = "Partial convolution"
 
     def __init__(self) -> None:
         super().__init__()
@@ -157,15 +164,7 @@ class PartialConvNet(NeuralNetwork):
         """``masked``: (B, 3, H, W) normalised BGR; ``known``: (B, 3, H, W) float32, 1 = known pixel."""
         return self.decoder(self.encoder(masked, known))
 
-    @torch.inference_mode()
-    def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
-        """Raw fill of every crop, as ``PConvInpaintor.forward_tensor`` computes it; the pipeline composites.
-
-        Deterministic: ``samples`` and ``seed`` are accepted for the common interface only.
-        """
-        del samples, seed
-        check_size("Partial convolution", batch, SIZE_MULTIPLE)
-        masked, hole = network_inputs(batch, self.device)
-        with self.precision():
-            fill, _ = self(masked, (1 - hole).expand(-1, 3, -1, -1))
-        return to_prediction(fill)
+    def generate(self, masked: Tensor, hole: Tensor) -> Tensor:
+        """``PConvInpaintor.forward_tensor``: the mask as 1 = known, on 3 channels; the updated mask is dropped."""
+        fill, _ = self(masked, (1 - hole).expand(-1, 3, -1, -1))
+        return fill
