@@ -2,8 +2,7 @@
 
 A case runs through :meth:`inpaint` (the app's path) while hooks record the intermediates the
 fixtures store, so the official arrays are rebuilt from one forward. The release files are
-written by :mod:`tests.mmagic_release` (``V1``, ``V2`` and ``write_for_contract`` are re-exported
-for ``test_model_contract.py``).
+written by :mod:`tests.mmagic_release` (``V1`` and ``V2`` are re-exported for the two tests).
 """
 
 from __future__ import annotations
@@ -16,9 +15,9 @@ from torch import Tensor
 from app.models.base import Batch, Prediction
 from app.models.deepfillv1 import DeepFillV1
 from app.models.mmagic import to_pixels
-from tests.mmagic_release import V1, V2, write_for_contract
+from tests.mmagic_release import V1, V2
 
-__all__ = ["V1", "V2", "fill_from_reference", "loop_attention", "official_arrays", "run_case", "write_for_contract"]
+__all__ = ["V1", "V2", "fill_from_reference", "loop_attention", "official_arrays", "run_case"]
 
 # --------------------------------------------------------------------------- a case through inpaint()
 

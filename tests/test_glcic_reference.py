@@ -10,7 +10,6 @@ below in float64. Batching, strict loading and sizes off the multiple are the sh
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,6 @@ from tests.test_rfr_reference import random_batch
 MODEL_ID = "glcic-places2"
 OFFICIAL_ATOL = 1e-4  # float64 spelling vs our float32, normalised units (index.json's tolerance for fake_res)
 #: The writer ``test_model_contract.py`` calls (the Places file, an edit applied to the generator).
-write_for_contract = partial(release.write_for_contract, GLCIC)
 
 
 def generator_state(seed: int = 1) -> dict[str, Tensor]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,13 +27,11 @@ from app.errors import WeightsError
 from app.models.base import Batch, Prediction
 from app.registry import ModelSpec
 from app.weights.loader import load_from_folder
-from tests import deepfill_reference as deepfill
 from tests import test_edgeconnect_reference as edgeconnect
-from tests import test_glcic_reference as glcic
 from tests import test_lama_reference as lama
-from tests import test_pconv_reference as pconv
 from tests import test_pic_reference as pic
 from tests import test_rfr_reference as rfr
+from tests.mmagic_release import GLCIC, PCONV, V1, V2, write_for_contract
 
 #: Edits one part (release file or container entry) of the official weights before they are written.
 Edit = Callable[[str, dict[str, torch.Tensor]], None]
@@ -124,22 +122,22 @@ RELEASES: dict[str, Release] = {
                           "model.12.conv2.ffc.convg2g.fu.bn.running_var"),),
         extra=Key("generator", "model.99.weight", "model.99.weight"), pads=True),
     "app.models.deepfillv1:DeepFillV1": Release(
-        lambda folder, edit: deepfill.write_for_contract(deepfill.V1, folder, edit),
+        partial(write_for_contract, V1),
         (_generator("stage2.contextual_attention_neck.contextual_attention.fuse_kernel"),
          _generator("stage1.decoder.dec7.conv.weight")),
         extra=_generator("stage2.decoder.dec8.conv.weight"), size=DEEPFILL_SIZE),
     "app.models.deepfillv2:DeepFillV2": Release(
-        lambda folder, edit: deepfill.write_for_contract(deepfill.V2, folder, edit),
+        partial(write_for_contract, V2),
         (_generator("stage2.contextual_attention_neck.contextual_attention.fuse_kernel"),
          _generator("stage2.encoder_attention.enc4.conv.conv.bias")),
         extra=_generator("stage2.decoder.dec8.conv.conv.weight"), size=DEEPFILL_SIZE),
     "app.models.pconv:PartialConvNet": Release(
-        pconv.write_for_contract,
+        partial(write_for_contract, PCONV),
         # the all-ones mask kernels are buffers of the release: a strict load needs them too
         (_generator("encoder.enc3.conv.weight_mask_updater"), _generator("decoder.dec1.conv.bias")),
         extra=_generator("decoder.dec8.conv.weight"), size=PCONV_SIZE),
     "app.models.glcic:GlobalLocalNet": Release(
-        glcic.write_for_contract,
+        partial(write_for_contract, GLCIC),
         (_generator("dilation_neck.dilation_convs.3.bn.running_var"), _generator("decoder.dec3.conv.weight")),
         extra=_generator("decoder.dec7.bn.weight")),
 }
