@@ -25,6 +25,9 @@ WORK_SIDE = 512  # px: long side GrabCut runs at; ~0.2 s on 2 cores
 ITERATIONS = 5
 #: Region around positive clicks that is "probably object", as a share of the photo's long side.
 REACH = 0.22
+#: A box in which GrabCut finds less than this share of object selects the box itself: the person
+#: drew it around something (a sign on a plain wall, a patch of texture) and expects it to go.
+EMPTY_BOX = 0.05
 
 
 def grabcut_select(rgb: np.ndarray, points: Sequence[tuple[float, float, int]] = (),
@@ -38,6 +41,8 @@ def grabcut_select(rgb: np.ndarray, points: Sequence[tuple[float, float, int]] =
     seeds = _seed(small.shape[:2], pts, small_box)
     mask = _run(small, seeds)
     mask = _keep_prompted(mask, pts, small_box)
+    if small_box is not None:
+        mask = _box_if_empty(mask, small_box, pts)
     up = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     return up > 0.5
 
@@ -79,6 +84,20 @@ def _run(rgb: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     labels = seeds.copy()
     cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), labels, None, bgd, fgd, ITERATIONS, cv2.GC_INIT_WITH_MASK)
     return np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD))
+
+
+def _box_if_empty(mask: np.ndarray, box: list[float], points: list[tuple[float, float, int]]) -> np.ndarray:
+    """``mask``, or the box itself (less the negative clicks) when GrabCut found next to nothing in it."""
+    h, w = mask.shape
+    x0, y0, x1, y1 = _clip_box(box, w, h)
+    if mask[y0:y1, x0:x1].mean() >= EMPTY_BOX:
+        return mask
+    boxed = np.zeros_like(mask)
+    boxed[y0:y1, x0:x1] = True
+    for x, y, label in points:
+        if not label:
+            cv2.circle(boxed.view(np.uint8), (round(x), round(y)), max(2, max(h, w) // 100), 0, -1)
+    return boxed
 
 
 def _keep_prompted(mask: np.ndarray, points: list[tuple[float, float, int]], box: list[float] | None) -> np.ndarray:

@@ -180,6 +180,38 @@ def choose(candidates: list[dict]) -> dict:
     return min(candidates, key=lambda c: c["encode_s"])
 
 
+COMMAND = "python -m benchmarks.bench_select --encodes 2 --clicks 10 --photos 20"
+
+
+def section(data: dict, heading: str = "##") -> str:
+    """The report's Markdown of one run: the candidates against the goals, the detector, GrabCut's IoU."""
+    goals = data["goals"]
+    rows = ["| model | params | download | encode 1024 px | click (median) | peak memory | meets the goals |",
+            "|---|---|---|---|---|---|---|"]
+    for r in data["segmenters"]:
+        meets = r["encode_s"] <= goals["encode_s"] and r["click_ms"] <= goals["click_ms"]
+        default = " (default)" if r["id"] == data["default"] else ""
+        rows.append(f"| `{r['id']}`{default} | {r['params_m']} M | ~{r['download_mb']} MB | {r['encode_s']:.2f} s | "
+                    f"{r['click_ms']:.0f} ms | {r['peak_mb']} MB | {'yes' if meets else 'no'} |")
+    d, g = data["detector"], data["grabcut"]
+    iou = g["iou"]
+    m = data["machine"]
+    return "\n\n".join([
+        f"{heading} Click to select and find people",
+        f"Command: `{COMMAND}`  \nMachine: {m['cpu']}, {m['cpu_count']} cores, torch {m['torch']}, "
+        f"transformers {m['transformers']}, {m['date']}, load average {m['load_average']} at the start and "
+        f"{m.get('load_average_end', '?')} at the end. Weights: {data['weights']}. Goals: encode ≤ "
+        f"{goals['encode_s']} s, click ≤ {goals['click_ms']:.0f} ms on 2 CPU cores.",
+        "\n".join(rows),
+        f"Person detector `{d['id']}`: {d['params_m']} M parameters, ~{d['download_mb']} MB, {d['detect_s']} s per "
+        f"photo at 640², peak {d['peak_mb']} MB.",
+        f"GrabCut (the offline method) on {g['photos']} evaluation photos, IoU mean / median: objects pasted by "
+        f"construction (a real, known edge) {iou['pasted_point']['mean']} / {iou['pasted_point']['median']} from "
+        f"one click, {iou['pasted_box']['mean']} / {iou['pasted_box']['median']} from a box; the evaluation set's "
+        f"synthetic `object` blobs (no real edge) {iou['blob_point']['mean']} / {iou['blob_point']['median']} and "
+        f"{iou['blob_box']['mean']} / {iou['blob_box']['median']}; {g['seconds_median']} s per selection (median)."])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=20)

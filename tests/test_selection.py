@@ -219,3 +219,18 @@ def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):
         selection.select(scene()[0], [[180, 100, 1]], method=spec.id)
     fallback = selection.select(scene()[0], [[180, 100, 1]])
     assert fallback.method == "grabcut" and "model_type" in fallback.note
+
+
+def test_the_benchmark_report_says_which_candidates_meet_the_goals():
+    import json
+    from pathlib import Path
+
+    from benchmarks import bench_select
+
+    data = json.loads((Path(__file__).parents[1] / "docs" / "benchmarks" / "select.json").read_text())
+    data["segmenters"][0] |= {"encode_s": 1.0, "click_ms": 100.0}  # one that meets both goals, one that does not
+    data["segmenters"][1] |= {"encode_s": 1.0, "click_ms": 900.0}
+    text = bench_select.section(data)
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(data["segmenters"]) and rows[0].endswith("| yes |") and rows[1].endswith("| no |")
+    assert bench_select.COMMAND in text and "GrabCut" in text
