@@ -7,6 +7,7 @@ hole with a soft seam. The UI, the CLI and the library API are thin layers over
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from app.errors import Cancelled, InpaintError
 from app.hires import Window
 from app.images import Photo
 from app.model_cache import get_inpainter, run_guarded
-from app.models.base import Batch, Prediction
+from app.models.base import SAMPLE_DONE, Batch, Prediction
 from app.options import MAX_SAMPLES as MAX_SAMPLES  # re-exported: callers know them from here
 from app.options import RANGES as RANGES
 from app.options import Options
@@ -44,10 +45,15 @@ class Result:
     model: ModelSpec
     sample: int  # 0-based; shown from 1
     photo: Photo
-    seconds: float  # the model's whole run (all samples), not this sample alone
+    #: The model's own time for this sample, loading excluded: the work its samples share plus this sample's
+    #: own (what asking for this sample alone would have cost); the whole run for models that do not report samples.
+    seconds: float
     maps: dict[str, np.ndarray] = field(default_factory=dict)  # (H, W) float side outputs
     score: float | None = None  # the model's own rating of this sample (PIC's discriminator), higher = better
     best: bool = False  # the highest-rated of several samples
+    #: The request's paste-back alpha (:func:`changed_area`), one array shared by all its results: the page
+    #: needs it for its tiles, and computing it again cost ~0.1 s at 10 MP.
+    changed: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -100,6 +106,8 @@ def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Optio
         report = _scaled(progress, index, len(specs))
         try:
             results += run_model(spec, photo, hole, alpha, options, guides or {}, report, cancelled)
+            for result in results:
+                result.changed = alpha
         except Cancelled:
             raise
         except InpaintError as exc:
@@ -178,8 +186,9 @@ def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarra
                guides: dict[str, np.ndarray], progress: Progress, cancelled: IsCancelled | None) -> list[Result]:
     _stop_if(cancelled)
     progress(0.0, f"Loading {spec.name}")
+    loading = time.perf_counter()
     inpainter = get_inpainter(spec, progress=lambda f, m: progress(0.3 * f, m))
-    progress(0.3, f"Running {spec.name}")
+    progress(0.3, f"Running {spec.name} (loaded in {time.perf_counter() - loading:.1f} s)")
     start = time.perf_counter()
     try:
         windows = hires.plan(hole, options.strategy, spec.crop_limit, spec.size_multiple, options.margin,
@@ -188,23 +197,54 @@ def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarra
         raise InpaintError(f"{spec.name}: {exc}") from exc
     samples = options.samples if spec.diverse else 1
     runs: Runs = []
+    own = [0.0] * samples  # seconds each sample took alone, as the model reported them
     batches = _batches(photo, hole, guides, windows, spec.max_batch)
     for done, (indices, batch) in enumerate(batches):
         _stop_if(cancelled)
-        if len(batches) > 1:
-            progress(0.3 + 0.6 * done / len(batches), f"Running {spec.name}: window batch {done + 1} of {len(batches)}")
-        if spec.kind == "neural":  # on a ZeroGPU Space: the GPU is held for this call only
-            prediction = gpu.run_network(spec, batch, samples=samples, seed=options.seed)
-        else:
-            prediction = run_guarded(spec, inpainter.inpaint, batch, samples=samples, seed=options.seed)
+        where = f"window batch {done + 1} of {len(batches)}" if len(batches) > 1 else ""
+        if where:
+            progress(0.3 + 0.6 * done / len(batches), f"Running {spec.name}: {where}")
+        tell = _per_sample(spec.name, samples, own, where,
+                           lambda f, m, done=done: progress(0.3 + 0.6 * (done + f) / len(batches), m))
+        with _listening(tell):
+            if spec.kind == "neural":  # on a ZeroGPU Space: the GPU is held for this call only
+                prediction = gpu.run_network(spec, batch, samples=samples, seed=options.seed)
+            else:
+                prediction = run_guarded(spec, inpainter.inpaint, batch, samples=samples, seed=options.seed)
         runs.append((indices, _checked(spec, prediction)))
     _stop_if(cancelled)
     outputs = _assemble(photo, alpha, windows, runs, samples)
-    seconds = time.perf_counter() - start
+    shared = time.perf_counter() - start - sum(own)  # everything no single sample is charged with
     maps = _assemble_maps(photo, windows, runs)
     scores = _scores([prediction for _, prediction in runs], samples)
     best = int(np.argmax(scores)) if samples > 1 and all(score is not None for score in scores) else -1
-    return [Result(spec, k, out, seconds, maps, scores[k], best=k == best) for k, out in enumerate(outputs)]
+    return [Result(spec, k, out, shared + own[k], maps, scores[k], best=k == best) for k, out in enumerate(outputs)]
+
+
+def _per_sample(name: str, samples: int, own: list[float], where: str, progress: Progress) -> Callable[[int], None]:
+    """The hook a model calls as each sample is done (``-1``: its shared work): times and progress per sample."""
+    last = [time.perf_counter()]
+
+    def tell(k: int) -> None:
+        now = time.perf_counter()
+        if 0 <= k < samples:
+            own[k] += now - last[0]
+            if samples > 1:
+                progress((k + 1) / samples, f"{name}: sample {k + 1} of {samples} done"
+                         + (f" ({where})" if where else "") + f" · {now - last[0]:.1f} s")
+        last[0] = now
+
+    return tell
+
+
+@contextlib.contextmanager
+def _listening(tell: Callable[[int], None]):
+    """:data:`app.models.base.SAMPLE_DONE` set to ``tell`` for the model call inside."""
+    token = SAMPLE_DONE.set(tell)
+    try:
+        yield
+    finally:
+        SAMPLE_DONE.reset(token)
 
 
 def _checked(spec: ModelSpec, prediction: Prediction) -> Prediction:

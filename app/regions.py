@@ -26,6 +26,8 @@ PREVIEW_SIDE = 1024  # px of the slider's images
 CONTEXT = 0.5  # context around a region, as a share of its longer side (each way) ...
 MIN_CONTEXT = 32  # ... and at least this many pixels
 PREVIEW_QUALITY = 90  # WebP: about a tenth of a PNG's bytes, no visible loss at this size
+#: libwebp's effort: 2 encodes a 1024 px preview in half the time of 4 (31 against 67 ms here) for ~8 % more bytes.
+PREVIEW_METHOD = 2
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,23 @@ def regions(alpha: np.ndarray) -> tuple[np.ndarray, list[Region]]:
     """The label map of the changed area (0 = untouched) and one :class:`Region` per connected part.
 
     Labels follow reading order (top to bottom, then left to right), so "hole 1" is the upper one.
+    The components are found inside the changed area's bounding box only (a tenth of the time at 10 MP).
     """
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0).astype(np.uint8), connectivity=8)
+    changed = alpha > 0
+    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    labels = np.zeros(alpha.shape, np.int32)
+    if not rows.size:
+        return labels, []
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    count, crop, stats, _ = cv2.connectedComponentsWithStats(changed[y0:y1, x0:x1].astype(np.uint8), connectivity=8)
+    stats[:, 0] += x0
+    stats[:, 1] += y0
     order = sorted(range(1, count), key=lambda k: (stats[k, 1], stats[k, 0]))
     relabel = np.zeros(count, np.int32)
     relabel[order] = np.arange(1, count)
+    labels[y0:y1, x0:x1] = relabel[crop]
     found = [Region(new, _with_context(tuple(stats[k, :4]), alpha.shape)) for new, k in enumerate(order, 1)]
-    return relabel[labels], found
+    return labels, found
 
 
 def together(found: Sequence[Region], shape: tuple[int, ...]) -> Region:
@@ -75,14 +87,32 @@ def shrink(image: Image.Image, side: int) -> Image.Image:
 
 
 def tile(photo: Photo, region: Region, side: int = TILE_SIDE) -> Image.Image:
-    """``photo`` cropped to ``region`` as an 8-bit RGB preview of at most ``side`` px."""
-    return shrink(Image.fromarray(region.crop(photo.rgb8)), side)
+    """``photo`` cropped to ``region`` as an 8-bit RGB preview of at most ``side`` px.
+
+    Cropped before the 8-bit conversion: converting a whole 16-bit 10 MP photo per tile cost more than the tile.
+    """
+    return shrink(Image.fromarray(Photo(region.crop(photo.pixels)).rgb8), side)
+
+
+def preview(photo: Photo, side: int = PREVIEW_SIDE) -> Image.Image:
+    """The whole ``photo`` as an 8-bit RGB image of at most ``side`` px, area-averaged.
+
+    OpenCV's area average: a tenth of the time of Pillow's Lanczos at 10 MP, and just as honest
+    about texture at this reduction (each preview pixel averages the photo pixels it covers).
+    """
+    h, w = photo.pixels.shape[:2]
+    scale = side / max(w, h)
+    if scale >= 1:
+        return Image.fromarray(photo.rgb8)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(np.ascontiguousarray(photo.pixels[..., :3]), size, interpolation=cv2.INTER_AREA)
+    return Image.fromarray(Photo(small).rgb8)
 
 
 def save_preview(image: Image.Image, path: Path) -> Path:
     """A preview for the browser: WebP at :data:`PREVIEW_QUALITY` (a full-resolution PNG is for downloads only)."""
     path = path.with_suffix(".webp")
-    image.save(path, format="WEBP", quality=PREVIEW_QUALITY, method=4)
+    image.save(path, format="WEBP", quality=PREVIEW_QUALITY, method=PREVIEW_METHOD)
     return path
 
 

@@ -1,11 +1,13 @@
 """One run's results as the studio shows them: small previews to compare, full-resolution files to download.
 
-:func:`present` writes each result once as a lossless full-resolution PNG named after its label
-(what downloads and API callers get) and, for the page, WebP previews: the whole photo at most
-:data:`~app.regions.PREVIEW_SIDE` px for the before/after slider, and tiles of the hole regions,
-all holes together or one row per hole. The browser never receives a full-resolution image
-unless a download is clicked. The run itself is a small JSON-able dict kept in the visitor's
-session (:class:`Run`), enough to switch views, merge picks and continue from a result.
+:func:`present` makes, for the page, WebP previews first — the whole photo at most
+:data:`~app.regions.PREVIEW_SIDE` px for the before/after slider, and tiles of the hole regions, all
+holes together (a diverse model's samples in a row of their own) or one row per hole — and writes
+each result as a lossless full-resolution PNG named after its label (what downloads and API callers
+get): for the page in a background writer after the previews, so the fills are on screen a second
+per 10 MP result sooner; for the API and the CLI before returning. The browser never receives a
+full-resolution image unless a download is clicked. The run itself is a small JSON-able dict kept in
+the visitor's session (:class:`Run`), enough to switch views, merge picks and continue from a result.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,81 +34,185 @@ VIEWS = ("all holes together", "each hole")
 page_files: set[str] = set()
 _runs_lock = threading.Lock()
 _runs: dict[str, list[Path]] = {}  # session -> its run folders, deleted when the session ends
+#: One thread writes the page's full-resolution PNGs after the previews are shown (run folder -> its job).
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="png-writer")
+_writes: dict[str, Future] = {}
+#: Two threads encode the page's previews: OpenCV and libwebp release the GIL, the machines have two cores or more.
+_encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="previews")
 
 Run = dict[str, Any]  # see present(): the page's state of one run (JSON-able: Gradio keeps it per session)
 
 
 def present(photo: Photo, results: list[pipeline.Result], changed: np.ndarray | None = None, session: str = "",
-            cancelled: Callable[[], bool] | None = None) -> Run:
-    """Write every result as a full-resolution PNG and, given ``changed``, what the page shows of them.
+            cancelled: Callable[[], bool] | None = None, background: bool = False) -> Run:
+    """Every result as a full-resolution PNG and, given ``changed``, what the page shows of them.
 
     ``changed`` is the paste-back alpha (:func:`app.pipeline.changed_area`); API callers pass none
-    and get the files only. Nothing is written for a client that has left, and nothing
-    half-written stays behind when writing fails.
+    and get the files only. With ``background`` (the page), the previews are made first and the
+    PNGs are written afterwards by a writer thread: the run lists their paths at once, and
+    :func:`wait` (or :func:`wait_for` of one path) blocks until they exist. Encoding a 10 MP PNG takes
+    about a second, which nobody should wait for before seeing the fills. Nothing is written for a
+    client that has left, and nothing half-written stays behind when writing fails.
     """
     if cancelled is not None and cancelled():
         raise Cancelled("The client left; nothing was saved.")
     folder = output_folder(session)
     try:
-        files = [str(save_png(r.photo, folder / f"{r.name}.png")) for r in results]
+        files = [str(folder / f"{r.name}.png") for r in results]
         run: Run = {"folder": str(folder), "files": files, "labels": [r.label for r in results],
                     "size": list(photo.size)}
+        labels = None
         if changed is not None:
-            run |= _previews(photo, results, changed, folder)
+            labels, previews = _previews(photo, results, changed, folder)
+            run |= previews
+        if background:
+            _writes[str(folder)] = _writer.submit(_write_all, results, files, labels, folder)
+        else:
+            _write_all(results, files, labels, folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # e.g. disk full
         raise
     return run
 
 
-def _previews(photo: Photo, results: list[pipeline.Result], changed: np.ndarray, folder: Path) -> Run:
+def _write_all(results: list[pipeline.Result], files: list[str], labels: np.ndarray | None,
+               folder: Path) -> list[str]:
+    """The full-resolution PNGs (:func:`app.images.save_png`) and the region map merging reads.
+
+    On failure none of the PNGs stays.
+    """
+    try:
+        if labels is not None:  # lossless, for merging
+            Image.fromarray(labels.astype(np.uint16)).save(folder / "regions.png", compress_level=1)
+        for result, path in zip(results, files, strict=True):
+            save_png(result.photo, path)
+    except BaseException:
+        for path in files:
+            Path(path).unlink(missing_ok=True)
+        raise
+    return files
+
+
+def wait(run: Run) -> list[str]:
+    """The run's PNG files once they exist; the writer's error (e.g. disk full) if writing failed."""
+    future = _writes.get(run["folder"])
+    if future is not None:
+        future.result()
+        _writes.pop(run["folder"], None)
+    return run["files"]
+
+
+def wait_for(path: str | None) -> str | None:
+    """``path`` once it exists, when it is one of a run's PNGs still being written (other paths as they are)."""
+    if path:
+        future = _writes.get(str(Path(path).parent))
+        if future is not None:
+            future.result()
+    return path
+
+
+class PendingFiles(list):
+    """A run's PNG paths for direct callers of the page's handlers: reading one waits for its writer.
+
+    The page never reads it (its downloads come from a later event, see ``ui.on_downloads``).
+    """
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run["files"])
+        self._run = run
+
+    def __getitem__(self, index):  # type: ignore[override]
+        wait(self._run)
+        return super().__getitem__(index)
+
+    def __iter__(self):
+        wait(self._run)
+        return super().__iter__()
+
+
+def _previews(photo: Photo, results: list[pipeline.Result], changed: np.ndarray,
+              folder: Path) -> tuple[np.ndarray, Run]:
+    """The region label map and the page's part of the run: slider previews, tiles and their layout, side maps.
+
+    Every preview is its own job on :data:`_encoders` (OpenCV and libwebp release the GIL): on two
+    cores the previews of a 10 MP run take half the time.
+    """
     labels, found = regions.regions(changed)
-    Image.fromarray(labels.astype(np.uint16)).save(folder / "regions.png")  # lossless, for merging
-    views = {VIEWS[0]: [regions.together(found, changed.shape)], VIEWS[1]: found}
     everyone = [("original", photo), *((r.label, r.photo) for r in results)]
-    tiles = {view: _tiles(everyone, boxes, folder, view == VIEWS[1]) for view, boxes in views.items()}
-    slides = [str(regions.save_preview(regions.shrink(Image.fromarray(p.rgb8), regions.PREVIEW_SIDE),
-                                       folder / f"preview-{i}")) for i, (_, p) in enumerate(everyone)]
-    maps = [item for r in results if r.sample == 0 for item in _map_items(r, folder)]
-    return {"slides": slides, "tiles": tiles, "maps": maps, "regions": len(found)}
+    together = regions.together(found, changed.shape)
+    boxes = {(region.box, i): (region, i) for region in [together, *found] for i in range(len(everyone))}
+    tiles = {key: _encoders.submit(_save_tile, everyone[i][1], region, i, folder) for key, (region, i) in boxes.items()}
+    slides = [_encoders.submit(_save_slide, p, folder / f"preview-{i}") for i, (_, p) in enumerate(everyone)]
+    maps = [_encoders.submit(_map_item, r, name, values, folder)
+            for r in results if r.sample == 0 for name, values in r.maps.items()]
+
+    def tile(region: regions.Region, i: int) -> tuple[str, str, int | None]:
+        return tiles[region.box, i].result(), everyone[i][0], (i - 1 if i else None)
+
+    rows = [[tile(together, i) for i in row] for row in rows_together(results)]
+    columns = max(len(row) for row in rows)
+    rows = [row + [_spacer(folder, together)] * (columns - len(row)) for row in rows]
+    each = [(path, f"hole {region.label} · {caption}", k) for region in found
+            for path, caption, k in (tile(region, i) for i in range(len(everyone)))]
+    layout = {VIEWS[0]: [item for row in rows for item in row], VIEWS[1]: each}
+    return labels, {"slides": [f.result() for f in slides], "maps": [f.result() for f in maps],
+                    "tiles": {v: [(p, c) for p, c, _ in items] for v, items in layout.items()},
+                    "picks": {v: [k for _, _, k in items] for v, items in layout.items()},
+                    "columns": {VIEWS[0]: columns, VIEWS[1]: len(everyone)}, "regions": len(found)}
 
 
-def _tiles(everyone: list[tuple[str, Photo]], boxes: list[regions.Region], folder: Path,
-           numbered: bool) -> list[tuple[str, str]]:
-    """(file, caption) per tile: for each region, the original then every result (one gallery row each)."""
-    items = []
-    for region in boxes:
-        for i, (label, photo) in enumerate(everyone):
-            path = regions.save_preview(regions.tile(photo, region), folder / f"tile-{region.label}-{i}")
-            items.append((str(path), f"hole {region.label} · {label}" if numbered else label))
-    return items
+def _save_tile(photo: Photo, region: regions.Region, i: int, folder: Path) -> str:
+    """One tile, written once per box and image (with one hole both views show the same box)."""
+    return str(regions.save_preview(regions.tile(photo, region), folder / f"tile-{region.label}-{i}"))
 
 
-def _map_items(result: pipeline.Result, folder: Path) -> list[tuple[str, str]]:
-    """Side outputs (e.g. predicted edges) as previews next to the results."""
-    items = []
-    for name, values in result.maps.items():
-        gray = Image.fromarray((np.clip(values, 0, 1) * 255).astype(np.uint8))
-        path = regions.save_preview(regions.shrink(gray, regions.PREVIEW_SIDE), folder / f"{result.name}_{name}")
-        items.append((str(path), f"{result.model.name} · {name}"))
-    return items
+def _save_slide(photo: Photo, path: Path) -> str:
+    return str(regions.save_preview(regions.preview(photo, regions.PREVIEW_SIDE), path))
+
+
+def rows_together(results: list[pipeline.Result]) -> list[list[int]]:
+    """The rows of "all holes together", as indices into original (0) + results (1..): the original and
+    every single-result model first, then each diverse model's samples in a row of their own, in sample order."""
+    single = [i for i, r in enumerate(results, 1) if not r.model.diverse]
+    diverse: dict[str, list[int]] = {}
+    for i, r in enumerate(results, 1):
+        if r.model.diverse:
+            diverse.setdefault(r.model.id, []).append(i)
+    ordered = [sorted(row, key=lambda i: results[i - 1].sample) for row in diverse.values()]
+    return [[0, *single], *ordered]
+
+
+def _spacer(folder: Path, region: regions.Region) -> tuple[str, str, None]:
+    """A blank tile that ends a short row, so the next model's samples start a row of their own."""
+    path = folder / "spacer.webp"
+    if not path.exists():
+        x0, y0, x1, y1 = region.box
+        blank = regions.shrink(Image.new("RGB", (max(1, x1 - x0), max(1, y1 - y0)), (245, 245, 245)),
+                               regions.TILE_SIDE)
+        regions.save_preview(blank, path)
+    return str(path), "", None
+
+
+def _map_item(result: pipeline.Result, name: str, values: np.ndarray, folder: Path) -> tuple[str, str]:
+    """A side output (e.g. predicted edges) as a preview next to the results."""
+    gray = Image.fromarray((np.clip(values, 0, 1) * 255).astype(np.uint8))
+    path = regions.save_preview(regions.shrink(gray, regions.PREVIEW_SIDE), folder / f"{result.name}_{name}")
+    return str(path), f"{result.model.name} · {name}"
 
 
 def gallery(run: Run | None, view: str) -> tuple[list[tuple[str, str]], int]:
-    """The tiles of ``view`` and the gallery's columns (one row per region: original + every result)."""
+    """The tiles of ``view`` and the gallery's columns (see :func:`rows_together` and one row per region)."""
     if not run or "tiles" not in run:
         return [], 4
-    return run["tiles"][view] + (run["maps"] if view == VIEWS[0] else []), len(run["files"]) + 1
+    return run["tiles"][view] + (run["maps"] if view == VIEWS[0] else []), run["columns"][view]
 
 
 def result_at(run: Run | None, view: str, index: int | None) -> int | None:
-    """Which result a click on tile ``index`` of ``view`` means (None: an original tile or a side map)."""
-    if not run or index is None:
+    """Which result a click on tile ``index`` of ``view`` means (None: an original tile, a blank or a side map)."""
+    if not run or index is None or "picks" not in run:
         return None
-    columns = len(run["files"]) + 1
-    if view == VIEWS[0] and index >= columns:  # the side maps after the one row of tiles
-        return None
-    return index % columns - 1 if index % columns else None
+    picks = run["picks"][view]
+    return picks[index] if 0 <= index < len(picks) else None
 
 
 def before_after(run: Run, result: int) -> tuple[str, str]:
@@ -116,6 +223,7 @@ def before_after(run: Run, result: int) -> tuple[str, str]:
 def merge(run: Run, photo_path: str, picks: Mapping[int, int]) -> str:
     """A full-resolution PNG with, for each hole region, the pixels of the result picked for it."""
     original = load_photo(photo_path)
+    wait(run)  # a pick made before its PNG was written
     with Image.open(Path(run["folder"]) / "regions.png") as image:
         labels = np.asarray(image).astype(np.int32)
     picked = sorted(set(picks.values()))

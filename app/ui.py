@@ -21,7 +21,7 @@ import numpy as np
 from gradio.context import LocalContext
 from PIL import Image
 
-from app import disk, masks, options, pipeline, regions, registry, results
+from app import disk, masks, options, pipeline, regions, registry, results, select_ui
 from app.errors import BadImageError, InpaintError, ModelUnavailableError, WeightsError
 from app.images import Photo, check_size, decoding, load_photo, preview
 from app.model_cache import availability, download, needs_download
@@ -75,6 +75,12 @@ def model_choices() -> tuple[list[tuple[str, str]], list[str], str]:
             f"unavailable: {state.public}"
         rows.append(f"| **{spec.name}** — {spec.description} | {spec.licence} | {status} |")
     return choices, unavailable, "\n".join(rows)
+
+
+def on_load() -> tuple[dict, str]:
+    """The model list and its table as they stand for this visit."""
+    choices, unavailable, table = model_choices()
+    return gr.update(choices=choices, value=[m for m in registry.DEFAULT_MODELS if m not in unavailable]), table
 
 
 def _user_error(exc: Exception) -> gr.Error:
@@ -165,18 +171,22 @@ def load_example(photo_path: str, mask_path: str):
     return _editor_value(photo, hole), photo_path, mask_path, _describe(photo) + " (the example's mask is preset)"
 
 
-def strokes(editor: dict | None, size: tuple[int, int], preset: str | None = None) -> dict[str, np.ndarray]:
-    """Painted strokes per brush colour (``hole`` and guides) at the photo's size, plus a preset hole."""
+def strokes(editor: dict | None, size: tuple[int, int], preset: str | None = None,
+            selected: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Painted strokes per brush colour (``hole`` and guides) at the photo's size, plus a preset hole
+    and what was selected by clicking (:mod:`app.select_ui`)."""
     layers = [layer for layer in (editor or {}).get("layers") or [] if layer is not None]
     colours = brush_colours()
     maps = masks.strokes_by_colour(layers, {name: _rgba(c)[:3] for name, c in colours.items()}, EDITOR_MAX_PIXELS)
     maps = {name: masks.fit(m, size, "painted layer") for name, m in maps.items()}
-    if preset:
-        maps["hole"] = maps["hole"] | masks.to_hole(preset, size) if "hole" in maps else masks.to_hole(preset, size)
+    for extra in (masks.to_hole(preset, size) if preset else None, selected):
+        if extra is not None:
+            maps["hole"] = maps["hole"] | extra if "hole" in maps else extra
     if "hole" in maps:  # a guide drawn across the hole must not punch a strip of the object back into it
         maps["hole"] = masks.absorb_guides(maps["hole"], [m for name, m in maps.items() if name != "hole"])
     if "hole" not in maps or not maps["hole"].any():
-        raise InpaintError("Paint over what should disappear first (the mask is empty).")
+        raise InpaintError("Paint over what should disappear first, or click on it under \"Select by clicking\" "
+                          "(the mask is empty).")
     return maps
 
 
@@ -200,7 +210,7 @@ class Shown(NamedTuple):
 
     gallery: Any  # the tiles of the chosen view (a gr.Gallery update with its columns)
     before_after: tuple[str, str] | None  # previews of the original and the first result, for the slider
-    files: list[str]  # the full-resolution results, for download
+    files: list[str]  # the full-resolution PNGs (written after the previews: reading one waits; see on_downloads)
     run: results.Run  # the run's state in the session: views, previews, files, regions
     status: str
     chosen: str | None  # the result "Continue" would take: the first, until another is clicked
@@ -276,9 +286,14 @@ def takes_guides(handler: Callable) -> Callable:
 
 @takes_knobs
 def on_run(photo_path: str | None, preset: str | None, editor: dict | None, model_ids: list[str],
-           knobs: dict[str, Any], view: str = results.VIEWS[0], progress=gr.Progress(),
+           knobs: dict[str, Any], view: str = results.VIEWS[0], picked: select_ui.Picked | None = None,
+           people_erased: list[str] | None = None, progress=gr.Progress(),
            request: gr.Request = None) -> Shown:
-    """Run every chosen model; the comparison tiles and slider previews, and the full-resolution downloads."""
+    """Run every chosen model; the comparison tiles and slider previews at once, the full-resolution PNGs after.
+
+    The PNGs are written by a background writer (``results.present(background=True)``): the page
+    shows the fills first and :func:`on_downloads`, the next event, offers the files once written.
+    """
     if not photo_path:
         raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
     failed: dict[str, str] = {}  # model name -> why: the others' fills are still shown
@@ -286,15 +301,16 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
         chosen = Options.of(**knobs)
         ready = _ready(model_ids, failed)
         photo = load_photo(photo_path)
-        painted = strokes(editor, photo.size, preset)
+        painted = strokes(editor, photo.size, preset, select_ui.hole_of(picked, photo_path, people_erased))
         hole = painted.pop("hole")
         left = client_left()
         fills = pipeline.run(photo, hole, ready, chosen, guides=painted, progress=lambda f, m: progress(f, desc=m),
                              on_failure=lambda spec, exc: failed.update({spec.name: for_visitor(exc, spec)}),
                              cancelled=left)
         progress(1.0, desc="Preparing the comparison")
-        run = results.present(photo, fills, pipeline.changed_area(photo, hole, chosen), _session(request),
-                              cancelled=left)
+        changed = fills[0].changed
+        changed = pipeline.changed_area(photo, hole, chosen) if changed is None else changed
+        run = results.present(photo, fills, changed, _session(request), cancelled=left, background=True)
     except Exception as exc:  # every failure reaches the page as a message
         if failed and isinstance(exc, InpaintError):  # no model gave a result: why, model by model
             raise gr.Error(" ".join(failed.values()), title="Cannot inpaint", print_exception=False) from exc
@@ -309,8 +325,32 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
 
 def _shown(run: results.Run, view: str, status: str) -> Shown:
     items, columns = results.gallery(run, view)
-    return Shown(gr.Gallery(value=items, columns=columns), results.before_after(run, 0), run["files"], run, status,
-                 run["files"][0])
+    return Shown(gr.Gallery(value=items, columns=columns), results.before_after(run, 0), results.PendingFiles(run),
+                 run, status, run["files"][0])
+
+
+def files_later(handler: Callable[..., Shown]) -> Callable[..., Shown]:
+    """``handler`` as the page's Erase event calls it: the downloads emptied (no stale files of the last run).
+
+    Gradio would read the files to serve them, waiting for the PNG writer; :func:`on_downloads`
+    (chained after) fills the downloads instead, so the fills show while the PNGs are written.
+    """
+
+    @functools.wraps(handler)
+    def call(*args: Any, **kwargs: Any) -> Shown:
+        return handler(*args, **kwargs)._replace(files=None)
+
+    return call
+
+
+def on_downloads(run: results.Run | None):
+    """The full-resolution PNGs of the run just shown, once its writer has written them."""
+    if not run:
+        return gr.skip()
+    try:
+        return results.wait(run)
+    except Exception as exc:
+        raise _user_error(exc) from exc
 
 
 def on_view(run: results.Run | None, view: str):
@@ -345,6 +385,10 @@ def on_continue(chosen: str | None, photo_path: str | None, history: list[str]):
     """The chosen (or merged) result becomes the photo to erase from; the strokes and results are cleared."""
     if not chosen or not photo_path:
         raise gr.Error("Run the models and pick a result first.", print_exception=False)
+    try:
+        results.wait_for(chosen)  # clicked before its PNG was written
+    except Exception as exc:
+        raise _user_error(exc) from exc
     return _start(chosen, [*history, photo_path], "Continuing from the chosen result.")
 
 
@@ -507,6 +551,7 @@ def build() -> gr.Blocks:
                 gr.Markdown("Red brush: what should go." + (f" Optional: {guides}." if guides else ""),
                             elem_id="brushes")
                 info = gr.Markdown(elem_id="info")
+                picked, people_erased = select_ui.panel(photo_path)
                 examples = gr.Gallery(_example_thumbnails(), label="Examples (photo + pre-drawn mask): click one",
                                       columns=3, height="auto", allow_preview=False, object_fit="cover",
                                       elem_id="examples")
@@ -521,7 +566,7 @@ def build() -> gr.Blocks:
                     cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel")
                 status = gr.Markdown(elem_id="status")
                 with gr.Accordion("Models and licences", open=False):
-                    gr.Markdown(table)
+                    models_table = gr.Markdown(table)
         view = gr.Radio(list(results.VIEWS), value=results.VIEWS[0], label="Compare", elem_id="view")
         gallery = gr.Gallery(label="The fills where they differ (click one for the whole photo)", columns=4,
                              height="auto", object_fit="contain", allow_preview=False, elem_id="gallery")
@@ -547,13 +592,20 @@ def build() -> gr.Blocks:
         # Downloads and inference queue apart: a visitor waiting for weights holds no inference worker.
         fetch = lock.then(on_fetch, models, None, api_name=False, concurrency_id="downloads",
                           concurrency_limit=DOWNLOAD_CONCURRENCY, show_progress_on=status)
-        work = fetch.success(on_run, [photo_path, preset, editor, models, *(controls[n] for n in options.NAMES), view],
+        run_inputs = [photo_path, preset, editor, models, *(controls[n] for n in options.NAMES), view, picked,
+                      people_erased]
+        work = fetch.success(files_later(on_run), run_inputs,
                              [gallery, slider, downloads, run_state, status, chosen], api_name=False,
                              concurrency_id="inpaint")
         unlock = (lambda: (gr.update(interactive=True), gr.update(visible=False)), None, [run, cancel])
         work.then(*unlock, api_name=False, queue=False)
+        # The PNGs are written while the fills are on screen; waiting for them holds no inference worker.
+        ready = work.success(on_downloads, run_state, downloads, api_name=False, concurrency_limit=None)
+        # Results cleared (photo removed, continue, undo) before the PNGs were written: no stale downloads after.
+        for leave in (upload.clear, keep.click, undo.click):
+            leave(None, None, None, api_name=False, queue=False, cancels=[ready])
         work.failure(*unlock, api_name=False, queue=False)  # an error ends the chain: unlock all the same
-        cancel.click(*unlock, api_name=False, queue=False, cancels=[fetch, work])
+        cancel.click(*unlock, api_name=False, queue=False, cancels=[fetch, work, ready])
         view.change(on_view, [run_state, view], gallery, api_name=False, queue=False)
         gallery.select(on_select, [run_state, view], [slider, chosen], api_name=False)
         keep.click(on_continue, [chosen, photo_path, history], start, api_name=False, show_progress_on=info).success(
@@ -561,8 +613,14 @@ def build() -> gr.Blocks:
         undo.click(on_undo, [photo_path, history], start, api_name=False, show_progress_on=info).success(
             clear_results, None, shown, api_name=False, queue=False)
         demo.unload(on_unload)
-        demo.load(None, None, None, js=DISABLE_UNAVAILABLE_JS)
+        # Asked again per visit (sources' answers are remembered a few minutes): a Hub that was down
+        # when the Space started does not leave its models unavailable until a restart.
+        demo.load(on_load, None, [models, models_table], api_name=False, queue=False).then(
+            None, None, None, js=DISABLE_UNAVAILABLE_JS, api_name=False, queue=False)
         _api_endpoint()
+        from app.select_api import declare_endpoints  # /select and /people (issue 17)
+
+        declare_endpoints()
     return demo
 
 

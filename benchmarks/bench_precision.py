@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib.util
 import json
 import os
 import statistics
@@ -57,6 +56,7 @@ from app.weights.loader import instantiate
 from app.weights.official import OfficialFile, map_keys
 from benchmarks import common, machine, report, results
 from benchmarks.bench_models import make_batch
+from benchmarks.reference_weights import load_init_weights
 
 MODULE = "benchmarks.bench_precision"
 HALF_DTYPES = (torch.float16, torch.bfloat16)
@@ -105,13 +105,10 @@ def fixture_files(name: str) -> list[Path]:
 
 
 def _init_weights() -> ModuleType:
-    path = reference_dir() / "init_weights.py"
-    if not path.is_file():
-        sys.exit(f"No {path}: set {REFERENCE_ENV} to ../shared/reference (it makes the fixtures' weights).")
-    module_spec = importlib.util.spec_from_file_location("reference_init_weights", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    try:
+        return load_init_weights(reference_dir())  # the loader tests/conftest.py uses too
+    except FileNotFoundError as missing:
+        sys.exit(f"No {missing}: set {REFERENCE_ENV} to ../shared/reference (it makes the fixtures' weights).")
 
 
 def synthetic_state(spec: ModelSpec, seed: int) -> dict[str, torch.Tensor]:
@@ -334,6 +331,122 @@ def measure(spec: ModelSpec, device: str, repeats: int, force_cpu_half: bool) ->
     return rows + latency(spec, net, device, repeats, plan)
 
 
+#: CPU settings tried per network (issue 18): adopted only if >= ADOPT_SPEEDUP faster within ADOPT_LEVELS.
+CPU_SETTINGS = ("bfloat16 autocast", "channels_last")
+ADOPT_SPEEDUP, ADOPT_LEVELS = 1.3, 2.0
+
+
+@contextlib.contextmanager
+def cpu_setting(net: NeuralNetwork, setting: str | None) -> Iterator[None]:
+    """The network under ``setting`` (None = plain float32): the CPU's own bf16 autocast, or channels_last weights."""
+    if setting == "channels_last":
+        net.to(memory_format=torch.channels_last)
+        try:
+            yield
+        finally:
+            net.to(memory_format=torch.contiguous_format)
+    elif setting == "bfloat16 autocast":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def cpu_settings(spec: ModelSpec, repeats: int, known: dict | None = None) -> dict:
+    """Per setting: speed-up over float32 (interleaved calls, medians) and the largest difference in 8-bit
+    levels on the fixtures, and whether it clears the bar for adoption.
+
+    Where this CPU has no bf16 kernels, bf16 autocast is emulated (EdgeConnect at 64 px: 30 s against 5 s)
+    and a fixture takes minutes: its levels are then the ones the closeness run measured on every fixture
+    (``known``: the summary's ``worst_levels``, CPU autocast with float32 accumulation, which rounds as
+    the native kernels do), and its speed is timed once on the smallest crop.
+    """
+    path = fixture_files(family(spec))[0]
+    with np.load(path) as data:
+        image, hole, seed = data["image"], data["hole"].astype(bool), int(data["weight_seed"])
+    net = build(spec, seed, "cpu")
+    samples = SAMPLES if spec.diverse else 1
+
+    def run(setting: str | None, batch: Batch) -> Prediction:
+        with torch.inference_mode(), cpu_setting(net, setting):
+            return net.inpaint(batch, samples=samples, seed=0)
+
+    reference = composite(run(None, Batch(image[None], hole[None])), image, hole)
+    out = {}
+    for setting in CPU_SETTINGS:
+        emulated = setting == "bfloat16 autocast" and not native_cpu_half(torch.bfloat16)
+        if emulated:
+            diff, case = (known or {}).get("bfloat16"), "worst of every fixture (closeness run)"
+        else:
+            diff = levels(composite(run(setting, Batch(image[None], hole[None])), image, hole), reference)
+            case = path.stem
+        size = probe_size(spec, net) if emulated else 256
+        batch = make_batch(size, 1)
+        ratios = []
+        for _ in range(1 if emulated else repeats):
+            times = {}
+            for mode in (None, setting):
+                start = time.perf_counter()
+                run(mode, batch)
+                times[mode] = time.perf_counter() - start
+            ratios.append(times[None] / times[setting])
+        speedup = statistics.median(ratios)
+        out[setting] = {"speedup": round(speedup, 3), "levels": diff, "case": case, "size": size,
+                        "adopted": diff is not None and speedup >= ADOPT_SPEEDUP and diff <= ADOPT_LEVELS}
+        print(f"{spec.id:<22} cpu   {setting:<18} x{speedup:.2f}, {diff} levels", file=sys.stderr, flush=True)
+    return out
+
+
+def settings_run(specs: list[ModelSpec], args, argv: list[str] | None, started: float) -> int:
+    """``--cpu-settings``: every network's CPU settings, kept in precision.json beside the last CPU run."""
+    info = machine.describe("cpu")
+    data = results.read_json(args.out / f"{RESULT}.json") or {"kind": RESULT, "devices": {}}
+    part = data["devices"].setdefault("cpu", {"summary": []})
+    known = {s["model"]: s.get("worst_levels") for s in part["summary"]}
+    found = {spec.id: cpu_settings(spec, args.repeats, known.get(spec.id))
+             for spec in specs if fixture_files(family(spec))}
+    part["cpu_settings"] = {"command": common.command(argv, MODULE), "machine": info, "repeats": args.repeats,
+                            "duration_s": round(time.perf_counter() - started, 1), "networks": found}
+    print(f"wrote {results.write_json(args.out / f'{RESULT}.json', data)}", file=sys.stderr)
+    print(report.write(args.out), file=sys.stderr)
+    return 0
+
+
+def _adopted(run: dict) -> str:
+    chosen = [f"{name} for `{model}`" for model, settings in run["networks"].items()
+              for name, v in settings.items() if v["adopted"]]
+    if not chosen:
+        return "Nothing qualified: the CPU keeps float32 and the default memory format for every network."
+    return "Qualified: " + ", ".join(chosen) + "."
+
+
+def _levels_cell(value: float | None) -> str:
+    return "not finite" if value is None else f"{value:.2f}"
+
+
+def settings_section(part: dict, heading: str = "###") -> str:
+    """The report's table of the CPU settings tried per network, and which were adopted."""
+    run = part.get("cpu_settings")
+    if not run:
+        return ""
+    rows = [f"| `{model}` | {name} | {v.get('size', 256)}² | {v['speedup']:.2f} | {_levels_cell(v['levels'])} | "
+            f"{'yes' if v['adopted'] else 'no'} |"
+            for model, settings in run["networks"].items() for name, v in settings.items()]
+    return "\n\n".join([
+        f"{heading} bf16 autocast and channels_last on this CPU",
+        f"Command: `{run['command']}` ({run['duration_s'] / 60:.1f} min)  \n"
+        f"Machine: {machine.summary_line(run['machine'])}",
+        "Speed-up = "
+        f"float32 time / the setting's time, one crop (256², or the smallest the network takes where this CPU "
+        f"has no bf16 kernels and emulates them), calls alternating, median of the per-pair ratios; "
+        f"levels = largest difference from float32 in 8-bit levels: for channels_last on the network's first "
+        f"reference fixture; for bf16, which this CPU emulates (minutes per fixture), the worst over every "
+        f"fixture from the closeness run above (CPU autocast, float32 accumulation). {_adopted(run)} "
+        f"A setting is adopted for a network only at ≥ {ADOPT_SPEEDUP}x faster and ≤ {ADOPT_LEVELS:g} levels.",
+        "| network | setting | crop | speed-up | max levels | adopted |\n|---|---|---|---|---|---|\n"
+        + "\n".join(rows)])
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
@@ -412,6 +525,9 @@ def build_parser():
     p.add_argument("--models", nargs="+", default=None, help="model ids (default: one per network class)")
     p.add_argument("--force-cpu-half", action="store_true",
                    help="time half at every size on a CPU without half kernels too (else one small crop only)")
+    p.add_argument("--cpu-settings", action="store_true",
+                   help="only try bf16 autocast and channels_last per network on the CPU (speed, levels), "
+                        "stored beside the last run's other figures")
     p.add_argument("--out", type=Path, default=common.DEFAULT_OUT)
     return p
 
@@ -422,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("No CUDA device here: nothing measured. The report keeps the GPU figures 'not measured'.")
     started = time.perf_counter()
     specs = [s for s in networks() if not args.models or s.id in args.models]
+    if args.cpu_settings:
+        return settings_run(specs, args, argv, started)
     info = machine.describe(args.device)
     rows, summary, skipped = [], [], {}
     for spec in specs:

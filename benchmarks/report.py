@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from app import registry
-from benchmarks import bench_breakdown, bench_mmagic, bench_pic, bench_precision, machine, plots, results
+from benchmarks import bench_breakdown, bench_mmagic, bench_pic, bench_precision, bench_select, machine, plots, results
 from benchmarks.common import DEFAULT_OUT
 
 REPORT = "README.md"
@@ -26,6 +26,7 @@ COMMANDS = {
     "precision": "python -m benchmarks.bench_precision --device cpu|cuda",
     "mmagic": "python -m benchmarks.bench_mmagic [--official]",
     "breakdown": "python -m benchmarks.bench_breakdown",
+    "select": bench_select.COMMAND,
     "pic": "python -m benchmarks.bench_pic",
 }
 #: Devices of the precision benchmark, in reading order, with how its "half" is run there.
@@ -52,7 +53,8 @@ def load(out: Path) -> dict:
     return {"quality": results.read_json(out / "quality.json"), "latency": latency,
             "hires": results.read_json(out / "hires.json"), "precision": results.read_json(out / "precision.json"),
             "mmagic": results.read_json(out / bench_mmagic.JSON),
-            "breakdown": results.read_json(out / bench_breakdown.JSON), "pic": results.read_json(out / bench_pic.JSON)}
+            "breakdown": results.read_json(out / bench_breakdown.JSON), "pic": results.read_json(out / bench_pic.JSON),
+            "select": results.read_json(out / "select.json")}
 
 
 # ------------------------------------------------------------------------- headline
@@ -358,6 +360,8 @@ def render(data: dict, figures: dict) -> str:
         parts.append(bench_breakdown.section(data["breakdown"]))
     if data.get("pic"):
         parts.append(bench_pic.section(data["pic"]))
+    if data.get("select"):
+        parts.append(bench_select.section(data["select"]))
     parts.append(METHOD)
     return "\n\n".join(parts) + "\n"
 

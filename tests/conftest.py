@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Mapping
@@ -12,6 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
+from benchmarks.reference_weights import load_init_weights
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INPAINT_SHARED", REPO.parent / "shared"))
@@ -98,13 +99,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 def _init_weights_module():
-    path = REFERENCE / "init_weights.py"
-    if not path.is_file():
+    try:
+        return load_init_weights(REFERENCE)  # the loader bench_precision uses too
+    except FileNotFoundError:
         pytest.skip(f"shared reference material not found at {REFERENCE} (set INPAINT_REFERENCE)")
-    spec = importlib.util.spec_from_file_location("reference_init_weights", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def manifest_entries(name: str) -> list[dict]:

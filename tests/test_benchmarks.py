@@ -189,3 +189,26 @@ def test_model_forward_benchmark_runs(capsys):
     assert bench_models.main(["--models", "edgeconnect-places2", "--sizes", "32", "--repeats", "1",
                               "--devices", "cpu"]) == 0
     assert "| edgeconnect-places2 | cpu | 1x32² |" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # ~20 s on a busy 2-core machine (imports, one 0.02 MP request)
+def test_breakdown_benchmark_times_every_stage(tmp_path, capsys):
+    """bench_breakdown at a tiny size: every stage of the page's path, per model, and the totals."""
+    from benchmarks import bench_breakdown
+
+    out = tmp_path / "breakdown.json"
+    assert bench_breakdown.main(["--models", "telea", "--megapixels", "0.02", "--rounds", "1", "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["median_s"]["telea"]
+    assert set(bench_breakdown.STAGES) <= set(row) and all(row[s] >= 0 for s in bench_breakdown.STAGES)
+    assert row["downloads"] >= row["shown"] >= row["shown_without_model"]
+    assert "| `telea` |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_pic_benchmark_compares_with_the_official_pass(tmp_path):
+    from benchmarks import bench_pic
+
+    out = tmp_path / "pic.json"
+    assert bench_pic.main(["--rounds", "1", "--size", "64", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert {"one_sample_vs_official", "eight_vs_one"} <= set(report) and report["eight_vs_one"] > 0

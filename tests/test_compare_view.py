@@ -205,3 +205,30 @@ def test_each_visit_asks_again_so_a_hub_that_came_back_makes_its_models_ready(mo
         models, table = ui.on_load()
     assert ("LaMa (big-lama)", "lama") in models["choices"] and "lama" not in models["value"]  # listed, not ticked
     assert "the authors' weights on first use" in table
+
+
+def test_a_diverse_models_samples_get_their_own_row_in_sample_order():
+    """All holes together: the original and single-result models first, then each diverse model's samples in
+    a row of their own (sample 1..N, whatever order they came in), captions naming model, sample and time."""
+    from app import pipeline
+    from app.images import Photo
+    original = Photo(pixels=textured(300, 400))
+    hole = np.zeros((300, 400), bool)
+    hole[100:160, 120:200] = True
+    pic, telea, ns = registry.get("pic-places2"), registry.get("telea"), registry.get("navier-stokes")
+    fills = [pipeline.Result(telea, 0, original, 0.5), pipeline.Result(pic, 2, original, 1.3),
+             pipeline.Result(pic, 0, original, 1.1), pipeline.Result(ns, 0, original, 0.4),
+             pipeline.Result(pic, 1, original, 1.2)]
+    run = results.present(original, fills, hole.astype(np.float32))
+    tiles, columns = results.gallery(run, results.VIEWS[0])
+    assert columns == 3
+    captions = [c for _, c in tiles]
+    assert captions[:3] == ["original", "OpenCV Telea · 0.5 s", "OpenCV Navier-Stokes · 0.4 s"]
+    assert captions[3:] == [f"Pluralistic (Places2) · sample {k} · {s} s" for k, s in ((1, 1.1), (2, 1.2), (3, 1.3))]
+    picks = [results.result_at(run, results.VIEWS[0], i) for i in range(len(tiles))]
+    assert picks == [None, 0, 3, 2, 4, 1]  # clicking a sample's tile picks that sample's result
+    fills.pop(1)  # two samples only: the short row is filled with blanks that pick nothing
+    run = results.present(original, fills, hole.astype(np.float32))
+    tiles, columns = results.gallery(run, results.VIEWS[0])
+    assert columns == 3 and [c for _, c in tiles][3:] == [fills[1].label, fills[3].label, ""]
+    assert results.result_at(run, results.VIEWS[0], 5) is None

@@ -118,10 +118,13 @@ def test_a_full_disk_is_said_and_leaves_no_half_results(upload, monkeypatch):
         return real_write(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", disk_fills_up)
+    # The fills are shown first; the PNGs are written after (issue 18), so the downloads say it.
+    shown = ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
     with pytest.raises(gr.Error, match="The disk is full") as failure:
-        ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
+        ui.on_downloads(shown.run)
     assert "Nothing you provided was changed" in failure.value.message
-    assert set(root.glob("inpaint-*")) == runs_before, "a half-written run folder was left behind"
+    assert not any(Path(f).exists() for f in shown.run["files"]), "a half-written PNG was left behind"
+    assert set(root.glob("inpaint-*")) - runs_before == {Path(shown.run["folder"])}  # the previews shown
     assert digest(upload) == before
     monkeypatch.undo()  # space freed
     files = ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0).files

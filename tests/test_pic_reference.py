@@ -198,8 +198,35 @@ def test_sample_k_independent_of_count_history_and_batch(pic: Pluralistic, batch
     assert np.abs(one.samples[:, 0] - four.samples[:, 0]).max() <= SAME_NOISE_TOL
     assert np.abs(three.samples - four.samples[:, :3]).max() <= SAME_NOISE_TOL
     assert np.abs(alone.samples[0] - four.samples[1]).max() <= SAME_NOISE_TOL
-    assert np.abs(one.scores[:, 0] - four.scores[:, 0]).max() <= SAME_NOISE_TOL
+    assert one.scores is None  # a single sample has nothing to be ranked against: no discriminator pass
+    assert np.abs(three.scores - four.scores[:, :3]).max() <= SAME_NOISE_TOL
     assert np.abs(alone.scores[0] - four.scores[1]).max() <= SAME_NOISE_TOL
+
+
+def test_samples_are_reported_one_by_one_after_the_shared_encoder(pic: Pluralistic, batch: Batch) -> None:
+    """Progress per sample (issue 18): the shared work first (-1), then each sample as it is done."""
+    from app.models.base import SAMPLE_DONE
+    told: list[int] = []
+    token = SAMPLE_DONE.set(told.append)
+    try:
+        pic.inpaint(batch, samples=3, seed=0)
+    finally:
+        SAMPLE_DONE.reset(token)
+    assert told == [-1, 0, 1, 2]
+
+
+def test_cached_spectral_weights_follow_a_new_load(pic: Pluralistic) -> None:
+    """The normalised weight is kept between forwards, and recomputed once the stored tensors change."""
+    conv = pic.generator.decoder4.conv1
+    first = conv.weight()
+    assert conv.weight() is first  # kept
+    saved = conv.module.weight_bar.detach().clone()
+    with torch.no_grad():
+        conv.module.weight_bar.add_(torch.rand_like(saved))  # in place, like a load's copy_
+    assert not torch.equal(conv.weight(), first) and torch.equal(conv.weight(), conv._normalised())
+    with torch.no_grad():
+        conv.module.weight_bar.copy_(saved)
+    assert torch.equal(conv.weight(), first)
 
 
 def test_seeds_and_samples_differ(pic: Pluralistic, batch: Batch) -> None:

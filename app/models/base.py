@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -138,6 +139,19 @@ class NeuralNetwork(nn.Module):
     def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
         """See :meth:`Inpainter.inpaint`."""
         raise NotImplementedError
+
+
+#: Set by the pipeline around a model call: told ``k`` once sample ``k`` of every crop is done (``-1``: the
+#: work shared by all samples, e.g. PIC's encoder), so progress moves per sample and each sample's own
+#: time is known. A context variable: it never leaks into a concurrent request. Unset: nobody listens.
+SAMPLE_DONE: ContextVar[Callable[[int], None] | None] = ContextVar("sample_done", default=None)
+
+
+def sample_done(k: int) -> None:
+    """Tell the pipeline (if it listens) that sample ``k`` is done; ``-1``: the shared work is."""
+    hook = SAMPLE_DONE.get()
+    if hook is not None:
+        hook(k)
 
 
 def half_enabled(environ: Mapping[str, str] | None = None) -> bool:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.errors import WeightsError
-from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction, float32_region, widen
+from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction, float32_region, sample_done, widen
 from app.weights.official import OfficialFile
 
 # Released hyper-parameters (model/pluralistic_model.py of the official repository).
@@ -98,9 +98,35 @@ class SNConv(nn.Module):
         self.module = _SNTensors(shape, cout)
         self.padding = padding
         self.transposed = transposed
+        self._cached: tuple[tuple, Tensor] | None = None  # (state key, normalised weight); app mode only
 
     def weight(self) -> Tensor:
         """Normalised weight; advances the stored u/v only when official write-back is on.
+
+        Without write-back the step always starts from the same stored ``u``, so the weight is a
+        function of the stored tensors: it is computed once and kept until they change (a load
+        bumps their version, a move makes new tensors). Bit for bit what recomputing gives.
+        """
+        if _WRITE_BACK.get():
+            return self._normalised()
+        key = self._state_key()
+        if key is None:
+            return self._normalised()
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, self._normalised())
+        return self._cached[1]
+
+    def _state_key(self) -> tuple | None:
+        """What the normalised weight depends on; None where tensors keep no version (inference tensors)."""
+        t = self.module
+        try:
+            return (t.weight_bar.data_ptr(), t.weight_bar._version, t.weight_u.data_ptr(), t.weight_u._version,
+                    t.weight_bar.dtype, t.weight_bar.device, torch.is_inference_mode_enabled())
+        except RuntimeError:
+            return None
+
+    def _normalised(self) -> Tensor:
+        """``weight_bar / sigma`` from one power-iteration step (stored back in official mode).
 
         In the weights' own dtype even under autocast (which would run ``mv`` in half on CUDA):
         sigma scales every output of the layer and u/v are state; three matrix-vector products.
@@ -391,8 +417,9 @@ class Pluralistic(NeuralNetwork):
     """PIC inpainter: ``encoder`` (net_E), ``generator`` (net_G), optional ``discriminator`` (net_D).
 
     ``official_state=False`` (the app default): spectral norms never store their
-    power-iteration step and the samples of a request come from one batched generator
-    pass, so sample k of a seed is reproducible. ``official_state=True``: samples run one
+    power-iteration step (so each layer's weight is computed once and kept) and the encoder
+    runs once per request, then one generator pass per sample: sample k of a seed is reproducible.
+    ``official_state=True``: samples run one
     after another and every E/G/D forward advances the stored u/v, exactly like the
     official ``test()`` (use a freshly loaded model to match its outputs).
     """
@@ -429,9 +456,8 @@ class Pluralistic(NeuralNetwork):
 
     def generate(self, z: Tensor, features: list[Tensor], valid: Tensor) -> list[Tensor]:
         """Decode latent ``z`` into outputs at H/8 .. H; ``valid`` (B, 1|3, H, W), 1 = known pixel."""
-        f_e = features[ATTN_FEATURE]
-        mask = F.interpolate(valid, size=f_e.shape[2:], mode="bilinear", align_corners=True)[:, :1]
-        return self.generator(z, f_m=features[-1], f_e=f_e, mask=mask)
+        mask = self._attention_mask(features, valid)
+        return self.generator(z, f_m=features[-1], f_e=features[ATTN_FEATURE], mask=mask)
 
     def score(self, composite: Tensor) -> Tensor | None:
         """(N,) mean of net_D's patch map on composites in [-1, 1]; higher = judged more real.
@@ -459,16 +485,34 @@ class Pluralistic(NeuralNetwork):
 
     def _batched(self, q_mu: Tensor, q_sigma: Tensor, features: list[Tensor], img_m: Tensor, valid: Tensor,
                  eps: Tensor) -> tuple[list[Tensor], Tensor, Tensor | None]:
-        """All samples in one generator pass: features repeated per sample (b-major order)."""
-        b, s = q_mu.shape[0], eps.shape[0]
-        z = (q_mu.unsqueeze(1) + q_sigma.unsqueeze(1) * eps.transpose(0, 1)).flatten(0, 1)
-        rep = [f.repeat_interleave(s, dim=0) for f in features]
-        valid_rep, img_m_rep = valid.repeat_interleave(s, dim=0), img_m.repeat_interleave(s, dim=0)
-        outputs = self.generate(z, rep, valid_rep)
-        composite = (1 - valid_rep) * outputs[-1] + valid_rep * img_m_rep
-        scores = self.score(composite)
-        unflat = [o.unflatten(0, (b, s)) for o in outputs]
-        return unflat, composite.unflatten(0, (b, s)), None if scores is None else scores.view(b, s)
+        """The app's mode: the encoder's work is shared, then one generator (+ discriminator) pass per sample.
+
+        All crops of a sample go through together; samples go one after another, each told to the
+        pipeline (:func:`~app.models.base.sample_done`) so its progress and time are its own. Uncontended,
+        one pass per sample beat one pass of every sample stacked (which also held S copies of the
+        encoder features; docs/benchmarks/README.md, Pluralistic). The discriminator only rates
+        samples against each other, so a single sample is not rated: it costs what the official
+        encoder+generator pass costs.
+        """
+        sample_done(-1)
+        rate = eps.shape[0] > 1
+        mask = self._attention_mask(features, valid)
+        outputs, composites, scores = [], [], []
+        for k, eps_k in enumerate(eps):
+            out = self.generator(q_mu + q_sigma * eps_k, f_m=features[-1], f_e=features[ATTN_FEATURE], mask=mask)
+            composite = (1 - valid) * out[-1] + valid * img_m
+            outputs.append(out)
+            composites.append(composite)
+            scores.append(self.score(composite) if rate else None)
+            sample_done(k)
+        stacked = [torch.stack(scale, dim=1) for scale in zip(*outputs, strict=True)]
+        score = None if scores[0] is None else torch.stack(scores, dim=1)
+        return stacked, torch.stack(composites, dim=1), score
+
+    def _attention_mask(self, features: list[Tensor], valid: Tensor) -> Tensor:
+        """The known-pixel mask at the attention's scale (H/8), shared by every sample."""
+        f_e = features[ATTN_FEATURE]
+        return F.interpolate(valid, size=f_e.shape[2:], mode="bilinear", align_corners=True)[:, :1]
 
     def _sequential(self, q_mu: Tensor, q_sigma: Tensor, features: list[Tensor], img_m: Tensor, valid: Tensor,
                     eps: Tensor) -> tuple[list[Tensor], Tensor, Tensor | None]:
@@ -487,7 +531,9 @@ class Pluralistic(NeuralNetwork):
     # ---- the app's interface
 
     def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
-        """``samples`` fills per crop; ``scores`` = discriminator realism, higher = better (None without net_D).
+        """``samples`` fills per crop; ``scores`` = discriminator realism, higher = better.
+
+        None without net_D, and for a single sample (nothing to rank it against).
 
         Returns the raw generator output (the pipeline composites); sample k of a seed is
         the same whatever ``samples`` is and whatever ran before (in the default mode).
