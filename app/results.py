@@ -172,14 +172,13 @@ def _save_slide(photo: Photo, path: Path) -> str:
 
 def rows_together(results: list[pipeline.Result]) -> list[list[int]]:
     """The rows of "all holes together", as indices into original (0) + results (1..): the original and
-    every single-result model first, then each diverse model's samples in a row of their own, in sample order."""
-    single = [i for i, r in enumerate(results, 1) if not r.model.diverse]
-    diverse: dict[str, list[int]] = {}
+    every model with one result first, then each model's several samples in a row of their own, in sample order."""
+    by_model: dict[str, list[int]] = {}
     for i, r in enumerate(results, 1):
-        if r.model.diverse:
-            diverse.setdefault(r.model.id, []).append(i)
-    ordered = [sorted(row, key=lambda i: results[i - 1].sample) for row in diverse.values()]
-    return [[0, *single], *ordered]
+        by_model.setdefault(r.model.id, []).append(i)
+    single = [i for row in by_model.values() if len(row) == 1 for i in row]
+    several = [sorted(row, key=lambda i: results[i - 1].sample) for row in by_model.values() if len(row) > 1]
+    return [[0, *single], *several]
 
 
 def _spacer(folder: Path, region: regions.Region) -> tuple[str, str, None]:

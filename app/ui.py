@@ -78,9 +78,9 @@ def model_choices() -> tuple[list[tuple[str, str]], list[str], str]:
 
 
 def on_load() -> tuple[dict, str]:
-    """The model list and its table as they stand for this visit."""
-    choices, unavailable, table = model_choices()
-    return gr.update(choices=choices, value=[m for m in registry.DEFAULT_MODELS if m not in unavailable]), table
+    """The model list and its table as they stand for this visit (the ticks stay: the defaults need no weights)."""
+    choices, _, table = model_choices()
+    return gr.update(choices=choices), table
 
 
 def _user_error(exc: Exception) -> gr.Error:
@@ -615,8 +615,8 @@ def build() -> gr.Blocks:
         demo.unload(on_unload)
         # Asked again per visit (sources' answers are remembered a few minutes): a Hub that was down
         # when the Space started does not leave its models unavailable until a restart.
-        demo.load(on_load, None, [models, models_table], api_name=False, queue=False).then(
-            None, None, None, js=DISABLE_UNAVAILABLE_JS, api_name=False, queue=False)
+        demo.load(None, None, None, js=DISABLE_UNAVAILABLE_JS)
+        demo.load(on_load, None, [models, models_table], api_name=False, queue=False)
         _api_endpoint()
         from app.select_api import declare_endpoints  # /select and /people (issue 17)
 
@@ -657,11 +657,19 @@ def on_example(event: gr.SelectData):
 
 #: Page script: the unavailable models' checkboxes stay in the list but cannot be ticked.
 DISABLE_UNAVAILABLE_JS = """() => {
-  for (const label of document.querySelectorAll('#models label')) {
-    if (label.textContent.trim().endsWith('(unavailable)')) {
-      label.classList.add('unavailable');
-      label.querySelector('input')?.setAttribute('disabled', '');
+  const apply = () => {
+    for (const label of document.querySelectorAll('#models label')) {
+      const off = label.textContent.trim().endsWith('(unavailable)');
+      label.classList.toggle('unavailable', off);
+      label.querySelector('input')?.toggleAttribute('disabled', off);
     }
+  };
+  apply();
+  // The list is re-rendered when a visit refreshes it: apply again to the new checkboxes.
+  const models = document.querySelector('#models');
+  if (models && !models.dataset.watched) {
+    models.dataset.watched = '1';
+    new MutationObserver(apply).observe(models, {childList: true, subtree: true, characterData: true});
   }
 }"""
 

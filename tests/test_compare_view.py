@@ -203,7 +203,7 @@ def test_each_visit_asks_again_so_a_hub_that_came_back_makes_its_models_ready(mo
         probe.forget()
         hub.forget_unreachable()
         models, table = ui.on_load()
-    assert ("LaMa (big-lama)", "lama") in models["choices"] and "lama" not in models["value"]  # listed, not ticked
+    assert ("LaMa (big-lama)", "lama") in models["choices"] and "value" not in models  # the visitor's ticks stay
     assert "the authors' weights on first use" in table
 
 
@@ -232,3 +232,7 @@ def test_a_diverse_models_samples_get_their_own_row_in_sample_order():
     tiles, columns = results.gallery(run, results.VIEWS[0])
     assert columns == 3 and [c for _, c in tiles][3:] == [fills[1].label, fills[3].label, ""]
     assert results.result_at(run, results.VIEWS[0], 5) is None
+    one = [fills[0], fills[1]]  # one sample: it joins the first row, no blank tiles
+    run = results.present(original, one, hole.astype(np.float32))
+    tiles, columns = results.gallery(run, results.VIEWS[0])
+    assert columns == 3 and [c for _, c in tiles] == ["original", one[0].label, one[1].label]

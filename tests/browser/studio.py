@@ -44,7 +44,10 @@ class StudioPage:
     # ----------------------------------------------------------------- navigation
 
     def open(self) -> StudioPage:
-        self.page.goto(self.url)
+        """The page, once its visit's model list has come back (the only request a page load makes)."""
+        with self.page.expect_response(lambda r: r.request.method == "POST" and "/gradio_api/" in r.url,
+                                       timeout=60_000):
+            self.page.goto(self.url)
         self.page.locator("#run").wait_for()
         self.page.locator("#photo input[type=file]").wait_for(state="attached")
         return self
