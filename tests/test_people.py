@@ -9,33 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from huggingface_hub import constants
 
-from app import model_cache, people, registry, selection
+from app import people, registry, selection
 from app.errors import InpaintError, ModelUnavailableError
 from app.segmenters import get_segmenter
-from app.weights import hub
 from tests import tiny_pretrained
-from tests.hub_server import HubServer
-from tests.test_selection import scene
-
-
-@pytest.fixture
-def hub_env(monkeypatch, checkpoints, tmp_path):
-    with HubServer() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-        for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        hub.forget_unreachable()
-        model_cache.clear()
-        selection.forget_embeddings()
-        yield server
-        model_cache.clear()
-        selection.forget_embeddings()
-        hub.forget_unreachable()
+from tests.test_selection import hf_env, hub_env, scene, server  # noqa: F401 - fixtures
 
 
 def test_the_subject_is_the_largest_most_central_person():
@@ -61,13 +40,13 @@ def test_photobombers_mask_is_everyone_but_the_subject():
         people.photobombers_mask([])
 
 
-def test_without_the_detector_finding_people_is_a_clear_message(hub_env):
+def test_without_the_detector_finding_people_is_a_clear_message(hub_env):  # noqa: F811
     with pytest.raises(ModelUnavailableError, match="person detector.*Click on each person"):
         people.find_people(scene()[0])
     assert people.detector_status()["ready"] is False
 
 
-def test_people_are_detected_masked_by_box_and_the_subject_marked(hub_env, pins_file):
+def test_people_are_detected_masked_by_box_and_the_subject_marked(hub_env, pins_file):  # noqa: F811
     tiny_pretrained.serve(hub_env, registry.pretrained("rtdetr-v2-r18"), pins_file)
     segmenter = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, segmenter, pins_file)
@@ -84,12 +63,12 @@ def test_people_are_detected_masked_by_box_and_the_subject_marked(hub_env, pins_
     assert get_segmenter(segmenter).encodes == 1
 
 
-def test_without_the_segmenter_people_are_masked_with_grabcut(hub_env, pins_file):
+def test_without_the_segmenter_people_are_masked_with_grabcut(hub_env, pins_file):  # noqa: F811
     tiny_pretrained.serve(hub_env, registry.pretrained("rtdetr-v2-r18"), pins_file)
     found = people.find_people(scene(160, 100)[0], threshold=0.0, segmenter="grabcut")
     assert found and all(p.method == "grabcut" and p.mask.shape == (100, 160) for p in found)
 
 
-def test_a_bad_threshold_is_a_message(hub_env):
+def test_a_bad_threshold_is_a_message(hub_env):  # noqa: F811
     with pytest.raises(InpaintError, match="threshold"):
         people.find_people(scene()[0], threshold=2)

@@ -21,9 +21,8 @@ from PIL import Image
 from app import model_cache, registry, selection
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.segmenters import Segmenter, get_segmenter, segmenter_spec
-from app.weights import hub
 from tests import tiny_pretrained
-from tests.hub_server import HubServer
+from tests.test_weights_hub import hf_env, server  # noqa: F401 - fixtures
 
 
 def scene(w: int = 300, h: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -55,22 +54,11 @@ def offline(monkeypatch, checkpoints, tmp_path):
 
 
 @pytest.fixture
-def hub_env(monkeypatch, checkpoints, tmp_path):
-    """Online against a loopback Hub with a fresh cache; yields the server."""
-    with HubServer() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-        for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        hub.forget_unreachable()
-        model_cache.clear()
-        selection.forget_embeddings()
-        yield server
-        model_cache.clear()
-        selection.forget_embeddings()
-        hub.forget_unreachable()
+def hub_env(server, hf_env):  # noqa: F811 - the fixtures of tests.test_weights_hub
+    """Online against a loopback Hub with a fresh cache (:func:`tests.test_weights_hub.hf_env`), no embeddings kept."""
+    selection.forget_embeddings()
+    yield server
+    selection.forget_embeddings()
 
 
 # ------------------------------------------------------------------------- GrabCut
@@ -98,7 +86,7 @@ def test_without_weights_clicks_fall_back_to_grabcut_and_say_why(offline):
         selection.select(rgb, [[180, 100, 1]], method="sam2.1-hiera-tiny")
 
 
-def test_an_unpinned_segmenter_is_never_downloaded(hub_env):
+def test_an_unpinned_segmenter_is_never_downloaded(hub_env):  # noqa: F811
     why = selection.unavailable_reason(segmenter_spec("slimsam-77"))
     assert "no commit" in why and "pins.json" in why
     with pytest.raises(ModelUnavailableError, match="no commit"):
@@ -160,7 +148,7 @@ def test_combine_adds_to_and_subtracts_from_the_painted_hole():
 # --------------------------------------------------------- segmenters from the Hub
 
 
-def test_clicks_run_the_pinned_segmenter_and_encode_each_photo_once(hub_env, pins_file):
+def test_clicks_run_the_pinned_segmenter_and_encode_each_photo_once(hub_env, pins_file):  # noqa: F811
     spec = registry.pretrained("sam2.1-hiera-tiny")
     commit = tiny_pretrained.serve(hub_env, spec, pins_file)
     assert selection.segmenter_status()["ready"] is True
@@ -177,7 +165,7 @@ def test_clicks_run_the_pinned_segmenter_and_encode_each_photo_once(hub_env, pin
     assert model_cache.loaded_ids()[-1] == spec.id
 
 
-def test_the_downloaded_segmenter_works_offline_afterwards(hub_env, pins_file, monkeypatch):
+def test_the_downloaded_segmenter_works_offline_afterwards(hub_env, pins_file, monkeypatch):  # noqa: F811
     spec = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, spec, pins_file)
     selection.select(scene()[0], [[180, 100, 1]])
@@ -189,7 +177,7 @@ def test_the_downloaded_segmenter_works_offline_afterwards(hub_env, pins_file, m
     assert selection.select(scene()[0], [[180, 100, 1]]).method == spec.id
 
 
-def test_sam_pads_a_non_square_photo_and_masks_come_back_at_its_size(hub_env, pins_file):
+def test_sam_pads_a_non_square_photo_and_masks_come_back_at_its_size(hub_env, pins_file):  # noqa: F811
     spec = registry.pretrained("slimsam-77")
     tiny_pretrained.serve(hub_env, spec, pins_file)
     photo = scene(320, 80)[0]
@@ -205,14 +193,14 @@ def test_sam_pads_a_non_square_photo_and_masks_come_back_at_its_size(hub_env, pi
     assert abs(xs.max() - 160) <= 12 and abs(ys.max() - 40) <= 12 and xs.min() == 0 and ys.min() == 0
 
 
-def test_sam2_stretches_the_photo_and_scales_x_and_y_apart(hub_env, pins_file):
+def test_sam2_stretches_the_photo_and_scales_x_and_y_apart(hub_env, pins_file):  # noqa: F811
     spec = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, spec, pins_file)
     embedding = get_segmenter(spec).encode(scene(320, 80)[0])
     assert embedding.scale == (64 / 320, 64 / 80) and embedding.valid == (64, 64)
 
 
-def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):
+def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):  # noqa: F811
     spec = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, spec, pins_file, model_type="sam")  # SAM files where SAM 2 is expected
     with pytest.raises(WeightsError, match="model_type 'sam'"):
