@@ -615,8 +615,7 @@ def build() -> gr.Blocks:
         demo.unload(on_unload)
         # Asked again per visit (sources' answers are remembered a few minutes): a Hub that was down
         # when the Space started does not leave its models unavailable until a restart.
-        demo.load(None, None, None, js=DISABLE_UNAVAILABLE_JS)
-        demo.load(on_load, None, [models, models_table], api_name=False, queue=False)
+        demo.load(on_load, None, [models, models_table], js=DISABLE_UNAVAILABLE_JS, api_name=False, queue=False)
         _api_endpoint()
         from app.select_api import declare_endpoints  # /select and /people (issue 17)
 

@@ -70,15 +70,19 @@ def synthetic_checkpoints(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def studio(tmp_path, browser, synthetic_checkpoints) -> Iterator[Studio]:
+def studio(tmp_path, browser, synthetic_checkpoints, request) -> Iterator[Studio]:
     """The app for one test, with its own copy of the weights (a test may delete some).
 
     Started afresh for each test (started only when a browser is there to use it): a test
-    that leaves the app in a bad state then fails itself, instead of the one after it.
+    that leaves the app in a bad state then fails itself, instead of the one after it. When
+    the test fails, the end of the app's log is printed (the report shows it beside the failure).
     """
     checkpoints = copy_checkpoints(synthetic_checkpoints, tmp_path / "checkpoints")
     with running_app(tmp_path / "studio", checkpoints) as app:
         yield Studio(app, checkpoints)
+        failed = getattr(request.node, "report_call", None)
+        if failed is not None and failed.failed:
+            print(f"--- the app's log (end) ---\n{app.log_text()[-4000:]}")
         if not app.alive():
             pytest.fail(f"the app died during the test:\n{app.log_text()[-3000:]}")
 

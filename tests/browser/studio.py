@@ -44,8 +44,13 @@ class StudioPage:
     # ----------------------------------------------------------------- navigation
 
     def open(self) -> StudioPage:
-        """The page, once its visit's model list has come back (the only request a page load makes)."""
-        with self.page.expect_response(lambda r: r.request.method == "POST" and "/gradio_api/" in r.url,
+        """The page, once its visit's model list has come back.
+
+        That list is the visit's only unqueued request (``/run/predict``); the queued one a visit also
+        makes (the people panel's render) answers earlier, and a test that removes weights right
+        after it raced the list's refresh.
+        """
+        with self.page.expect_response(lambda r: r.request.method == "POST" and "/gradio_api/run/predict" in r.url,
                                        timeout=60_000):
             self.page.goto(self.url)
         self.page.locator("#run").wait_for()
@@ -236,7 +241,13 @@ class StudioPage:
     def toast(self, contains: str, timeout_ms: int = TOAST_TIMEOUT_MS) -> str:
         """Wait for a toast message containing ``contains``; return its text."""
         message = self.page.get_by_test_id("toast-text").filter(has_text=contains)
-        message.first.wait_for(timeout=timeout_ms)
+        try:
+            message.first.wait_for(timeout=timeout_ms)
+        except Exception as exc:  # noqa: BLE001 - say what the page showed instead: a flaky run can be told apart
+            shown = self.page.get_by_test_id("toast-text").all_inner_texts()
+            status = self.page.locator("#status").inner_text()
+            raise AssertionError(f"no toast with {contains!r} within {timeout_ms / 1000:.0f} s; "
+                                 f"toasts shown: {shown}; status: {status!r}") from exc
         return message.first.inner_text()
 
     def close_toasts(self) -> None:
