@@ -453,7 +453,10 @@ DETECTORS: tuple[PretrainedSpec, ...] = (
     PretrainedSpec(
         id="rtdetr-v2-r18", name="RT-DETRv2 (ResNet-18)", task="detect", architecture="RTDetrV2ForObjectDetection",
         model_type="rt_detr_v2", licence=_APACHE, approx_mb=81,
-        weights=HubWeights(repo="PekingU/rtdetr_v2_r18vd", revision="", files=dict(_PRETRAINED_FILES)),
+        # The commit public code records as verified against the Hub API (April 2026); this machine
+        # cannot reach the Hub to check it: confirm it, or record another in pins.json, before deploying.
+        weights=HubWeights(repo="PekingU/rtdetr_v2_r18vd", revision="5650961749fa93567c0d46fc7f43ea4f9e914107",
+                           files=dict(_PRETRAINED_FILES)),
         description="Real-time COCO detector with its own ResNet backbone (no timm): finds the people in a photo.",
         card=Card(authors="W. Lv, Y. Zhao, Q. Chang, K. Huang, G. Wang, Y. Liu",
                   paper="RT-DETRv2: Improved Baseline with Bag-of-Freebies for Real-Time Detection Transformer (2024)",

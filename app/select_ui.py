@@ -166,6 +166,15 @@ def on_photo(photo_path: str | None):
     return view, Picked(photo=photo_path or ""), gr.update(choices=[], value=[], visible=False), ""
 
 
+def encode_ahead(photo_path: str | None, opened: bool) -> None:
+    """The panel is open on a photo: encode it for clicks now, while the visitor aims the first one.
+
+    Only while the panel is open: a visitor who only paints does not share the CPU with an encode.
+    """
+    if photo_path and opened:
+        selection.prepare(photo_of(photo_path))
+
+
 def hole_of(picked: Picked | None, photo_path: str | None, erase: list[str] | None) -> np.ndarray | None:
     """What the selection adds to the hole of ``photo_path`` (None: nothing, or a selection of another photo)."""
     if picked is None or picked.photo != photo_path:
@@ -175,8 +184,8 @@ def hole_of(picked: Picked | None, photo_path: str | None, erase: list[str] | No
 
 def panel(photo_path: gr.State) -> tuple[gr.State, gr.CheckboxGroup]:
     """The panel's components and events; returns the selection and the people ticked (Erase's inputs)."""
-    picked = gr.State(Picked())
-    with gr.Accordion("Select by clicking (or find the people)", open=False, elem_id="select-panel"):
+    picked, opened = gr.State(Picked()), gr.State(False)
+    with gr.Accordion("Select by clicking (or find the people)", open=False, elem_id="select-panel") as accordion:
         mode = gr.Radio(list(MODES), value="add", label="A click on the photo…", elem_id="select-mode",
                         info="add: selects the object under it · remove: takes a part out · box: two corners, "
                         "a new object")
@@ -189,7 +198,11 @@ def panel(photo_path: gr.State) -> tuple[gr.State, gr.CheckboxGroup]:
             clear = gr.Button("Clear selection", elem_id="clear-selection")
         erase = gr.CheckboxGroup([], label="People to erase", visible=False, elem_id="people")
         note = gr.Markdown(elem_id="select-note")
-    photo_path.change(on_photo, photo_path, [view, picked, erase, note], api_name=False, queue=False)
+    photo_path.change(on_photo, photo_path, [view, picked, erase, note], api_name=False, queue=False).then(
+        encode_ahead, [photo_path, opened], None, api_name=False, queue=False)
+    accordion.expand(lambda: True, None, opened, api_name=False, queue=False).then(
+        encode_ahead, [photo_path, opened], None, api_name=False, queue=False)
+    accordion.collapse(lambda: False, None, opened, api_name=False, queue=False)
     clear.click(on_photo, photo_path, [view, picked, erase, note], api_name=False, queue=False)
     view.select(on_click, [photo_path, picked, mode, grow, erase], [view, picked, note], api_name=False,
                 show_progress="minimal")

@@ -5,6 +5,9 @@ when its weights can be had, and OpenCV GrabCut (:mod:`app.grabcut`) otherwise, 
 never disappears offline; :class:`Selection` says which method ran and why. The photo is
 encoded once: its embedding is kept (:data:`EMBEDDINGS_KEPT` photos, keyed by segmenter and a
 hash of the encoder's input), so a second click on the same photo runs only the prompt decoder.
+The page starts that encode as soon as a photo is there to click on (:func:`prepare`, in the
+background, only when the weights are already here): the encode takes seconds on a CPU, the
+time a person needs to aim the first click, which then waits only for what is left of it.
 
 Points are ``(x, y, label)`` in the photo's pixel coordinates as displayed (EXIF rotation
 applied, what :func:`app.images.load_photo` gives), label 1 adds, 0 removes; a box is
@@ -18,10 +21,12 @@ import hashlib
 import logging
 import math
 import numbers
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,6 +51,7 @@ GRABCUT = "grabcut"
 Method = Literal["auto", "grabcut"] | str  # or a segmenter id
 
 _embeddings: OrderedDict[tuple[str, str], Embedding] = OrderedDict()
+_encoding: dict[tuple[str, str], Future] = {}  # encodes in flight: a click waits for it instead of encoding again
 _embeddings_lock = threading.Lock()
 
 
@@ -132,7 +138,11 @@ def segmenter_status(model_id: str | None = None) -> dict[str, Any]:
 
 
 def embedding_of(segmenter: Segmenter, photo: Photo) -> tuple[Embedding, bool]:
-    """The photo's embedding by ``segmenter``: kept from an earlier click, else encoded now (and kept)."""
+    """The photo's embedding by ``segmenter`` and whether it was already there (or being made).
+
+    Kept from an earlier click, or awaited from an encode in flight (:func:`prepare`, another
+    click), else encoded now and kept: one encode per photo whatever the timing.
+    """
     small = encoder_input(photo)
     key = (segmenter.spec.id, photo_key(small, photo.size))
     with _embeddings_lock:
@@ -140,12 +150,53 @@ def embedding_of(segmenter: Segmenter, photo: Photo) -> tuple[Embedding, bool]:
         if found is not None:
             _embeddings.move_to_end(key)
             return found, True
-    embedding = segmenter.encode(small, photo.size)
+        pending = _encoding.get(key)
+        if pending is None:
+            _encoding[key] = mine = Future()
+    if pending is not None:
+        return pending.result(), True
+    try:
+        embedding = segmenter.encode(small, photo.size)
+    except BaseException as exc:
+        mine.set_exception(exc)
+        raise
+    finally:
+        with _embeddings_lock:
+            _encoding.pop(key, None)
     with _embeddings_lock:
         _embeddings[key] = embedding
         while len(_embeddings) > EMBEDDINGS_KEPT:
             _embeddings.popitem(last=False)
+    mine.set_result(embedding)
     return embedding, False
+
+
+def prepare(photo: Photo) -> threading.Thread | None:
+    """Encode ``photo`` for clicks in the background, if the default segmenter's weights are here.
+
+    Never downloads (a visitor who only paints must not start a download) and never on a ZeroGPU
+    Space (the GPU is attached only inside a GPU call; there the encode is short anyway). Returns
+    the worker thread, or None when nothing was started; a failure is only logged: the first
+    click runs the same steps again and reports it.
+    """
+    chosen = segmenter_spec(None)
+    if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true"):
+        return None
+    try:
+        if pretrained.locate(chosen).status not in ("local", "cached"):
+            return None
+    except InpaintError:  # misconfigured: the click says so
+        return None
+
+    def encode() -> None:
+        try:
+            embedding_of(get_segmenter(chosen), photo)
+        except Exception as exc:  # noqa: BLE001 - the click that needs it says what went wrong
+            log.info("encoding the photo ahead of clicks failed: %s", exc)
+
+    worker = threading.Thread(target=encode, name="encode-for-clicks", daemon=True)
+    worker.start()
+    return worker
 
 
 def encoder_input(photo: Photo) -> np.ndarray:

@@ -180,19 +180,19 @@ def choose(candidates: list[dict]) -> dict:
     return min(candidates, key=lambda c: c["encode_s"])
 
 
-COMMAND = "python -m benchmarks.bench_select --encodes 2 --clicks 10 --photos 20"
+COMMAND = "python -m benchmarks.bench_select --encodes 3 --clicks 20 --photos 20"
 
 
 def section(data: dict, heading: str = "##") -> str:
     """The report's Markdown of one run: the candidates against the goals, the detector, GrabCut's IoU."""
     goals = data["goals"]
-    rows = ["| model | params | download | encode 1024 px | click (median) | peak memory | meets the goals |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| model | params | download | encode 1024 px | click (median) | peak memory | encode goal | click goal |",
+            "|---|---|---|---|---|---|---|---|"]
     for r in data["segmenters"]:
-        meets = r["encode_s"] <= goals["encode_s"] and r["click_ms"] <= goals["click_ms"]
+        met = ["yes" if r[key] <= goals[key] else "no" for key in ("encode_s", "click_ms")]
         default = " (default)" if r["id"] == data["default"] else ""
         rows.append(f"| `{r['id']}`{default} | {r['params_m']} M | ~{r['download_mb']} MB | {r['encode_s']:.2f} s | "
-                    f"{r['click_ms']:.0f} ms | {r['peak_mb']} MB | {'yes' if meets else 'no'} |")
+                    f"{r['click_ms']:.0f} ms | {r['peak_mb']} MB | {met[0]} | {met[1]} |")
     d, g = data["detector"], data["grabcut"]
     iou = g["iou"]
     m = data["machine"]
@@ -203,6 +203,8 @@ def section(data: dict, heading: str = "##") -> str:
         f"{m.get('load_average_end', '?')} at the end. Weights: {data['weights']}. Goals: encode ≤ "
         f"{goals['encode_s']} s, click ≤ {goals['click_ms']:.0f} ms on 2 CPU cores.",
         "\n".join(rows),
+        "The page encodes the photo in the background as soon as the panel is open on it (weights already "
+        "here): the first click waits only for what is left of the encode, every later one for the click alone.",
         f"Person detector `{d['id']}`: {d['params_m']} M parameters, ~{d['download_mb']} MB, {d['detect_s']} s per "
         f"photo at 640², peak {d['peak_mb']} MB.",
         f"GrabCut (the offline method) on {g['photos']} evaluation photos, IoU mean / median: objects pasted by "

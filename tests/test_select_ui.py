@@ -110,3 +110,18 @@ def test_a_box_after_a_click_selects_a_second_object_and_keeps_the_first(photo):
     assert picked.points == [] and (picked.kept == first).all()
     both = picked.mask([])
     assert (both | ~first).all() and both[: int(H * 0.2), : int(W * 0.2)].mean() > 0.3
+
+
+def test_the_photo_is_encoded_ahead_only_while_the_panel_is_open(photo, monkeypatch):
+    path, _ = photo
+    asked = []
+    monkeypatch.setattr(selection, "prepare", lambda photo: asked.append(photo.size))
+    select_ui.encode_ahead(path, False)  # a visitor who only paints
+    select_ui.encode_ahead(None, True)  # the panel open, no photo yet
+    assert asked == []
+    select_ui.encode_ahead(path, True)
+    assert asked == [(W, H)]
+    demo = ui.build()
+    accordion = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "select-panel")
+    triggers = {(t[0], t[1]) for fn in demo.fns.values() for t in fn.targets}
+    assert (accordion._id, "expand") in triggers and (accordion._id, "collapse") in triggers

@@ -10,6 +10,8 @@ object is known by construction.
 from __future__ import annotations
 
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -20,6 +22,7 @@ from PIL import Image
 
 from app import model_cache, registry, selection
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
+from app.images import load_photo
 from app.segmenters import Segmenter, get_segmenter, segmenter_spec
 from tests import tiny_pretrained
 from tests.test_weights_hub import hf_env, server  # noqa: F401 - fixtures
@@ -163,6 +166,40 @@ def test_clicks_run_the_pinned_segmenter_and_encode_each_photo_once(hub_env, pin
     selection.select(scene(300, 200, seed=1)[0], [[180, 100, 1]])
     assert segmenter.encodes == 2
     assert model_cache.loaded_ids()[-1] == spec.id
+
+
+def test_the_photo_is_encoded_ahead_only_when_the_weights_are_here(hub_env, pins_file, monkeypatch):  # noqa: F811
+    """Encoding ahead never downloads; once the weights are cached, the first click waits for that
+    encode in flight instead of encoding again."""
+    spec = registry.pretrained("sam2.1-hiera-tiny")
+    tiny_pretrained.serve(hub_env, spec, pins_file)
+    photo = load_photo(scene()[0])
+    assert selection.prepare(photo) is None and not hub_env.requests  # remote: a visitor who paints starts nothing
+    selection.select(scene(seed=1)[0], [[180, 100, 1]])  # a click downloads the weights
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert selection.prepare(photo) is None  # there the GPU is attached only inside a GPU call
+    monkeypatch.delenv("SPACES_ZERO_GPU")
+    started, gate, real = threading.Event(), threading.Event(), Segmenter.encode
+
+    def held(self, *args, **kwargs):
+        started.set()
+        assert gate.wait(30)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Segmenter, "encode", held)
+    worker = selection.prepare(photo)
+    assert worker is not None and started.wait(30)
+    with ThreadPoolExecutor(1) as pool:
+        click = pool.submit(selection.select, photo, [[180, 100, 1]])
+        gate.set()
+        chosen = click.result(timeout=60)
+    worker.join(30)
+    assert chosen.method == spec.id and chosen.reused_embedding
+    assert get_segmenter(spec).encodes == 2  # the first photo, then this one once
+
+
+def test_no_encode_ahead_offline_without_weights(offline):
+    assert selection.prepare(load_photo(scene()[0])) is None  # the click falls back to GrabCut
 
 
 def test_the_downloaded_segmenter_works_offline_afterwards(hub_env, pins_file, monkeypatch):  # noqa: F811
