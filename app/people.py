@@ -129,10 +129,14 @@ def find_people(photo: Any, grow: int = DEFAULT_GROW, threshold: float = THRESHO
         raise InpaintError(f"The detection threshold must be a number from 0 to 1, not {threshold!r}.")
     spec = detector_spec()
     why = unavailable_reason(spec)
-    if why:
-        raise ModelUnavailableError(f"Finding people needs the person detector: {why} "
-                                    "Click on each person to select them instead.")
-    found = get_detector(spec, progress).detect(photo.rgb8, threshold)
+    try:
+        if why:
+            raise ModelUnavailableError(why)
+        detector = get_detector(spec, progress)
+    except (ModelUnavailableError, WeightsError) as exc:  # not here, not on the Hub, or refused
+        raise ModelUnavailableError(f"Finding people needs the person detector: {exc} "
+                                    "Click on each person to select them instead.") from exc
+    found = detector.detect(photo.rgb8, threshold)
     drawn, method = _masks(photo, [box for box, _ in found], segmenter, progress)
     subject = subject_index([box for box, _ in found], photo.size)
     people = [Person(masks.grow(mask, radius), _int_box(box), score, i == subject, method)

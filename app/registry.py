@@ -420,6 +420,9 @@ class PretrainedSpec:
     description: str = ""
     card: Card = field(default_factory=Card)
     kind: str = "pretrained"  # the model cache keeps these with the neural inpainters (LRU, memory budget)
+    #: Other ``model_type``s the published config.json may declare for the same weights: SAM 2.1's
+    #: repos say ``sam2_video`` (one checkpoint for both the image and the video model).
+    published_types: tuple[str, ...] = ()
 
 
 _PRETRAINED_FILES = {"config.json": None, "model.safetensors": None}
@@ -428,7 +431,7 @@ _APACHE = Licence("Apache-2.0", "apache-2.0")
 SEGMENTERS: tuple[PretrainedSpec, ...] = (
     PretrainedSpec(
         id="sam2.1-hiera-tiny", name="SAM 2.1 (Hiera tiny)", task="segment", architecture="Sam2Model",
-        model_type="sam2", licence=_APACHE, approx_mb=156,
+        model_type="sam2", published_types=("sam2_video",), licence=_APACHE, approx_mb=156,
         # The commit public code pins for this repo (transformers-format files); confirm it, or record
         # another in pins.json, before deploying: this machine cannot reach the Hub to check.
         weights=HubWeights(repo="facebook/sam2.1-hiera-tiny", revision="de431c4043854a71d8101e17995dfe596bf101a5",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from huggingface_hub import constants
 
 from app import people, registry, selection
 from app.errors import InpaintError, ModelUnavailableError
@@ -40,8 +41,13 @@ def test_photobombers_mask_is_everyone_but_the_subject():
         people.photobombers_mask([])
 
 
-def test_without_the_detector_finding_people_is_a_clear_message(hub_env):  # noqa: F811
-    with pytest.raises(ModelUnavailableError, match="person detector.*Click on each person"):
+def test_without_the_detector_finding_people_is_a_clear_message(hub_env, monkeypatch):  # noqa: F811
+    """Its pinned commit missing from the Hub, or no Hub at all: say so, and what to do instead."""
+    with pytest.raises(ModelUnavailableError, match="person detector.*pinned commit.*Click on each person"):
+        people.find_people(scene()[0])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelUnavailableError, match="person detector.*offline.*Click on each person"):
         people.find_people(scene()[0])
     assert people.detector_status()["ready"] is False
 

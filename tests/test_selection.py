@@ -10,12 +10,14 @@ object is known by construction.
 from __future__ import annotations
 
 import io
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from huggingface_hub import constants
 from PIL import Image
@@ -244,6 +246,23 @@ def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):  # noq
         selection.select(scene()[0], [[180, 100, 1]], method=spec.id)
     fallback = selection.select(scene()[0], [[180, 100, 1]])
     assert fallback.method == "grabcut" and "model_type" in fallback.note
+
+
+def test_sam21_as_published_loads_and_weights_left_unset_are_refused(hub_env, pins_file):  # noqa: F811
+    """The published config says ``sam2_video`` (one checkpoint for image and video): that loads as
+    Sam2Model. A checkpoint lacking some of the image model's weights would load with random values
+    in their place; it is refused, naming them."""
+    spec = registry.pretrained("sam2.1-hiera-tiny")
+    files = tiny_pretrained.files_of("sam2")
+    assert json.loads(files["config.json"])["model_type"] == "sam2_video"
+    tensors = safetensors.torch.load(files["model.safetensors"])
+    dropped = sorted(k for k in tensors if "mask_decoder" in k)[0]
+    del tensors[dropped]
+    commit = hub_env.add(f"test/{spec.id}", {**files, "model.safetensors": safetensors.torch.save(tensors)})
+    pins_file.write_text(json.dumps({spec.id: {"mirror": {"repo_id": f"test/{spec.id}", "revision": commit, "files": {
+        "config.json": None, "model.safetensors": None}}}}))
+    with pytest.raises(WeightsError, match=f"1 weights of Sam2Model unset.*{dropped}"):
+        selection.select(scene()[0], [[180, 100, 1]], method=spec.id)
 
 
 def test_the_benchmark_report_says_which_candidates_meet_the_goals():

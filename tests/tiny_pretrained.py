@@ -74,14 +74,21 @@ def rtdetr_model() -> torch.nn.Module:
 
 
 BUILDERS = {"sam2": sam2_model, "sam": sam_model, "rt_detr_v2": rtdetr_model}
+#: What the published config.json declares instead: facebook/sam2.1-hiera-* hold one checkpoint
+#: for the image and the video model and say ``sam2_video`` / ``Sam2VideoModel``.
+PUBLISHED_AS = {"sam2": {"model_type": "sam2_video", "architectures": ["Sam2VideoModel"]}}
 
 
 @functools.cache
 def files_of(model_type: str) -> dict[str, bytes]:
-    """``config.json`` and ``model.safetensors`` of the tiny ``model_type`` model, as bytes (built once per run)."""
+    """``config.json`` and ``model.safetensors`` of the tiny ``model_type`` model, as bytes (built once per run),
+    with the config labelled as the published repo labels it."""
     with tempfile.TemporaryDirectory() as folder:
         BUILDERS[model_type]().save_pretrained(folder, safe_serialization=True)
-        return {name: (Path(folder) / name).read_bytes() for name in ("config.json", "model.safetensors")}
+        files = {name: (Path(folder) / name).read_bytes() for name in ("config.json", "model.safetensors")}
+    config = json.loads(files["config.json"]) | PUBLISHED_AS.get(model_type, {})
+    files["config.json"] = json.dumps(config).encode()
+    return files
 
 
 def serve(server: HubServer, spec: PretrainedSpec, pins_file: Path, model_type: str | None = None) -> str:

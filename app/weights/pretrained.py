@@ -154,10 +154,15 @@ def load(spec: PretrainedSpec, folder: Path, device: str | torch.device = "cpu")
 
     cls = getattr(transformers, spec.architecture)
     try:
-        model = cls.from_pretrained(str(folder), local_files_only=True, use_safetensors=True, trust_remote_code=False)
+        model, info = cls.from_pretrained(str(folder), local_files_only=True, use_safetensors=True,
+                                          trust_remote_code=False, output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise WeightsError(f"{spec.name}: the files in {folder} do not load as {spec.architecture} "
                            f"({str(exc).splitlines()[0][:300]}).") from exc
+    missing = sorted(info.get("missing_keys") or []) + sorted(info.get("mismatched_keys") or [])
+    if missing:  # transformers would fill them with random values: masks of noise, without a word
+        raise WeightsError(f"{spec.name}: the files in {folder} leave {len(missing)} weights of "
+                           f"{spec.architecture} unset (e.g. {', '.join(map(str, missing[:3]))}); it was not loaded.")
     return model.eval().to(device)
 
 
@@ -168,6 +173,6 @@ def check_config(spec: PretrainedSpec, path: Path) -> None:
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{spec.name}: {path} is not a readable config.json ({exc}).") from exc
     found = config.get("model_type") if isinstance(config, dict) else None
-    if found != spec.model_type:
+    if found != spec.model_type and found not in spec.published_types:
         raise WeightsError(f"{spec.name}: {path} declares model_type {found!r}, not {spec.model_type!r}; "
                            "it was not loaded.")
