@@ -13,18 +13,20 @@
   another photo, cut with the blob mask, pasted onto the photo, so its boundary is known
   exactly. Prompts: one click at the object's most interior pixel, and its box (+4 px).
 
-EdgeTAM is not measured: its ``transformers`` config builds a ``timm`` RepViT backbone, and timm
-is not a dependency of the studio.
+EdgeTAM is measured too when timm is installed (its ``transformers`` config builds a ``timm``
+RepViT backbone; timm is not a dependency of the studio), as a candidate outside the registry.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -66,7 +68,19 @@ def rtdetr_v2_r18() -> torch.nn.Module:
                                                      hidden_expansion=0.5, decoder_layers=3, num_labels=80))
 
 
+def edgetam() -> torch.nn.Module:
+    """EdgeTAM's image path (transformers' EdgeTamModel): SAM 2's decoder on a RepViT-M1 backbone built by timm."""
+    from transformers import EdgeTamConfig, EdgeTamModel
+
+    config = EdgeTamConfig()
+    config.vision_config.backbone_config.architecture = "repvit_m1.dist_in1k"
+    return EdgeTamModel(config)
+
+
 SEGMENTERS = {"sam2.1-hiera-tiny": (sam21_tiny, "sam2"), "slimsam-77": (slimsam_77, "sam")}
+#: Measured, not in the registry: its backbone needs timm, and its transformers-format weights
+#: (yonigozlan/EdgeTAM-hf, a community conversion of facebook/EdgeTAM) have no commit known here.
+CANDIDATES = SEGMENTERS | {"edgetam": (edgetam, "edgetam")}
 
 
 def parameters(net: torch.nn.Module) -> int:
@@ -78,14 +92,16 @@ def measure_segmenter(model_id: str, clicks: int, encodes: int) -> dict:
     from app.registry import pretrained
     from app.segmenters import Segmenter
 
-    build, _ = SEGMENTERS[model_id]
+    build, model_type = CANDIDATES[model_id]
     photo = np.random.default_rng(0).integers(0, 255, (768, 1024, 3), np.uint8)  # a 4:3 preview
     times: dict[str, list[float]] = {"encode": [], "click": []}
     box: dict[str, object] = {}
 
     def run() -> None:
         torch.manual_seed(0)
-        segmenter = Segmenter(pretrained(model_id), build().eval())
+        spec = pretrained(model_id) if model_id in SEGMENTERS else \
+            replace(pretrained("sam2.1-hiera-tiny"), id=model_id, model_type=model_type)  # same processing as SAM 2
+        segmenter = Segmenter(spec, build().eval())
         box["params"] = parameters(segmenter.net)
         for _ in range(encodes):
             started = time.perf_counter()
@@ -191,6 +207,7 @@ def section(data: dict, heading: str = "##") -> str:
     for r in data["segmenters"]:
         met = ["yes" if r[key] <= goals[key] else "no" for key in ("encode_s", "click_ms")]
         default = " (default)" if r["id"] == data["default"] else ""
+        default += "" if r["id"] in SEGMENTERS else " (not in the registry)"
         rows.append(f"| `{r['id']}`{default} | {r['params_m']} M | ~{r['download_mb']} MB | {r['encode_s']:.2f} s | "
                     f"{r['click_ms']:.0f} ms | {r['peak_mb']} MB | {met[0]} | {met[1]} |")
     d, g = data["detector"], data["grabcut"]
@@ -224,7 +241,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     report = {"machine": machine(), "goals": GOALS, "weights": "random (real architectures); speed and memory only"}
     report["segmenters"] = [measure_segmenter(model_id, args.clicks, args.encodes) for model_id in SEGMENTERS]
-    report["default"] = choose(report["segmenters"])["id"]
+    if importlib.util.find_spec("timm"):
+        report["segmenters"].append(measure_segmenter("edgetam", args.clicks, args.encodes))
+    else:
+        print("edgetam: not measured (pip install timm)")
+    report["default"] = choose([r for r in report["segmenters"] if r["id"] in SEGMENTERS])["id"]
     report["detector"] = measure_detector(args.encodes)
     report["grabcut"] = grabcut_scores(require_evalset(evalset_dir(args.evalset)), args.photos)
     report["machine"]["load_average_end"] = round(os.getloadavg()[0], 2)
