@@ -127,13 +127,9 @@ def find_people(photo: Any, grow: int = DEFAULT_GROW, threshold: float = THRESHO
     radius = int(options.knob("grow").check(grow))
     if not (isinstance(threshold, (int, float)) and 0 <= threshold <= 1):
         raise InpaintError(f"The detection threshold must be a number from 0 to 1, not {threshold!r}.")
-    spec = detector_spec()
-    why = unavailable_reason(spec)
     try:
-        if why:
-            raise ModelUnavailableError(why)
-        detector = get_detector(spec, progress)
-    except (ModelUnavailableError, WeightsError) as exc:  # not here, not on the Hub, or refused
+        detector = get_detector(detector_spec(), progress)
+    except (ModelUnavailableError, WeightsError) as exc:  # not here, not pinned, not on the Hub, or refused
         raise ModelUnavailableError(f"Finding people needs the person detector: {exc} "
                                     "Click on each person to select them instead.") from exc
     found = detector.detect(photo.rgb8, threshold)
