@@ -430,6 +430,18 @@ _APACHE = Licence("Apache-2.0", "apache-2.0")
 
 SEGMENTERS: tuple[PretrainedSpec, ...] = (
     PretrainedSpec(
+        id="edgetam", name="EdgeTAM", task="segment", architecture="EdgeTamModel", model_type="edgetam",
+        published_types=("edgetam_video",), licence=_APACHE, approx_mb=36,
+        # The authors publish only edgetam.pt (a pickle); this is the transformers-format conversion
+        # the transformers docs use. No commit of it is known here: record one in pins.json to use it.
+        weights=HubWeights(repo="yonigozlan/EdgeTAM-hf", revision="", files=dict(_PRETRAINED_FILES)),
+        description="SAM 2 distilled onto a RepViT backbone for phones: the fastest encode (its backbone is built "
+                    "by timm, without downloading anything).",
+        card=Card(authors="C. Zhou et al. (Meta)", paper="EdgeTAM: On-Device Track Anything Model (CVPR 2025)",
+                  source="https://github.com/facebookresearch/EdgeTAM",
+                  weights_source="https://huggingface.co/yonigozlan/EdgeTAM-hf"),
+    ),
+    PretrainedSpec(
         id="sam2.1-hiera-tiny", name="SAM 2.1 (Hiera tiny)", task="segment", architecture="Sam2Model",
         model_type="sam2", published_types=("sam2_video",), licence=_APACHE, approx_mb=156,
         # The commit public code pins for this repo (transformers-format files); confirm it, or record
@@ -468,8 +480,11 @@ DETECTORS: tuple[PretrainedSpec, ...] = (
     ),
 )
 
-#: The segmenter clicks use, chosen by docs/benchmarks/select.json (see README, "Click to select").
-DEFAULT_SEGMENTER = "sam2.1-hiera-tiny"
+#: Clicks use the first of these whose weights are here or can be downloaded, fastest encode first
+#: (docs/benchmarks/select.json; README, "Click to select"): EdgeTAM meets both latency goals but has
+#: no pinned commit yet, so SAM 2.1 serves until an operator records one. When none can run, the
+#: last is the one messages name.
+SEGMENTER_PREFERENCE = ("edgetam", "sam2.1-hiera-tiny")
 DEFAULT_DETECTOR = "rtdetr-v2-r18"
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from app import model_cache, registry
-from app.errors import ModelUnavailableError
+from app.errors import InpaintError, ModelUnavailableError
 from app.registry import SEGMENTERS, PretrainedSpec
 from app.weights import pretrained
 from app.weights.hub import Progress
@@ -135,13 +135,27 @@ def _side(size: int | Sequence[int]) -> int:
 
 
 def segmenter_spec(model_id: str | None = None) -> PretrainedSpec:
-    """The segmenter ``model_id`` (default: the registry's :data:`~app.registry.DEFAULT_SEGMENTER`)."""
-    wanted = model_id or registry.DEFAULT_SEGMENTER
+    """The segmenter ``model_id``; by default the first of :data:`~app.registry.SEGMENTER_PREFERENCE`
+    whose weights are here or can be downloaded (decided without network), else the last of them."""
+    if model_id is None:
+        preferred = [_by_id(m) for m in registry.SEGMENTER_PREFERENCE]
+        return next((s for s in preferred if _can_be_had(s)), preferred[-1])
+    return _by_id(model_id)
+
+
+def _by_id(model_id: str) -> PretrainedSpec:
     for candidate in SEGMENTERS:
-        if candidate.id == wanted:
+        if candidate.id == model_id:
             return candidate
-    raise ModelUnavailableError(f"Unknown segmenter '{wanted}'. Choose from: "
+    raise ModelUnavailableError(f"Unknown segmenter '{model_id}'. Choose from: "
                                 f"{', '.join(c.id for c in SEGMENTERS)}, or grabcut.")
+
+
+def _can_be_had(spec: PretrainedSpec) -> bool:
+    try:
+        return pretrained.locate(spec).status != "missing"
+    except InpaintError:  # misconfigured (e.g. a bad pins.json): the next one serves
+        return False
 
 
 def get_segmenter(chosen: PretrainedSpec, progress: Progress | None = None) -> Segmenter:

@@ -13,20 +13,17 @@
   another photo, cut with the blob mask, pasted onto the photo, so its boundary is known
   exactly. Prompts: one click at the object's most interior pixel, and its box (+4 px).
 
-EdgeTAM is measured too when timm is installed (its ``transformers`` config builds a ``timm``
-RepViT backbone; timm is not a dependency of the studio), as a candidate outside the registry.
+The registry's :data:`~app.registry.SEGMENTER_PREFERENCE` puts first the candidate :func:`choose` picks.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -72,15 +69,13 @@ def edgetam() -> torch.nn.Module:
     """EdgeTAM's image path (transformers' EdgeTamModel): SAM 2's decoder on a RepViT-M1 backbone built by timm."""
     from transformers import EdgeTamConfig, EdgeTamModel
 
-    config = EdgeTamConfig()
+    config = EdgeTamConfig()  # transformers 5.24's default misspells the backbone's name and builds a ResNet-50
     config.vision_config.backbone_config.architecture = "repvit_m1.dist_in1k"
     return EdgeTamModel(config)
 
 
-SEGMENTERS = {"sam2.1-hiera-tiny": (sam21_tiny, "sam2"), "slimsam-77": (slimsam_77, "sam")}
-#: Measured, not in the registry: its backbone needs timm, and its transformers-format weights
-#: (yonigozlan/EdgeTAM-hf, a community conversion of facebook/EdgeTAM) have no commit known here.
-CANDIDATES = SEGMENTERS | {"edgetam": (edgetam, "edgetam")}
+#: The candidates, the better segmenter first (SAM 2.1's own decoder and encoder; EdgeTAM distils it).
+SEGMENTERS = {"sam2.1-hiera-tiny": sam21_tiny, "edgetam": edgetam, "slimsam-77": slimsam_77}
 
 
 def parameters(net: torch.nn.Module) -> int:
@@ -92,16 +87,14 @@ def measure_segmenter(model_id: str, clicks: int, encodes: int) -> dict:
     from app.registry import pretrained
     from app.segmenters import Segmenter
 
-    build, model_type = CANDIDATES[model_id]
+    build = SEGMENTERS[model_id]
     photo = np.random.default_rng(0).integers(0, 255, (768, 1024, 3), np.uint8)  # a 4:3 preview
     times: dict[str, list[float]] = {"encode": [], "click": []}
     box: dict[str, object] = {}
 
     def run() -> None:
         torch.manual_seed(0)
-        spec = pretrained(model_id) if model_id in SEGMENTERS else \
-            replace(pretrained("sam2.1-hiera-tiny"), id=model_id, model_type=model_type)  # same processing as SAM 2
-        segmenter = Segmenter(spec, build().eval())
+        segmenter = Segmenter(pretrained(model_id), build().eval())
         box["params"] = parameters(segmenter.net)
         for _ in range(encodes):
             started = time.perf_counter()
@@ -188,7 +181,7 @@ def machine() -> dict:
 
 
 def choose(candidates: list[dict]) -> dict:
-    """The default: of the candidates meeting both latency goals the better model (SAM 2.1 first), else the fastest."""
+    """The first choice: of the candidates meeting both latency goals the better model, else the fastest."""
     meets = [c for c in candidates if c["encode_s"] <= GOALS["encode_s"] and c["click_ms"] <= GOALS["click_ms"]]
     preference = list(SEGMENTERS)
     if meets:
@@ -206,8 +199,7 @@ def section(data: dict, heading: str = "##") -> str:
             "|---|---|---|---|---|---|---|---|"]
     for r in data["segmenters"]:
         met = ["yes" if r[key] <= goals[key] else "no" for key in ("encode_s", "click_ms")]
-        default = " (default)" if r["id"] == data["default"] else ""
-        default += "" if r["id"] in SEGMENTERS else " (not in the registry)"
+        default = " (first choice)" if r["id"] == data["default"] else ""
         rows.append(f"| `{r['id']}`{default} | {r['params_m']} M | ~{r['download_mb']} MB | {r['encode_s']:.2f} s | "
                     f"{r['click_ms']:.0f} ms | {r['peak_mb']} MB | {met[0]} | {met[1]} |")
     d, g = data["detector"], data["grabcut"]
@@ -241,11 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     report = {"machine": machine(), "goals": GOALS, "weights": "random (real architectures); speed and memory only"}
     report["segmenters"] = [measure_segmenter(model_id, args.clicks, args.encodes) for model_id in SEGMENTERS]
-    if importlib.util.find_spec("timm"):
-        report["segmenters"].append(measure_segmenter("edgetam", args.clicks, args.encodes))
-    else:
-        print("edgetam: not measured (pip install timm)")
-    report["default"] = choose([r for r in report["segmenters"] if r["id"] in SEGMENTERS])["id"]
+    report["default"] = choose(report["segmenters"])["id"]
     report["detector"] = measure_detector(args.encodes)
     report["grabcut"] = grabcut_scores(require_evalset(evalset_dir(args.evalset)), args.photos)
     report["machine"]["load_average_end"] = round(os.getloadavg()[0], 2)

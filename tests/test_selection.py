@@ -239,6 +239,20 @@ def test_sam2_stretches_the_photo_and_scales_x_and_y_apart(hub_env, pins_file): 
     assert embedding.scale == (64 / 320, 64 / 80) and embedding.valid == (64, 64)
 
 
+def test_clicks_prefer_edgetam_once_its_commit_is_pinned(hub_env, pins_file):  # noqa: F811
+    """Unpinned (as shipped) EdgeTAM is skipped for SAM 2.1; pinned, it serves the clicks, SAM 2.1 untouched."""
+    sam2, edgetam = registry.pretrained("sam2.1-hiera-tiny"), registry.pretrained("edgetam")
+    tiny_pretrained.serve(hub_env, sam2, pins_file)
+    assert selection.segmenter_status()["segmenter"] == sam2.id
+    tiny_pretrained.serve(hub_env, edgetam, pins_file)
+    assert selection.segmenter_status()["segmenter"] == edgetam.id
+    chosen = selection.select(scene(320, 80)[0], [[200, 40, 1]])
+    assert chosen.method == edgetam.id and chosen.mask.shape == (80, 320)
+    embedding = get_segmenter(edgetam).encode(scene(320, 80)[0])
+    assert embedding.scale == (64 / 320, 64 / 80)  # stretched to the square, as SAM 2
+    assert not any(f"/{sam2.id}/" in path for path in hub_env.paths())
+
+
 def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):  # noqa: F811
     spec = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, spec, pins_file, model_type="sam")  # SAM files where SAM 2 is expected
@@ -278,3 +292,17 @@ def test_the_benchmark_report_says_which_candidates_meet_the_goals():
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert len(rows) == len(data["segmenters"]) and rows[0].endswith("| yes |") and rows[1].endswith("| no |")
     assert bench_select.COMMAND in text and "GrabCut" in text
+
+
+def test_clicks_prefer_the_segmenter_the_benchmark_chose_then_sam21():
+    """The registry's order follows the measurement, and the fallback is the pinned SAM 2.1."""
+    import json
+    from pathlib import Path
+
+    from benchmarks import bench_select
+
+    data = json.loads((Path(__file__).parents[1] / "docs" / "benchmarks" / "select.json").read_text())
+    assert {r["id"] for r in data["segmenters"]} == {s.id for s in registry.SEGMENTERS}
+    assert registry.SEGMENTER_PREFERENCE[0] == bench_select.choose(data["segmenters"])["id"] == data["default"]
+    assert registry.SEGMENTER_PREFERENCE[-1] == "sam2.1-hiera-tiny"
+    assert registry.pretrained("sam2.1-hiera-tiny").weights.revision  # pinned: clicks work out of the box

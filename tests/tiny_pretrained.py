@@ -1,10 +1,11 @@
-"""Tiny random-weight SAM, SAM 2 and RT-DETRv2 models, saved as the Hub serves them, for the selection tests.
+"""Tiny random-weight SAM, SAM 2, EdgeTAM and RT-DETRv2 models, saved as the Hub serves them, for the selection tests.
 
-Real ``transformers`` classes at toy sizes (64 px input, ~0.1 M parameters), written with
-``save_pretrained(safe_serialization=True)``: the files (``config.json``, ``model.safetensors``)
-go on the loopback Hub (:mod:`tests.hub_server`) and pins.json names their commit, so the app's
-real fetch, verify and load path runs. Their masks and boxes are meaningless (random weights);
-the tests check plumbing: sizes, coordinates, caching, messages.
+Real ``transformers`` classes at toy sizes (64 px input, ~0.1 M parameters; EdgeTAM keeps its
+real backbone, 4.7 M), written with ``save_pretrained(safe_serialization=True)``: the files
+(``config.json``, ``model.safetensors``) go on the loopback Hub (:mod:`tests.hub_server`) and
+pins.json names their commit, so the app's real fetch, verify and load path runs. Their masks
+and boxes are meaningless (random weights); the tests check plumbing: sizes, coordinates,
+caching, messages.
 """
 
 from __future__ import annotations
@@ -45,6 +46,30 @@ def sam2_model() -> torch.nn.Module:
     return Sam2Model(config)
 
 
+def edgetam_model() -> torch.nn.Module:
+    """EdgeTAM at 64 px: its real RepViT-M1 backbone (timm, ~4.7 M parameters) under a toy decoder."""
+    from transformers import (
+        EdgeTamConfig,
+        EdgeTamMaskDecoderConfig,
+        EdgeTamModel,
+        EdgeTamPromptEncoderConfig,
+        EdgeTamVisionConfig,
+        TimmWrapperConfig,
+    )
+
+    backbone = TimmWrapperConfig(architecture="repvit_m1",
+                                 model_args={"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]})
+    vision = EdgeTamVisionConfig(backbone_config=backbone, backbone_channel_list=[384, 192, 96, 48],
+                                 backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]], fpn_hidden_size=32)
+    config = EdgeTamConfig(vision_config=vision,
+                           prompt_encoder_config=EdgeTamPromptEncoderConfig(hidden_size=32, image_size=64,
+                                                                            patch_size=16, mask_input_channels=4),
+                           mask_decoder_config=EdgeTamMaskDecoderConfig(hidden_size=32, mlp_dim=64,
+                                                                        num_attention_heads=2, iou_head_hidden_dim=32))
+    torch.manual_seed(0)
+    return EdgeTamModel(config)
+
+
 def sam_model() -> torch.nn.Module:
     from transformers import SamConfig, SamMaskDecoderConfig, SamModel, SamPromptEncoderConfig, SamVisionConfig
 
@@ -73,7 +98,7 @@ def rtdetr_model() -> torch.nn.Module:
     return RTDetrV2ForObjectDetection(config)
 
 
-BUILDERS = {"sam2": sam2_model, "sam": sam_model, "rt_detr_v2": rtdetr_model}
+BUILDERS = {"sam2": sam2_model, "sam": sam_model, "edgetam": edgetam_model, "rt_detr_v2": rtdetr_model}
 #: What the published config.json declares instead: facebook/sam2.1-hiera-* hold one checkpoint
 #: for the image and the video model and say ``sam2_video`` / ``Sam2VideoModel``.
 PUBLISHED_AS = {"sam2": {"model_type": "sam2_video", "architectures": ["Sam2VideoModel"]}}
