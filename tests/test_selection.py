@@ -279,6 +279,20 @@ def test_sam21_as_published_loads_and_weights_left_unset_are_refused(hub_env, pi
         selection.select(scene()[0], [[180, 100, 1]], method=spec.id)
 
 
+@pytest.mark.parametrize("args", [{"checkpoint_path": "/etc/passwd"}, {"pretrained_cfg_overlay": {"file": "x.pth"}}])
+def test_a_config_that_would_make_timm_read_files_is_refused(hub_env, pins_file, args):  # noqa: F811
+    """EdgeTAM's config.json feeds ``model_args`` to timm.create_model: only its shape may come from there."""
+    spec = registry.pretrained("edgetam")
+    files = tiny_pretrained.files_of("edgetam")
+    config = json.loads(files["config.json"])
+    config["vision_config"]["backbone_config"]["model_args"] |= args
+    commit = hub_env.add(f"test/{spec.id}", {**files, "config.json": json.dumps(config).encode()})
+    pins_file.write_text(json.dumps({spec.id: {"mirror": {"repo_id": f"test/{spec.id}", "revision": commit, "files": {
+        "config.json": None, "model.safetensors": None}}}}))
+    with pytest.raises(WeightsError, match=f"passes {next(iter(args))} to timm"):
+        selection.select(scene()[0], [[180, 100, 1]], method=spec.id)
+
+
 def test_the_benchmark_report_says_which_candidates_meet_the_goals():
     import json
     from pathlib import Path

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from huggingface_hub.errors import (
@@ -176,3 +177,22 @@ def check_config(spec: PretrainedSpec, path: Path) -> None:
     if found != spec.model_type and found not in spec.published_types:
         raise WeightsError(f"{spec.name}: {path} declares model_type {found!r}, not {spec.model_type!r}; "
                            "it was not loaded.")
+    extra = sorted(set().union(*(args.keys() for args in _timm_args(config))) - TIMM_ARGS)
+    if extra:
+        raise WeightsError(f"{spec.name}: {path} passes {', '.join(extra)} to timm (only "
+                           f"{', '.join(sorted(TIMM_ARGS))} are accepted); it was not loaded.")
+
+
+#: What a config.json may pass to ``timm.create_model`` (EdgeTAM's backbone): the model's shape only.
+#: Anything else (``checkpoint_path``, ``pretrained_cfg_overlay``...) would make timm read or fetch files.
+TIMM_ARGS = {"in_chans", "features_only", "out_indices"}
+
+
+def _timm_args(node: Any) -> list[dict]:
+    """Every ``model_args`` dict in a config, at any depth (a timm backbone sits inside the vision config)."""
+    if isinstance(node, list):
+        return [found for item in node for found in _timm_args(item)]
+    if not isinstance(node, dict):
+        return []
+    here = [node["model_args"]] if isinstance(node.get("model_args"), dict) else []
+    return here + [found for value in node.values() for found in _timm_args(value)]
