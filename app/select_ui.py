@@ -123,7 +123,8 @@ def _select(photo: Photo, picked: Picked, grow: int, erase: list[str]) -> tuple[
     except InpaintError as exc:
         raise gr.Error(str(exc), title="Cannot select", print_exception=False) from exc
     picked = replace(picked, clicked=chosen.mask, note=chosen.note)
-    how = "GrabCut (no segmentation model here)" if chosen.method == selection.GRABCUT else chosen.method
+    how = "GrabCut (no segmentation model here)" if chosen.method == selection.GRABCUT else \
+        selection.segmenter_spec(chosen.method).name
     return shown(photo, picked, erase), picked, f"Selected {chosen.mask.mean():.1%} of the photo with {how} " \
         f"in {chosen.seconds:.2f} s. Erase fills it together with what you paint."
 

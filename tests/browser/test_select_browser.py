@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from app.images import load_photo
+from tests import tiny_pretrained
 from tests.browser.studio import StudioPage
 from tests.upload_cases import read_result, small_photo
 
@@ -82,3 +83,19 @@ def test_the_panel_fits_a_phone(studio, browser, shots):
         assert view["width"] >= 0.9 * editor.w, "the photo to click on is smaller than the editor's"
     finally:
         context.close()
+
+
+def test_with_segmenter_weights_here_a_click_runs_it(studio, page, shots):
+    """EdgeTAM's files in the checkpoints folder (a tiny one with its real backbone): the panel's clicks
+    run it through the same loader, encoded once the panel is open, instead of GrabCut."""
+    folder = studio.checkpoints / "edgetam"
+    folder.mkdir()
+    for name, data in tiny_pretrained.files_of("edgetam").items():
+        (folder / name).write_bytes(data)
+    ui_page = StudioPage(page, studio.url, shots).open()
+    ui_page.upload_photo(small_photo())
+    open_panel(ui_page)
+    note = click_view(ui_page, 0.55, 0.8)
+    assert "Selected" in note and "with EdgeTAM" in note and "GrabCut" not in note, note
+    assert "with EdgeTAM" in click_view(ui_page, 0.3, 0.3)  # the second click reuses the encode
+    ui_page.shot("edgetam-clicked")
