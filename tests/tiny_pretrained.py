@@ -21,6 +21,13 @@ from app.registry import PretrainedSpec
 from tests.hub_server import HubServer
 
 
+def toy_heads(prompt_config: type, decoder_config: type) -> dict:
+    """The toy prompt encoder and mask decoder every SAM-family model here shares (64 px, width 32)."""
+    return {"prompt_encoder_config": prompt_config(hidden_size=32, image_size=64, patch_size=16, mask_input_channels=4),
+            "mask_decoder_config": decoder_config(hidden_size=32, mlp_dim=64, num_attention_heads=2,
+                                                  iou_head_hidden_dim=32)}
+
+
 def sam2_model() -> torch.nn.Module:
     from transformers import (
         Sam2Config,
@@ -37,11 +44,7 @@ def sam2_model() -> torch.nn.Module:
                                   window_positional_embedding_background_size=[2, 2])
     vision = Sam2VisionConfig(backbone_config=backbone, backbone_channel_list=[64, 32, 16, 8],
                               backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]], fpn_hidden_size=32)
-    config = Sam2Config(vision_config=vision,
-                        prompt_encoder_config=Sam2PromptEncoderConfig(hidden_size=32, image_size=64, patch_size=16,
-                                                                      mask_input_channels=4),
-                        mask_decoder_config=Sam2MaskDecoderConfig(hidden_size=32, mlp_dim=64, num_attention_heads=2,
-                                                                  iou_head_hidden_dim=32))
+    config = Sam2Config(vision_config=vision, **toy_heads(Sam2PromptEncoderConfig, Sam2MaskDecoderConfig))
     torch.manual_seed(0)
     return Sam2Model(config)
 
@@ -61,11 +64,7 @@ def edgetam_model() -> torch.nn.Module:
                                  model_args={"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]})
     vision = EdgeTamVisionConfig(backbone_config=backbone, backbone_channel_list=[384, 192, 96, 48],
                                  backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]], fpn_hidden_size=32)
-    config = EdgeTamConfig(vision_config=vision,
-                           prompt_encoder_config=EdgeTamPromptEncoderConfig(hidden_size=32, image_size=64,
-                                                                            patch_size=16, mask_input_channels=4),
-                           mask_decoder_config=EdgeTamMaskDecoderConfig(hidden_size=32, mlp_dim=64,
-                                                                        num_attention_heads=2, iou_head_hidden_dim=32))
+    config = EdgeTamConfig(vision_config=vision, **toy_heads(EdgeTamPromptEncoderConfig, EdgeTamMaskDecoderConfig))
     torch.manual_seed(0)
     return EdgeTamModel(config)
 
@@ -76,11 +75,7 @@ def sam_model() -> torch.nn.Module:
     vision = SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64,
                              patch_size=16, window_size=2, global_attn_indexes=[1], output_channels=32,
                              num_pos_feats=16)
-    config = SamConfig(vision_config=vision,
-                       prompt_encoder_config=SamPromptEncoderConfig(hidden_size=32, image_size=64, patch_size=16,
-                                                                    mask_input_channels=4),
-                       mask_decoder_config=SamMaskDecoderConfig(hidden_size=32, mlp_dim=64, num_attention_heads=2,
-                                                                iou_head_hidden_dim=32))
+    config = SamConfig(vision_config=vision, **toy_heads(SamPromptEncoderConfig, SamMaskDecoderConfig))
     torch.manual_seed(0)
     return SamModel(config)
 
