@@ -28,8 +28,8 @@ from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError, We
 from app.grabcut import grabcut_select
 from app.images import Photo, load_photo
 from app.registry import PretrainedSpec
-from app.segmenters import Box, get_segmenter, segmenter_spec
-from app.selection import GRABCUT, embedding_of, unavailable_reason
+from app.segmenters import Box, get_segmenter, segmenter_spec, unavailable_reason
+from app.selection import GRABCUT, embedding_of
 from app.weights import pretrained
 from app.weights.hub import Progress
 

@@ -139,7 +139,7 @@ def segmenter_spec(model_id: str | None = None) -> PretrainedSpec:
     whose weights are here or can be downloaded (decided without network), else the last of them."""
     if model_id is None:
         preferred = [_by_id(m) for m in registry.SEGMENTER_PREFERENCE]
-        return next((s for s in preferred if _can_be_had(s)), preferred[-1])
+        return next((s for s in preferred if not unavailable_reason(s)), preferred[-1])
     return _by_id(model_id)
 
 
@@ -151,11 +151,13 @@ def _by_id(model_id: str) -> PretrainedSpec:
                                 f"{', '.join(c.id for c in SEGMENTERS)}, or grabcut.")
 
 
-def _can_be_had(spec: PretrainedSpec) -> bool:
+def unavailable_reason(chosen: PretrainedSpec) -> str:
+    """Why ``chosen`` cannot run now ("" = it can, maybe after a download), decided without network."""
     try:
-        return pretrained.locate(spec).status != "missing"
-    except InpaintError:  # misconfigured (e.g. a bad pins.json): the next one serves
-        return False
+        location = pretrained.locate(chosen)
+    except InpaintError as exc:
+        return str(exc)
+    return location.reason if location.status == "missing" else ""
 
 
 def get_segmenter(chosen: PretrainedSpec, progress: Progress | None = None) -> Segmenter:

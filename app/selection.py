@@ -37,8 +37,7 @@ from app import masks, options
 from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError, WeightsError
 from app.grabcut import grabcut_select
 from app.images import Photo, load_photo
-from app.registry import PretrainedSpec
-from app.segmenters import Box, Embedding, Point, Segmenter, get_segmenter, segmenter_spec
+from app.segmenters import Box, Embedding, Point, Segmenter, get_segmenter, segmenter_spec, unavailable_reason
 from app.weights import pretrained
 from app.weights.hub import Progress
 
@@ -115,15 +114,6 @@ def _segment(photo: Photo, points: list[Point], box: Box | None, method: Method,
 
 def _grabcut(photo: Photo, points: list[Point], box: Box | None, note: str) -> Selection:
     return Selection(grabcut_select(photo.rgb8, points, box), GRABCUT, None, 0.0, note=note)
-
-
-def unavailable_reason(chosen: PretrainedSpec) -> str:
-    """Why ``chosen`` cannot run now ("" = it can, maybe after a download), decided without network."""
-    try:
-        location = pretrained.locate(chosen)
-    except InpaintError as exc:
-        return str(exc)
-    return location.reason if location.status == "missing" else ""
 
 
 def segmenter_status(model_id: str | None = None) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from PIL import Image
 from app import model_cache, registry, selection
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.images import load_photo
-from app.segmenters import Segmenter, get_segmenter, segmenter_spec
+from app.segmenters import Segmenter, get_segmenter, segmenter_spec, unavailable_reason
 from tests import tiny_pretrained
 from tests.test_weights_hub import hf_env, server  # noqa: F401 - fixtures
 
@@ -92,7 +92,7 @@ def test_without_weights_clicks_fall_back_to_grabcut_and_say_why(offline):
 
 
 def test_an_unpinned_segmenter_is_never_downloaded(hub_env):  # noqa: F811
-    why = selection.unavailable_reason(segmenter_spec("slimsam-77"))
+    why = unavailable_reason(segmenter_spec("slimsam-77"))
     assert "no commit" in why and "pins.json" in why
     with pytest.raises(ModelUnavailableError, match="no commit"):
         selection.select(scene()[0], [[180, 100, 1]], method="slimsam-77")
