@@ -18,18 +18,20 @@ import torch
 from app import model_cache, registry
 from app.errors import ModelUnavailableError, WeightsError
 from app.registry import HubWeights, OfficialDownload
-from app.weights.download import check_url
+from app.weights.download import check_hop, check_url
 from app.weights.resolve import locate, provisioned_dir
 from tests.test_weights_hub import FILE, go_offline, hf_env, server, spec_for  # noqa: F401 - fixtures
 
 
 class Files(ThreadingHTTPServer):
-    """Serves ``files`` by path; ``cut`` paths send half their body under the full Content-Length."""
+    """Serves ``files`` by path; ``cut`` paths send half their body under the full Content-Length;
+    ``redirects`` paths answer 302 with that ``Location``."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.files: dict[str, bytes] = {}
         self.cut: set[str] = set()
+        self.redirects: dict[str, str] = {}
         self.gets: list[str] = []
         self.heads: list[str] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -46,12 +48,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         self.server.heads.append(self.path)
+        if self._redirected():
+            return
         self.send_response(200 if self.path in self.server.files else 404)
         self.send_header("Content-Length", str(len(self.server.files.get(self.path, b""))))
         self.end_headers()
 
+    def _redirected(self) -> bool:
+        if self.path not in self.server.redirects:
+            return False
+        self.send_response(302)
+        self.send_header("Location", self.server.redirects[self.path])
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return True
+
     def do_GET(self) -> None:
         self.server.gets.append(self.path)
+        if self._redirected():
+            return
         data = self.server.files.get(self.path)
         if data is None:
             self.send_error(404)
@@ -156,6 +171,47 @@ def test_only_https_is_downloaded_except_from_loopback():
     for url in ("http://download.openmmlab.com/x.pth", "ftp://example.com/x.pth", "file:///etc/passwd"):
         with pytest.raises(WeightsError, match="https"):
             check_url(url)
+
+
+def test_each_hop_must_be_https_to_the_authors_host_or_its_cdn():
+    first = "https://download.openmmlab.com/mmediting/inpainting/x.pth"
+    check_hop(first, first, "x.pth")
+    check_hop(first, "https://openmmlab.oss-accelerate.aliyuncs.com/mmediting/inpainting/x.pth", "x.pth")
+    with pytest.raises(WeightsError, match="sent it on to http://download.openmmlab.com, not an https"):
+        check_hop(first, "http://download.openmmlab.com/mmediting/inpainting/x.pth", "x.pth")  # a downgrade
+    with pytest.raises(WeightsError, match="sent it on to files.example, which is neither"):
+        check_hop(first, "https://files.example/x.pth", "x.pth")
+
+
+def test_a_redirect_on_the_authors_host_is_followed(files, hf_env, checkpoints, monkeypatch):  # noqa: F811
+    data, state = release()
+    files.files["/moved/tiny.pth"] = data
+    files.redirects["/tiny.pth"] = "/moved/tiny.pth"
+    spec = spec_at(monkeypatch, files.url("/tiny.pth"), data)
+    assert model_cache.availability(spec).ok
+    assert torch.equal(model_cache.get_inpainter(spec).conv.weight, state["conv.weight"])
+    assert files.gets == ["/tiny.pth", "/moved/tiny.pth"]
+
+
+@pytest.mark.parametrize(("target", "named"), [
+    ("http://localhost:{port}/elsewhere.pth", "localhost"),  # another host (here: the same server, renamed)
+    ("https://weights.example/elsewhere.pth", "weights.example"),  # refused before any connection is tried
+    ("ftp://127.0.0.1/elsewhere.pth", "ftp://127.0.0.1"),  # the same host, another scheme
+])
+def test_a_redirect_to_another_host_or_scheme_is_refused_naming_it(files, hf_env, checkpoints,  # noqa: F811
+                                                                   monkeypatch, target, named):
+    data, _ = release()
+    files.files["/elsewhere.pth"] = data
+    files.redirects["/tiny.pth"] = target.format(port=files.server_address[1])
+    spec = spec_at(monkeypatch, files.url("/tiny.pth"), data)
+    state = model_cache.availability(spec)  # the HEAD is held to the same rule: not offered as ready
+    assert not state.ok and f"sent it on to {named}" in state.reason and "127.0.0.1" not in state.public
+    with pytest.raises(WeightsError, match=f"sent it on to {named}") as error:
+        model_cache.get_inpainter(spec)
+    assert "nothing was downloaded" in str(error.value) or "only downloaded over HTTPS" in str(error.value)
+    assert files.gets == ["/tiny.pth"]  # the redirect's target was never asked for the file
+    folder = provisioned_dir(spec)
+    assert not folder.exists() or list(folder.iterdir()) == []
 
 
 def test_offline_the_download_is_not_offered(hf_env, checkpoints, monkeypatch):  # noqa: F811

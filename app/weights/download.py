@@ -1,9 +1,11 @@
 """An author's release file over plain HTTPS, downloaded into a staging folder and checked before use.
 
 The transfer is huggingface_hub's own ``http_get`` (retries, resume, progress bar) under the same
-overall deadline and stall rule as Hub downloads (:func:`app.weights.hub.within_deadline`). The
-file may not grow past its declared size or ``max_bytes``; then its size and sha256 (the full pin,
-else the prefix the authors put in its name) are checked. A refused file is the caller's staging
+overall deadline and stall rule as Hub downloads (:func:`app.weights.hub.within_deadline`). Every
+request, each redirect included, must be HTTPS to the authors' host or a CDN it is known to use
+(:func:`check_hop`); a redirect anywhere else is refused before it connects. The file may not
+grow past its declared size or ``max_bytes``; then its size and sha256 (the full pin, else the
+prefix the authors put in its name) are checked. A refused file is the caller's staging
 folder to delete; nothing is kept.
 """
 
@@ -21,6 +23,13 @@ from app.registry import OfficialDownload
 from app.weights import hub
 from app.weights.verify import sha256_of
 
+#: Hosts an authors' server may redirect its downloads to (its CDN), by the host of the registry's address.
+#: Any other host, and any hop that is not HTTPS, is refused. download.openmmlab.com is served from this
+#: Alibaba Cloud bucket (the address OpenMMLab's own issues give for the same files).
+CDN_HOSTS: dict[str, frozenset[str]] = {
+    "download.openmmlab.com": frozenset({"openmmlab.oss-accelerate.aliyuncs.com"}),
+}
+
 
 def fetch_download(source: OfficialDownload, folder: Path, progress: hub.Progress | None = None) -> Path:
     """``source`` downloaded to ``folder / source.file``, its size and sha256 checked."""
@@ -28,7 +37,7 @@ def fetch_download(source: OfficialDownload, folder: Path, progress: hub.Progres
     require_pin(source)
     target = folder / source.file
     what = f"{source.file} from {host(source.url)}"
-    with open(target, "xb") as out:
+    with open(target, "xb") as out, hub.hop_rule(lambda url: check_hop(source.url, url, source.file)):
         capped = _Capped(out, source.size or source.max_bytes, what)
         try:
             hub.within_deadline(what, lambda: http_get(source.url, capped, expected_size=source.size,
@@ -49,10 +58,34 @@ def host(url: str) -> str:
 
 def check_url(url: str) -> None:
     """HTTPS only (plain HTTP only to a loopback host, where the tests serve their files)."""
+    if not _secure(url):
+        raise WeightsError(f"{url} is not an https:// address; official files are only downloaded over HTTPS.")
+
+
+def _secure(url: str) -> bool:
     parts = urlsplit(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname or "")):
-        return
-    raise WeightsError(f"{url} is not an https:// address; official files are only downloaded over HTTPS.")
+    return parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname or ""))
+
+
+def allowed_hosts(url: str) -> frozenset[str]:
+    """Where a download from ``url`` may be served from: its own host and the CDN hosts known for it."""
+    first = host(url)
+    return frozenset({first}) | CDN_HOSTS.get(first, frozenset())
+
+
+def check_hop(first: str, url: str, file: str) -> None:
+    """Every request of a download of ``file`` from ``first``, redirects included: HTTPS to an allowed host.
+
+    Only the registry's address was ever checked before, so a server (or whoever took over its
+    name) could send the download anywhere by redirecting it; now each hop is held to the same rule.
+    """
+    hop, origin = host(url), host(first)
+    if hop not in allowed_hosts(first):
+        raise WeightsError(f"Downloading {file} was refused: {origin} sent it on to {hop}, which is neither the "
+                           f"authors' server nor a CDN it is known to use, so nothing was downloaded from {hop}.")
+    if not _secure(url):
+        raise WeightsError(f"Downloading {file} was refused: {origin} sent it on to {urlsplit(url).scheme}://{hop}, "
+                           "not an https:// address; official files are only downloaded over HTTPS.")
 
 
 def _loopback(name: str) -> bool:

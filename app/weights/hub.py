@@ -26,6 +26,7 @@ its next chunk, and nothing partial is used (huggingface_hub discards its tempor
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import threading
@@ -252,6 +253,8 @@ def _seconds(name: str, default: float) -> float:
 
 
 _current: contextvars.ContextVar[DownloadBudget | None] = contextvars.ContextVar("download_budget", default=None)
+#: A check every request of this context must pass, redirects included (see :func:`hop_rule`).
+_hop_rule: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("hop_rule", default=None)
 _hooks_installed = False
 _hooks_lock = threading.Lock()
 
@@ -319,10 +322,33 @@ def _budgeted_client() -> httpx2.Client:
 
 
 def _check_request(request: httpx2.Request) -> None:
-    """A spent budget stops huggingface_hub's retries and resumes before they connect."""
+    """A spent budget stops huggingface_hub's retries and resumes before they connect; a hop rule sees every URL.
+
+    httpx2 calls request hooks before each request it sends, the redirects it follows included, so
+    a rule raising here stops a redirect before anything connects to its target.
+    """
     budget = _current.get()
     if budget is not None:
         budget.check()
+    rule = _hop_rule.get()
+    if rule is not None:
+        rule(str(request.url))
+
+
+@contextlib.contextmanager
+def hop_rule(rule: Callable[[str], None]) -> Iterator[None]:
+    """Every request made in this context (and in :func:`within_deadline` workers started in it) is shown to ``rule``.
+
+    ``rule(url)`` raises to refuse a request: the first one and, above all, each redirect, which
+    huggingface_hub's client follows by itself. Used for the authors' HTTPS files, whose server
+    must not send a download to another host or scheme.
+    """
+    _install_client_hooks()
+    token = _hop_rule.set(rule)
+    try:
+        yield
+    finally:
+        _hop_rule.reset(token)
 
 
 def _watch_response(response: httpx2.Response) -> None:

@@ -20,8 +20,10 @@ from huggingface_hub import get_hf_file_metadata, hf_hub_url
 from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 from huggingface_hub.utils import get_session
 
+from app.errors import WeightsError
 from app.registry import ModelSpec, OfficialArchive
 from app.weights import hub, pins
+from app.weights.download import check_hop
 from app.weights.resolve import Location, hub_file, hub_files, official_name
 
 ANSWER_SECONDS = 600.0  # an answer stays true this long (a removed file is noticed at download time)
@@ -92,7 +94,11 @@ def _hub_source(file: hub.HubFile, spec: ModelSpec) -> tuple[str, Ask]:
 
 def _head(url: str, what: str) -> Silence | None:
     try:
-        response = get_session().head(url, timeout=TIMEOUT, follow_redirects=True)
+        with hub.hop_rule(lambda hop: check_hop(url, hop, what)):  # a redirect the download would refuse
+            response = get_session().head(url, timeout=TIMEOUT, follow_redirects=True)
+    except WeightsError as exc:
+        return Silence(f"{what}: {exc}", "the authors' download server sends its weights to a server this app "
+                                         "does not download from")
     except Exception as exc:  # refused, DNS, TLS, timeout
         failure = Silence(f"{what}: {urlsplit(url).hostname} could not be reached ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:200] if str(exc) else 'no details'})",
