@@ -238,21 +238,54 @@ def output_folder(session: str = "") -> Path:
     """A fresh folder for one run's files inside Gradio's cache, which serves them in place.
 
     (A folder elsewhere made Gradio copy every file into its cache and left the original
-    behind for good.) The whole cache is swept first (:mod:`app.disk`: age and size cap),
-    and the folder is deleted with the visitor's session.
+    behind for good.) The whole cache is swept first (:mod:`app.disk`: age and size cap); a run
+    is refused while the cache is still over its cap (everything in it in use). The folder is in
+    use (:data:`app.disk.holds`) for its downloads' time and, as its session's latest run (the one
+    the page shows, merges and continues from), until the next run or the end of the session;
+    it is deleted with the session.
     """
     root = Path(gr.utils.get_upload_folder())
     root.mkdir(parents=True, exist_ok=True)
-    disk.sweep(root, keep=page_files)
+    if disk.sweep(root, keep=page_files) >= disk.cap_bytes():
+        raise InpaintError("The server's disk is full of work in progress right now; please try again in a few "
+                           "minutes.")
     folder = Path(tempfile.mkdtemp(prefix="inpaint-", dir=root))
+    disk.holds.hold(f"run:{folder}", [folder], disk.claim_seconds())
     if session:
         with _runs_lock:
-            _runs.setdefault(session, []).append(folder)
+            runs = _runs.setdefault(session, [])
+            previous = runs[-1] if runs else None
+            runs.append(folder)
+        if previous is not None:
+            disk.holds.release(session_owner(session), [previous])
+        disk.holds.hold(session_owner(session), [folder], disk.max_age())
     return folder
 
 
+def session_owner(session: str) -> str:
+    """The owner name of a page session's files in :data:`app.disk.holds`."""
+    return f"session:{session}"
+
+
+def in_use_by(session: str, path: str | None) -> None:
+    """``path`` is a photo the session works on (uploaded, continued from, back to by Undo): kept until it ends.
+
+    At most the age limit (a session that never says it ended). Paths outside the cache (the
+    examples) need nothing.
+    """
+    if session and path:
+        disk.holds.hold(session_owner(session), [path], disk.max_age())
+
+
+def release(session: str, path: str | None) -> None:
+    """The session no longer works on ``path`` (e.g. the photo was refused)."""
+    if session and path:
+        disk.holds.release(session_owner(session), [path])
+
+
 def forget(session: str) -> None:
-    """The visitor left: their runs' folders go now rather than at the next sweep."""
+    """The visitor left: their runs' folders go now rather than at the next sweep; their photos are no longer in use."""
     with _runs_lock:
         folders = _runs.pop(session, [])
+    disk.holds.release(session_owner(session))
     disk.remove(folders)

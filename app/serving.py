@@ -15,8 +15,9 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import disk, results
+from app import disk, results, workers
 from app.ui import CSS, IMPORTED, build
+from app.uploads import UploadGate
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
@@ -64,15 +65,17 @@ class ClosedRoutes:
 
 
 def public_settings(demo: gr.Blocks, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``launch`` keyword arguments for an app facing the public: the MCP tool on, the back office closed.
+    """``launch`` keyword arguments for the public: the MCP tool on, the back office closed, uploads gated.
 
     Monitoring and run history are off through Gradio's own settings (the run-history page would
     list results the sweep has deleted, and its bucket routes call the Hub for visitors);
-    :class:`ClosedRoutes` answers 404 for the rest. Callers' own values win, except the closed routes.
+    :class:`ClosedRoutes` answers 404 for the rest. :class:`app.uploads.UploadGate` admits every
+    upload against the disk's bounds before Gradio writes it. Callers' own values win, except these two.
     """
     kwargs = {"mcp_server": mcp_enabled(), "enable_monitoring": False, "run_history": False} | kwargs
     app_kwargs = dict(kwargs.get("app_kwargs") or {})
-    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(ClosedRoutes, paths=closed_routes(demo))]
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(ClosedRoutes, paths=closed_routes(demo)),
+                                Middleware(UploadGate, keep=results.page_files)]
     return kwargs | {"app_kwargs": app_kwargs}
 
 
@@ -82,8 +85,8 @@ def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
     root = Path(gr.utils.get_upload_folder())
     results.page_files.update(disk.made_since(root, IMPORTED - 1))  # made while the page was built
     disk.sweep(root, keep=results.page_files)  # what an earlier run of the server left
-    demo.queue(default_concurrency_limit=int(os.environ.get("INPAINT_CONCURRENCY", "1")),
+    demo.queue(default_concurrency_limit=workers.INFERENCE_SLOTS,
                max_size=int(os.environ.get("INPAINT_QUEUE_SIZE", "32")))
     kwargs.setdefault("server_name", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     kwargs.setdefault("server_port", int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    demo.launch(theme=theme(), css=CSS, max_file_size="200mb", **public_settings(demo, kwargs))
+    demo.launch(theme=theme(), css=CSS, max_file_size=f"{disk.MAX_UPLOAD_MB}mb", **public_settings(demo, kwargs))

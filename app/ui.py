@@ -115,6 +115,8 @@ def guard_editor(editor: gr.ImageEditor) -> gr.ImageEditor:
     def checked(file, flatten_on_white: bool = False):
         if file is not None:
             data = bytes(file) if isinstance(file, (bytes, bytearray, memoryview)) else None
+            if data is None and not Path(file.path).is_file():  # the age limit took it: no path, no "layer"
+                raise expired_photo()
             try:
                 with decoding("painted layer"), Image.open(io.BytesIO(data) if data else file.path) as header:
                     check_size(header.size, EDITOR_MAX_PIXELS, "painted layer")
@@ -126,16 +128,19 @@ def guard_editor(editor: gr.ImageEditor) -> gr.ImageEditor:
     return editor
 
 
-def on_upload(path: str | None):
+def on_upload(path: str | None, request: gr.Request = None):
     """Check the photo at once (size limit, readable) and show its preview for painting.
 
-    A refused file is cleared from the field (with the message), so nothing runs on it.
+    A refused file is cleared from the field (with the message), so nothing runs on it. An
+    accepted one is in use for the visitor's session (:func:`in_use`) until the page closes.
     """
     if not path:
         return None, None, None, "", gr.skip()
     try:
+        in_use(path, request)
         photo = load_photo(path)
     except InpaintError as exc:
+        results.release(_session(request), path)
         gr.Warning(str(exc), title="Photo refused", duration=None)
         return None, None, None, f"Photo refused: {exc}", None
     return _editor_value(photo), path, None, _describe(photo), gr.skip()
@@ -296,6 +301,7 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
     """
     if not photo_path:
         raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
+    in_use(photo_path, request)
     failed: dict[str, str] = {}  # model name -> why: the others' fills are still shown
     try:
         chosen = Options.of(**knobs)
@@ -416,6 +422,8 @@ def clear_results():
 def _start(photo_path: str, history: list[str], note: str):
     """Editor, stored photo, preset, description and undo stack for a new photo to paint on (EXIF, ICC and
     bit depth kept in its file); :func:`clear_results` follows as its own event."""
+    if not Path(photo_path).is_file():
+        raise expired_photo()
     try:
         photo = load_photo(photo_path)
     except InpaintError as exc:
@@ -465,8 +473,24 @@ def _session(request: gr.Request | None) -> str:
 
 
 def on_unload(request: gr.Request) -> None:
-    """The visitor closed the page: their results go now rather than at the next sweep."""
+    """The visitor closed the page: their results go now rather than at the next sweep, their photos are free."""
     results.forget(_session(request))
+
+
+def expired_photo() -> gr.Error:
+    """What a visitor reads when the photo they work on has gone from the server (its age limit)."""
+    minutes = disk.max_age() / 60
+    return gr.Error(f"Your photo is no longer on the server (photos are kept {minutes:.0f} minutes); please "
+                    "upload it again.", title="Photo expired", print_exception=False)
+
+
+def in_use(path: str, request: gr.Request | None) -> None:
+    """``path``, the photo a page event works on, is in use for the visitor's session from now on
+    (:func:`app.results.in_use_by`): the disk's cap never deletes it. Gone already: :func:`expired_photo`."""
+    results.in_use_by(_session(request), path)
+    if not Path(path).is_file():
+        results.release(_session(request), path)
+        raise expired_photo()
 
 
 @takes_knobs

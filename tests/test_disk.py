@@ -23,14 +23,17 @@ def _file(path: Path, size: int, age: float) -> Path:
     return path
 
 
-def test_sweep_deletes_old_files_then_the_oldest_over_the_cap(tmp_path):
+def test_sweep_deletes_old_files_then_the_oldest_not_in_use_over_the_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(disk, "holds", disk.Holds())
     old = _file(tmp_path / "a" / "old.png", 100, age=7200)
     files = [_file(tmp_path / f"run{i}" / "r.png", 1000, age=1000 - i * 100) for i in range(5)]
-    young = _file(tmp_path / "upload" / "new.png", 5000, age=1)
+    in_use = _file(tmp_path / "photo" / "mine.png", 1000, age=2000)  # the oldest, but a session works on it
+    disk.holds.hold("session:x", [in_use])
+    young = _file(tmp_path / "upload" / "new.png", 4000, age=1)
     left = disk.sweep(tmp_path, age=3600, cap=6000)
     assert not old.exists() and not (tmp_path / "a").exists(), "old file and its empty folder stay"
     assert [f.exists() for f in files] == [False, False, False, False, True]  # oldest first
-    assert young.exists(), "a file a running request may still read was deleted"
+    assert in_use.exists() and young.exists()
     assert left == 6000
 
 
