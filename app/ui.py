@@ -21,10 +21,10 @@ import numpy as np
 from gradio.context import LocalContext
 from PIL import Image
 
-from app import disk, masks, options, pipeline, regions, registry, results, select_ui
+from app import disk, masks, options, pipeline, regions, registry, results, select_ui, workers
 from app.errors import BadImageError, InpaintError, ModelUnavailableError, WeightsError
 from app.images import Photo, check_size, decoding, load_photo, preview
-from app.model_cache import availability, download, needs_download
+from app.model_cache import availability, needs_download
 from app.options import Knob, Options
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 PREVIEW_SIDE = 1024
 #: Largest image the editor may send back (its canvas is the preview; a hostile client may send more).
 EDITOR_MAX_PIXELS = 4 * PREVIEW_SIDE * PREVIEW_SIDE
-DOWNLOAD_CONCURRENCY = 2  # weight downloads at once, apart from the inference worker(s)
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 HOLE_COLOUR = "#ff0050"
 GUIDE_COLOURS = {"cyan": "#00e5ff", "yellow": "#ffe600", "green": "#7cff00"}  # one per guide kind
@@ -201,13 +200,8 @@ def on_fetch(model_ids: list[str], progress=gr.Progress()) -> None:
     Runs in its own concurrency group, so one visitor's download never holds the worker that
     runs everybody's models; a failed download is reported here and again by :func:`on_run`.
     """
-    for model_id in dict.fromkeys(model_ids or []):
-        spec = registry.get(model_id)
-        if needs_download(spec):
-            try:
-                download(spec, progress=lambda f, m: progress(f, desc=m))
-            except InpaintError as exc:
-                gr.Warning(str(exc), duration=None, title=f"{spec.name} could not be downloaded")
+    for model_id, exc in workers.fetch_missing(model_ids or [], lambda f, m: progress(f, desc=m)).items():
+        gr.Warning(str(exc), duration=None, title=f"{registry.get(model_id).name} could not be downloaded")
 
 
 class Shown(NamedTuple):
@@ -306,17 +300,19 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
     try:
         chosen = Options.of(**knobs)
         ready = _ready(model_ids, failed)
-        photo = load_photo(photo_path)
-        painted = strokes(editor, photo.size, preset, select_ui.hole_of(picked, photo_path, people_erased))
-        hole = painted.pop("hole")
         left = client_left()
-        fills = pipeline.run(photo, hole, ready, chosen, guides=painted, progress=lambda f, m: progress(f, desc=m),
-                             on_failure=lambda spec, exc: failed.update({spec.name: for_visitor(exc, spec)}),
-                             cancelled=left)
-        progress(1.0, desc="Preparing the comparison")
-        changed = fills[0].changed
-        changed = pipeline.changed_area(photo, hole, chosen) if changed is None else changed
-        run = results.present(photo, fills, changed, _session(request), cancelled=left, background=True)
+        with workers.inference_slot(left):
+            photo = load_photo(photo_path)
+            painted = strokes(editor, photo.size, preset, select_ui.hole_of(picked, photo_path, people_erased))
+            hole = painted.pop("hole")
+            fills = pipeline.run(photo, hole, ready, chosen, guides=painted,
+                                 progress=lambda f, m: progress(f, desc=m),
+                                 on_failure=lambda spec, exc: failed.update({spec.name: for_visitor(exc, spec)}),
+                                 cancelled=left)
+            progress(1.0, desc="Preparing the comparison")
+            changed = fills[0].changed
+            changed = pipeline.changed_area(photo, hole, chosen) if changed is None else changed
+            run = results.present(photo, fills, changed, _session(request), cancelled=left, background=True)
     except Exception as exc:  # every failure reaches the page as a message
         if failed and isinstance(exc, InpaintError):  # no model gave a result: why, model by model
             raise gr.Error(" ".join(failed.values()), title="Cannot inpaint", print_exception=False) from exc
@@ -514,18 +510,29 @@ def api_inpaint(image: str, mask: str, models: list[str], knobs: dict[str, Any],
     # Only the results are written: the caller has the original.
     try:
         chosen = Options.of(**knobs)
-        photo = load_photo(image)
-        hole = masks.to_hole(mask, photo.size)
-        guides = {kind: masks.to_hole(path, photo.size, f"{kind} strokes")
-                  for kind, path in zip(guide_kinds(), guide_files) if path}
+        model_ids = list(dict.fromkeys(models or registry.DEFAULT_MODELS))
+        _fetched_or_raise(model_ids)
         left = client_left()
-        fills = pipeline.run(photo, hole, models or list(registry.DEFAULT_MODELS), chosen, guides=guides,
-                             cancelled=left)
-        run = results.present(photo, fills, session=_session(request), cancelled=left)
+        with workers.inference_slot(left):
+            photo = load_photo(image)
+            hole = masks.to_hole(mask, photo.size)
+            guides = {kind: masks.to_hole(path, photo.size, f"{kind} strokes")
+                      for kind, path in zip(guide_kinds(), guide_files) if path}
+            fills = pipeline.run(photo, hole, model_ids, chosen, guides=guides, cancelled=left)
+            run = results.present(photo, fills, session=_session(request), cancelled=left)
         return run["files"], [{"model": r.model.id, "sample": r.sample, "seconds": round(r.seconds, 3),
                                "score": r.score, "label": r.label} for r in fills]
     except Exception as exc:
         raise _user_error(exc) from exc
+
+
+def _fetched_or_raise(model_ids: list[str]) -> None:
+    """Download what ``model_ids`` lack before the inference slot is taken; a failed download fails the call."""
+    failed = workers.fetch_missing(model_ids)
+    for model_id in workers.still_missing(model_ids):  # e.g. a model whose download another call has not finished
+        failed.setdefault(model_id, InpaintError(f"{registry.get(model_id).name} has no weights here yet; call again."))
+    if failed:
+        raise next(iter(failed.values())) if len(failed) == 1 else InpaintError(" ".join(map(str, failed.values())))
 
 
 def knob_control(knob: Knob) -> gr.components.Component:
@@ -615,7 +622,7 @@ def build() -> gr.Blocks:
                          api_name=False, queue=False)
         # Downloads and inference queue apart: a visitor waiting for weights holds no inference worker.
         fetch = lock.then(on_fetch, models, None, api_name=False, concurrency_id="downloads",
-                          concurrency_limit=DOWNLOAD_CONCURRENCY, show_progress_on=status)
+                          concurrency_limit=workers.DOWNLOAD_CONCURRENCY, show_progress_on=status)
         run_inputs = [photo_path, preset, editor, models, *(controls[n] for n in options.NAMES), view, picked,
                       people_erased]
         work = fetch.success(files_later(on_run), run_inputs,
@@ -719,5 +726,6 @@ def _api_endpoint() -> None:
                   *(api_input(knob) for knob in options.KNOBS),
                   *(gr.File(label=f"{kind} strokes") for kind in guide_kinds())]
         outputs = [gr.File(file_count="multiple", label="images"), gr.JSON(label="results")]
+        # Its own group: a call fetching weights holds no inference slot (app.workers takes it later).
         gr.Button(visible=False).click(takes_guides(api_inpaint), inputs, outputs, api_name="inpaint",
-                                       concurrency_id="inpaint")
+                                       concurrency_id="api", concurrency_limit=workers.API_CONCURRENCY)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import ui
+from app import ui, workers
 from app.masks import grow
 from tests.helpers import box_hole, textured
 
@@ -107,9 +107,11 @@ def test_downloads_queue_apart_from_inference():
     """A visitor waiting for weights must not hold the worker that runs everybody's models."""
     demo = ui.build()
     groups = {dep["fn"].__name__: dep["concurrency_id"] for dep in _dependencies(demo)}
-    assert groups["on_fetch"] == "downloads" and groups["on_run"] == groups["api_inpaint"] == "inpaint"
-    fetch = next(dep for dep in _dependencies(demo) if dep["fn"].__name__ == "on_fetch")
-    assert fetch["concurrency_limit"] == ui.DOWNLOAD_CONCURRENCY
+    assert groups["on_fetch"] == "downloads" and groups["on_run"] == "inpaint"
+    limits = {dep["fn"].__name__: dep["concurrency_limit"] for dep in _dependencies(demo)}
+    assert limits["on_fetch"] == workers.DOWNLOAD_CONCURRENCY
+    # /inpaint fetches before it takes the inference slot (app.workers): its own group, several callers at once
+    assert groups["api_inpaint"] == "api" and limits["api_inpaint"] == workers.API_CONCURRENCY > 1
 
 
 def _dependencies(demo: gr.Blocks) -> list[dict]:
