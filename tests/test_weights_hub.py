@@ -221,7 +221,7 @@ def test_download_cut_for_good_is_a_clear_error_and_the_next_try_works(server, h
 # --------------------------------------------------------------------------- checksum
 
 
-def test_sha256_mismatch_is_refused_and_nothing_deleted(server, hf_env, synthetic):
+def test_a_download_that_fails_its_pin_is_refused_and_deleted_again(server, hf_env, synthetic):
     _, data1 = synthetic[1]
     _, data2 = synthetic[2]
     server.add("testns/inpaint-gen", {FILE: data2}, refs=("v1",))  # not what the registry pins
@@ -231,13 +231,88 @@ def test_sha256_mismatch_is_refused_and_nothing_deleted(server, hf_env, syntheti
         fetch(spec)
     message = str(error.value)
     assert sha(data1) in message and sha(data2) in message and FILE in message and "NOT used" in message
-    cached = cached_paths(spec)[FILE]
-    assert cached.is_file() and str(cached) in message  # refused, not deleted
+    assert "deleted again" in message
+    assert not [p for p in hf_env.rglob("*") if p.is_file() and p.stat().st_size == len(data2)]  # no blob kept
+    assert cached_paths(spec) == {} and locate(spec).status == "remote"  # the next try downloads again
 
-    with pytest.raises(WeightsError, match="sha256"):  # the cache hit is checked too
+
+def test_a_cached_file_that_fails_its_pin_is_refused_reported_and_kept(server, hf_env, synthetic):
+    """A file already in the cache (changed there after its download) is not the app's to delete."""
+    _, data1 = synthetic[1]
+    _, data2 = synthetic[2]
+    server.add("testns/inpaint-gen", {FILE: data1}, refs=("v1",))
+    spec = spec_for("testns/inpaint-gen", sha(data1))
+    cached = fetch(spec)[FILE]
+    cached.resolve().write_bytes(data2)
+    os.utime(cached.resolve(), ns=(1, 1))
+
+    with pytest.raises(WeightsError) as error:  # the cache hit is checked too
         fetch(spec)
+    message = str(error.value)
+    assert sha(data1) in message and sha(data2) in message and "Nothing was deleted" in message
+    assert cached.is_file() and str(cached) in message  # refused, not deleted
     state = model_cache.availability(spec)  # and reported up front, without hashing again
     assert not state.ok and sha(data2) in state.reason and "--force" in state.reason
+
+
+# ------------------------------------------------------------------ pinned on first use
+
+
+def test_an_unpinned_mirror_is_pinned_on_first_use_and_held_to_it(server, hf_env, pins_file, monkeypatch,
+                                                                   tmp_path):
+    """No sha256 anywhere (a registry mirror under INPAINT_HUB_NAMESPACE): the first download that loads strictly
+    is recorded in pins.json; a file the mirror serves later (another machine, a fresh cache) must match it."""
+    good, tampered = tiny_bytes(1.0), tiny_bytes(9.0)
+    server.add("testns/tiny", {FILE: good}, refs=("v1",))
+    spec = spec_for("testns/tiny")
+    assert torch.all(model_cache.get_inpainter(spec).conv.weight == 1.0)
+    pinned = json.loads(pins_file.read_text())["tiny"]["first_use"]
+    assert pinned == {FILE: {"sha256": sha(good), "size": len(good), "from": "testns/tiny@v1"}}
+
+    server.add("testns/tiny", {FILE: tampered}, refs=("v1",))  # the mirror's tag now names other bytes
+    fresh = tmp_path / "another-machine"
+    monkeypatch.setenv("HF_HOME", str(fresh))
+    model_cache.clear()
+    with pytest.raises(WeightsError) as error:
+        model_cache.get_inpainter(spec)
+    message = str(error.value)
+    assert sha(good) in message and sha(tampered) in message and "pinned on its first use" in message
+    assert "first_use" in message and "deleted again" in message
+    assert not [p for p in fresh.rglob("*") if p.is_file() and p.read_bytes() == tampered]  # nothing of it kept
+    assert locate(spec).status == "remote"
+    assert json.loads(pins_file.read_text())["tiny"]["first_use"][FILE]["sha256"] == sha(good)  # the pin stays
+
+
+def test_a_first_download_that_does_not_load_strictly_is_neither_pinned_nor_kept(server, hf_env, pins_file):
+    server.add("testns/tiny", {FILE: save({"conv.weight": torch.ones(3, 3, 1, 1)})}, refs=("v1",))  # no conv.bias
+    with pytest.raises(WeightsError, match="missing keys: conv.bias") as error:
+        fetch(spec_for("testns/tiny"))
+    assert "Nothing was pinned or loaded. The download was deleted again." in str(error.value)
+    assert not pins_file.exists() and not list(hf_env.rglob(FILE))
+
+
+def test_cached_unpinned_weights_are_pinned_by_their_first_load_or_verify(server, hf_env, pins_file, monkeypatch,
+                                                                         capsys):
+    """Files put in the cache before (``hf download``, an older version of the app) are pinned where first used."""
+    from huggingface_hub import hf_hub_download
+
+    from app import registry
+    from app.weights import cli
+
+    data = tiny_bytes(2.0)
+    server.add("testns/tiny", {FILE: data}, refs=("v1",))
+    spec = spec_for("testns/tiny")
+    monkeypatch.setattr(registry, "MODELS", registry.MODELS + (spec,))
+    hf_hub_download("testns/tiny", FILE, revision="v1", cache_dir=str(hf_env), endpoint=server.url)
+    assert cli.main(["verify", spec.id]) == 0
+    assert "not pinned); pinned now in" in capsys.readouterr().out
+    assert json.loads(pins_file.read_text())["tiny"]["first_use"][FILE]["sha256"] == sha(data)
+
+    pins_file.unlink()
+    assert locate(spec).entries[0].sha256 is None
+    assert torch.all(model_cache.get_inpainter(spec).conv.weight == 2.0)  # the app's first load pins it too
+    assert json.loads(pins_file.read_text())["tiny"]["first_use"][FILE]["sha256"] == sha(data)
+    assert locate(spec).entries[0].sha256 == sha(data)
 
 
 def test_server_claiming_the_pinned_sha_is_not_trusted(server, hf_env, synthetic):
@@ -384,9 +459,11 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_cli_download_list_and_offline(server, tmp_path):
-    data = tiny_bytes(3.0)
+def test_cli_download_list_and_offline(server, tmp_path, pins_file):
+    data = tiny_bytes(3.0)  # no LaMa: pinned beforehand, as it would not load strictly on its first use
     server.add("clins/big-lama", {FILE: data}, refs=("v1",))
+    pins_file.write_text(json.dumps({"lama": {"first_use": {FILE: {"sha256": sha(data), "size": len(data),
+                                                                   "from": "clins/big-lama@v1"}}}}))
     env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
            "INPAINT_HUB_NAMESPACE": "clins", "INPAINT_CHECKPOINTS": str(tmp_path / "checkpoints"),
            "HF_HUB_DISABLE_PROGRESS_BARS": "1"}

@@ -23,7 +23,7 @@ from app.registry import MIRROR_REVISION, ModelSpec
 from app.weights import hub, pins
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.convert import CARD_NAME, convert
-from app.weights.fetch import fetch
+from app.weights.fetch import fetch, record_first_use
 from app.weights.loader import instantiate, read_entries
 from app.weights.provision import obtain
 from app.weights.resolve import (
@@ -194,6 +194,10 @@ def _verify_one(spec: ModelSpec) -> str:
     note = _verify_local(spec, location) if location.status == "local" else _verify_cached(spec, location)
     source = location.source if location.status == "local" else f"cached weights of {where(spec)}"
     instantiate(spec, read_entries(spec, location.entries), "cpu", source=source)
+    unpinned = {e.name: e.path for e in location.entries if location.status == "cached" and not e.sha256}
+    if unpinned:  # checked and loaded strictly just now: this is their first use
+        record_first_use(spec, unpinned)
+        note += f"; pinned now in {pins.pins_path()}, later downloads must match"
     return note + "; loads strictly"
 
 

@@ -1,13 +1,18 @@
 """A model's Hub files on this machine, verified: from the cache, else downloaded.
 
 Only ``.safetensors`` files are fetched from the Hub (nothing downloaded is ever
-unpickled). Each one is checked for truncation, and against the registry's sha256 pin
-when there is one, after download *and* on cache hits. Hub errors become the model's own
-message (:func:`app.weights.resolve.missing_message`): what is wrong and what to provide.
+unpickled). Each one is checked for truncation, and against its sha256 pin after download
+*and* on cache hits. A file just downloaded that fails its pin is deleted from the cache again
+(nobody's file yet: nothing of a tampered download stays); one found in the cache is refused and
+left where it is. A file nothing pins (the registry's mirrors under ``INPAINT_HUB_NAMESPACE``) is
+pinned on its first use, once it loads strictly (:func:`pin_first_use`). Hub errors become the
+model's own message (:func:`app.weights.resolve.missing_message`): what is wrong and what to provide.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Collection
 from pathlib import Path
 
 from huggingface_hub.errors import (
@@ -21,9 +26,12 @@ from huggingface_hub.errors import (
 
 from app.errors import ModelUnavailableError, WeightsError
 from app.registry import HUB_NAMESPACE_ENV, ModelSpec
-from app.weights import hub
+from app.weights import hub, pins
 from app.weights.resolve import cached_paths, hub_file, hub_files, mirror, missing_message, where, why_no_download
-from app.weights.verify import verify_file
+from app.weights.strict import load_strict
+from app.weights.verify import read_safetensors_unchecked, sha256_of, verify_file
+
+log = logging.getLogger(__name__)
 
 
 def fetch(spec: ModelSpec, progress: hub.Progress | None = None, force: bool = False) -> dict[str, Path]:
@@ -38,14 +46,102 @@ def fetch(spec: ModelSpec, progress: hub.Progress | None = None, force: bool = F
     if not files:
         raise ModelUnavailableError(missing_message(spec, why_no_download(spec, settings)))
     cached = {} if force else cached_paths(spec, settings)
-    paths = {}
+    paths: dict[str, Path] = {}
+    downloaded: list[str] = []
     for name, expected in files.items():
-        path = cached.get(name) or _download(spec, name, settings, progress, force)
+        path = cached.get(name)
+        if path is None:
+            path = _download(spec, name, settings, progress, force)
+            downloaded.append(name)
         if progress:
             progress(1.0, f"Verifying {name}")
-        verify_file(spec, name, path, expected)
+        if name in downloaded:
+            _check_download(spec, name, path, expected)
+        else:
+            verify_file(spec, name, path, expected)
         paths[name] = path
+    pin_first_use(spec, paths, downloaded, progress)
     return paths
+
+
+def _check_download(spec: ModelSpec, name: str, path: Path, expected: str | None) -> None:
+    """A file just downloaded: its pin first, and one that fails it is deleted (no tampered bytes stay cached)."""
+    if expected:
+        actual = sha256_of(path, fresh=True)
+        if actual != expected.lower():
+            _discard(path)
+            raise WeightsError(_not_the_pinned_file(spec, name, expected.lower(), actual))
+    verify_file(spec, name, path, expected)
+
+
+def _not_the_pinned_file(spec: ModelSpec, name: str, expected: str, actual: str) -> str:
+    first = pins.first_use(spec).get(name)
+    if first is not None and first.sha256 == expected:
+        origin = f"pinned on its first use, from {first.where}, in {pins.pins_path()}"
+        advice = (f"If the mirror was re-uploaded on purpose, delete the \"first_use\" record of {spec.id} in that "
+                  "file to accept the new one; otherwise someone changed the mirror's file.")
+    else:
+        origin = f"pinned for {spec.id} in the registry or {pins.pins_path()}"
+        advice = "The mirror now serves other bytes than the pinned ones: check it before trying again."
+    return (f"{spec.name}: {name} downloaded from {where(spec)} failed its sha256 check and was NOT used.\n"
+            f"  expected: {expected} ({origin})\n  actual:   {actual}\n"
+            f"The download was deleted again and nothing was loaded. {advice}")
+
+
+def _discard(path: Path) -> None:
+    """Delete a refused download from huggingface_hub's cache: the snapshot's entry and the blob it points to."""
+    blob = path.resolve()
+    path.unlink(missing_ok=True)
+    blob.unlink(missing_ok=True)
+
+
+def pin_first_use(spec: ModelSpec, paths: dict[str, Path], downloaded: Collection[str] = (),
+                  progress: hub.Progress | None = None) -> None:
+    """Pin the files of ``paths`` that nothing pins yet, as they are now, once they load strictly into the network.
+
+    Trust on first use: a mirror named only by ``INPAINT_HUB_NAMESPACE`` has no sha256 anywhere, so
+    any later file that parsed as safetensors was accepted. Its first copy that loads strictly is
+    recorded in pins.json (sha256 and size) and every later one must match it. A ``downloaded`` file
+    that does not load is deleted again, and nothing is pinned.
+    """
+    files = hub_files(spec)
+    unpinned = {name: path for name, path in paths.items() if not files.get(name)}
+    if not unpinned:
+        return
+    if progress:
+        progress(1.0, f"Checking {spec.name}'s weights before pinning them")
+    try:
+        _load_strictly(spec, paths)
+    except WeightsError as exc:
+        for name in downloaded:
+            _discard(paths[name])
+        gone = " The download was deleted again." if downloaded else ""
+        raise WeightsError(f"{exc} Nothing was pinned or loaded.{gone}") from exc
+    record_first_use(spec, unpinned)
+
+
+def record_first_use(spec: ModelSpec, paths: dict[str, Path]) -> None:
+    """Write the sha256 and size of ``paths`` (checked by the caller) into pins.json as ``spec``'s first-use pins."""
+    source = where(spec)
+    pinned = {name: pins.FirstUsePin(sha256_of(path), path.stat().st_size, source) for name, path in paths.items()}
+    try:
+        written = pins.record_first_use(spec, pinned)
+    except OSError as exc:  # a read-only deployment: the file was checked, but later downloads cannot be held to it
+        log.warning("%s: could not record the first-use pins of %s in %s (%s); later downloads are not checked "
+                    "against them. Pin them with `python -m app weights push` or by hand.", spec.id,
+                    ", ".join(paths), pins.pins_path(), exc)
+        return
+    log.info("%s: pinned %s on first use in %s", spec.id,
+             ", ".join(f"{name} (sha256 {pin.sha256})" for name, pin in pinned.items()), written)
+
+
+def _load_strictly(spec: ModelSpec, paths: dict[str, Path]) -> None:
+    """The network of ``spec`` built for these files and loaded strictly on the CPU, then dropped."""
+    state: dict = {}
+    for path in paths.values():
+        state.update(read_safetensors_unchecked(path))  # headers were checked by verify_file
+    load_strict(spec.network().for_state(state, **spec.kwargs), state, source=f"{spec.name} weights from "
+                f"{where(spec)}")
 
 
 def _download(spec: ModelSpec, name: str, settings: hub.HubSettings, progress: hub.Progress | None,

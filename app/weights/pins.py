@@ -13,6 +13,16 @@ another), read at each lookup so a running process sees a new pin at once::
 or an HTTPS download: when the authors re-upload it, once its full sha256 is known, and for the
 tests' synthetic files). A model with neither keeps
 the registry's entries. A malformed file is an error naming it, never silently ignored.
+
+``first_use`` pins a mirror file that neither the registry nor a ``mirror`` record pins (the registry's
+mirrors under ``INPAINT_HUB_NAMESPACE``): the app writes it itself once the file's first download
+(or the copy it found in the cache) loaded strictly, and from then on every download and cache hit
+of that model must have that sha256 and size, whichever mirror serves it::
+
+    {"lama": {"first_use": {"model.safetensors": {"sha256": "<sha256>", "size": 204000000,
+                                                  "from": "me/big-lama@v1"}}}}
+
+Deleting that record accepts a new file at its next first use.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +39,16 @@ from app.errors import WeightsError
 from app.registry import HubWeights, ModelSpec, OfficialArchive, OfficialDownload
 
 PINS_ENV = "INPAINT_PINS"
+
+
+@dataclass(frozen=True)
+class FirstUsePin:
+    """What a mirror file was on its first use (``where``: the repo@revision it came from then)."""
+
+    sha256: str
+    size: int
+    where: str
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _lock = threading.Lock()
 
@@ -83,12 +103,37 @@ def official(spec: ModelSpec) -> OfficialArchive | OfficialDownload | None:
                            "sha256 and size.") from exc
 
 
+def first_use(spec: ModelSpec) -> dict[str, FirstUsePin]:
+    """The mirror files of ``spec`` pinned on their first use, by name ({} when none is)."""
+    record = read_pins().get(spec.id, {}).get("first_use")
+    if record is None:
+        return {}
+    try:
+        return {str(name): FirstUsePin(_sha(str(entry["sha256"])), int(entry["size"]), str(entry["from"]))
+                for name, entry in dict(record).items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"The first-use pins of {spec.id} in {pins_path()} are malformed ({exc}): each file "
+                           "needs sha256, size and from; delete that record to pin again.") from exc
+
+
 def record_mirror(spec: ModelSpec, repo_id: str, revision: str, files: dict[str, str]) -> Path:
     """Write ``spec``'s mirror into the pins file (other records kept); returns the file."""
+    return _update(spec, "mirror", {"repo_id": repo_id, "revision": revision, "files": dict(files)})
+
+
+def record_first_use(spec: ModelSpec, files: dict[str, FirstUsePin]) -> Path:
+    """Pin ``files`` of ``spec``'s mirror as they were on their first use (its other first-use pins kept)."""
+    entries = {name: {"sha256": pin.sha256, "size": pin.size, "from": pin.where} for name, pin in files.items()}
+    return _update(spec, "first_use", entries, merge=True)
+
+
+def _update(spec: ModelSpec, kind: str, record: dict[str, Any], merge: bool = False) -> Path:
+    """Set (or ``merge`` into) ``spec``'s ``kind`` record, other records kept; written whole, then renamed over it."""
     path = pins_path()
     with _lock:
         pins = read_pins()
-        pins.setdefault(spec.id, {})["mirror"] = {"repo_id": repo_id, "revision": revision, "files": dict(files)}
+        entry = pins.setdefault(spec.id, {})
+        entry[kind] = {**entry.get(kind, {}), **record} if merge else record
         staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         staged.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(staged, path)

@@ -40,11 +40,14 @@ def obtain(spec: ModelSpec, location: Location | None = None, progress: hub.Prog
     """A readable location of ``spec``'s weights: ``location`` itself, or what fetching it produced.
 
     ``remote`` locations are fetched here (mirror files downloaded, or the archive provisioned),
-    so every caller (first click, ``weights download``, the API) gets weights the same way.
+    so every caller (first click, ``weights download``, the API) gets weights the same way. Cached
+    mirror files nothing pins yet go through :func:`~app.weights.fetch.fetch` too, which pins them.
     """
     location = location or locate(spec)
     if location.status == "missing":
         raise ModelUnavailableError(location.reason)
+    if location.status == "cached" and any(entry.sha256 is None for entry in location.entries):
+        return cached_location(spec, fetch(spec, progress))  # cache hits, pinned on this first use
     if location.status != "remote":
         return location
     if location.via == "archive":

@@ -132,7 +132,11 @@ def mirror(spec: ModelSpec) -> HubWeights | None:
 
 
 def hub_files(spec: ModelSpec) -> dict[str, str | None]:
-    """The mirror's files of ``spec`` (name -> pinned sha256); safetensors only."""
+    """The mirror's files of ``spec`` (name -> pinned sha256, None = not pinned yet); safetensors only.
+
+    A file the mirror does not pin is held to its first-use pin once there is one (pins.json's
+    ``first_use``), so every check of a pin (download, cache hit, ``weights verify``) applies to it.
+    """
     weights = mirror(spec)
     if weights is None:
         return {}
@@ -140,7 +144,8 @@ def hub_files(spec: ModelSpec) -> dict[str, str | None]:
     if unsafe:
         raise WeightsError(f"{spec.name}: the registry names {', '.join(unsafe)} on the Hub, but only .safetensors "
                            "files are downloaded (nothing downloaded is ever unpickled).")
-    return dict(weights.files)
+    first = pins.first_use(spec) if None in weights.files.values() else {}
+    return {name: sha or (first[name].sha256 if name in first else None) for name, sha in weights.files.items()}
 
 
 def hub_file(spec: ModelSpec, name: str) -> hub.HubFile:
