@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import os
+import pickle
 import zipfile
 
 import pytest
@@ -15,6 +17,7 @@ from app.errors import WeightsError
 from app.registry import OfficialArchive
 from app.weights import cli
 from app.weights.archive import extract_members, fetch_archive
+from app.weights.resolve import locate
 from app.weights.verify import read_safetensors_unchecked
 from tests.test_weights_hub import hf_env, server, spec_for  # noqa: F401 - fixtures
 
@@ -93,3 +96,50 @@ def test_the_default_tiny_archive_fetches_against_its_pin(server, hf_env, tiny_s
     archive = _zip({"tiny/models/tiny.pth": _official_tiny()[0]})
     server.add("authors/tiny", {"tiny.zip": archive})
     assert fetch_archive(tiny_spec).read_bytes() == archive  # what tests/test_download_deadline.py relies on
+
+
+def _refused_member(kind: str) -> bytes:
+    """A release file ``weights fetch-official`` must refuse: one that would run code, or one that does not fit."""
+    if kind == "hostile pickle":
+        return pickle.dumps(_Calls(os.getcwd))  # a harmless call, but a call: refused before anything runs
+    buffer = io.BytesIO()
+    torch.save({"generator": {"conv.weight": torch.ones(3, 3, 1, 1)}}, buffer)  # conv.bias missing
+    return buffer.getvalue()
+
+
+class _Calls:
+    def __init__(self, func) -> None:
+        self.func = func
+
+    def __reduce__(self) -> tuple:
+        return self.func, ()
+
+
+@pytest.mark.parametrize(("kind", "says"), [("bad hash", "does not match its pinned sha256"),
+                                            ("hostile pickle", "getcwd"),
+                                            ("failed strict load", "missing keys: conv.bias")])
+@pytest.mark.parametrize("no_convert", [False, True])
+def test_a_refused_fetch_leaves_nothing_in_checkpoints(server, hf_env, checkpoints, monkeypatch, capsys,  # noqa: F811
+                                                       kind, says, no_convert):
+    """Whatever refuses the file, nothing of it reaches checkpoints/<id>/, so the model is not listed as local."""
+    good = _zip({"tiny/models/tiny.pth": _official_tiny()[0]})
+    archive = good if kind == "bad hash" else _zip({"tiny/models/tiny.pth": _refused_member(kind)})
+    spec = pinned_spec(monkeypatch, archive)
+    server.add("authors/tiny", {"tiny.zip": good[:-1] + bytes([good[-1] ^ 1]) if kind == "bad hash" else archive})
+    assert cli.main(["fetch-official", spec.id, *(["--no-convert"] if no_convert else [])]) == 1
+    assert says in capsys.readouterr().err
+    assert list(checkpoints.iterdir()) == []  # no best.ckpt, no model folder, no staging folder
+    assert locate(spec).status != "local"
+    assert cli.main(["list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{spec.id} "))
+    assert "local" not in row
+
+
+def test_no_convert_keeps_only_the_checked_official_file(server, hf_env, checkpoints, monkeypatch,  # noqa: F811
+                                                         tiny_spec, capsys):
+    server.add("authors/tiny", {"tiny.zip": _zip({"tiny/models/tiny.pth": _official_tiny()[0]})})
+    assert cli.main(["fetch-official", tiny_spec.id, "--no-convert"]) == 0
+    assert [p.name for p in checkpoints.iterdir()] == [tiny_spec.id]
+    assert [p.name for p in (checkpoints / tiny_spec.id).iterdir()] == ["tiny.pth"]
+    assert "loads strictly" in capsys.readouterr().out
+    assert locate(tiny_spec).status == "local"

@@ -13,7 +13,12 @@ same message the UI shows and exits non-zero.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from app import registry
@@ -55,7 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     download.add_argument("--force", action="store_true", help="download again even if cached")
     official = sub.add_parser("fetch-official", help="fetch the authors' own archive from the Hub, extract, convert")
     official.add_argument("id", metavar="MODEL_ID")
-    official.add_argument("--no-convert", action="store_true", help="only extract the official files")
+    official.add_argument("--no-convert", action="store_true",
+                          help="keep only the official files (still read safely and loaded strictly first)")
     conv = sub.add_parser("convert", help="official release files -> model.safetensors + sha256 + README.md")
     conv.add_argument("id", metavar="MODEL_ID")
     conv.add_argument("--src", type=Path, help="folder with the official files (default checkpoints/<id>/)")
@@ -146,13 +152,43 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _fetch_official(args: argparse.Namespace) -> int:
+    """Extract and check in a staging folder: only files read safely that load strictly reach ``checkpoints/``.
+
+    A refused file (bad hash, hostile pickle, failed strict load) would otherwise stay in the folder the
+    app serves from and be listed as ready; ``--no-convert`` skips writing safetensors, never the check.
+    """
     spec = registry.get(args.id)
     archive = fetch_archive(spec)
-    for path in extract_members(spec, archive):
-        print(f"{spec.id}: extracted {path}")
-    if args.no_convert:
-        return 0
-    return _convert(argparse.Namespace(id=spec.id, src=None, out=None, no_check=False))
+    folder = local_dir(spec)
+    with _staging(folder) as staging:
+        extracted = extract_members(spec, archive, staging)
+        try:
+            done = convert(spec, staging, check=True)
+        except InpaintError as exc:
+            raise WeightsError(f"{exc} Nothing from {archive.name} was kept in {folder}.") from exc
+        kept = [*extracted] if args.no_convert else [*extracted, done.card, done.weights]  # the weights last
+        folder.mkdir(exist_ok=True)
+        for path in kept:
+            os.replace(path, folder / path.name)
+    for path in extracted:
+        print(f"{spec.id}: extracted {folder / path.name} (read safely, loads strictly)")
+    if not args.no_convert:
+        print(f"wrote {folder / done.weights.name} ({done.tensors} tensors, {done.size} bytes) and "
+              f"{folder / done.card.name}")
+        print(f"sha256 {done.sha256}")
+        print(f'registry pin: files={{"{SAFETENSORS_NAME}": "{done.sha256}"}}')
+    return 0
+
+
+@contextlib.contextmanager
+def _staging(folder: Path) -> Iterator[Path]:
+    """A hidden folder beside ``folder`` (same disk: moving out of it is a rename), removed afterwards."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".fetching-{folder.name}-", dir=folder.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- convert
