@@ -102,6 +102,16 @@ class Holds:
                 if not owners:
                     self._drop(path)
 
+    def release_uploads(self, paths: Iterable[str | Path]) -> None:
+        """The event these uploads were sent for has run: they no longer wait for it (a session may still hold them)."""
+        with self._lock:
+            for path in map(key, paths):
+                owners = self._ends.get(path, {})
+                for owner in [owner for owner in owners if owner.startswith("upload:")]:
+                    del owners[owner]
+                if path in self._ends and not owners:
+                    self._drop(path)
+
     def held(self) -> set[str]:
         """The paths someone still holds (expired holds are forgotten here)."""
         now = time.time()

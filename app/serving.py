@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import disk, results, workers
 from app.ui import CSS, IMPORTED, build
-from app.uploads import UploadGate
+from app.uploads import UploadGate, release_after_events
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
@@ -82,6 +82,7 @@ def public_settings(demo: gr.Blocks, kwargs: dict[str, Any]) -> dict[str, Any]:
 def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
     """Queue with bounded concurrency and size, then serve (offline-safe; see :func:`public_settings`)."""
     demo = demo or build()
+    release_after_events(demo)
     root = Path(gr.utils.get_upload_folder())
     results.page_files.update(disk.made_since(root, IMPORTED - 1))  # made while the page was built
     disk.sweep(root, keep=results.page_files)  # what an earlier run of the server left

@@ -11,10 +11,12 @@ held for its client (:data:`app.disk.holds`) until its event has had time to rea
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 from starlette.concurrency import run_in_threadpool
@@ -102,6 +104,36 @@ async def _drain(receive: Receive) -> None:
         message = await receive()
         if message["type"] != "http.request" or not message.get("more_body", False):
             return
+
+
+def release_after_events(demo: gr.Blocks) -> None:
+    """Once an event has run, the uploads it was given no longer wait for it: their upload holds end.
+
+    What a session goes on using (its photo) it holds itself (:func:`app.ui.in_use`). Without this
+    every upload would count against its client for the whole claim window, and an API client
+    making many calls would be refused after 256 MB. Wraps ``demo.process_api``, through which
+    Gradio runs every event (queued, direct and MCP calls alike).
+    """
+    process = demo.process_api
+
+    @functools.wraps(process)
+    async def process_api(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await process(*args, **kwargs)
+        finally:
+            disk.holds.release_uploads(paths_in(kwargs["inputs"] if "inputs" in kwargs else args[1:2]))
+
+    demo.process_api = process_api  # type: ignore[method-assign]
+
+
+def paths_in(value: Any) -> list[str]:
+    """Every file path named in an event's payload (Gradio's ``FileData``: a dict with a ``path``), at any depth."""
+    if isinstance(value, dict):
+        own = [value["path"]] if isinstance(value.get("path"), str) else []
+        return own + [path for item in value.values() for path in paths_in(item)]
+    if isinstance(value, (list, tuple)):
+        return [path for item in value for path in paths_in(item)]
+    return []
 
 
 def _stated_size(scope: Scope) -> int | None:

@@ -7,6 +7,7 @@ into a folder of its own); the slow one floods the real app over HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -182,6 +183,27 @@ def test_the_client_is_the_address_the_proxies_saw(monkeypatch):
     assert uploads.client_of(v6) == uploads.client_of({"client": ("2001:db8:1:2:bbbb::9", 1)}) == "2001:db8:1:2::/64"
 
 
+def test_an_upload_stops_waiting_once_its_event_has_run_but_a_photo_in_use_stays_held(folder):
+    """The gate holds an upload for the event it was sent for; once any event has run with it, only a
+    session's own hold (the page's photo) keeps it: an API client's inputs stop counting against it."""
+    import asyncio
+
+    seen = []
+    with gr.Blocks() as demo:
+        field, out = gr.File(type="filepath"), gr.Textbox()
+        field.change(lambda path: seen.append(path) or "ok", field, out)
+    uploads.release_after_events(demo)
+    api_input = _stored(folder, "image.png", 1000, "10.0.0.1")
+    photo = _stored(folder, "photo.png", 1000, "10.0.0.1")
+    results.in_use_by("visitor", str(photo))
+    for path in (api_input, photo):
+        asyncio.run(demo.process_api(0, [{"path": str(path), "meta": {"_type": "gradio.FileData"}}]))
+    assert seen and "10.0.0.1" not in disk.holds.waiting()
+    assert disk.holds.uploads_of("10.0.0.1") == 1000, "the photo in use still counts against its client"
+    disk.sweep(folder, cap=0)
+    assert not api_input.exists() and photo.exists()
+
+
 async def _gradio_like_upload(request: Request) -> JSONResponse:
     """Gradio's upload route, as far as disk goes: a temporary file in the folder, renamed into its own folder."""
     root = Path(gr.utils.get_upload_folder())
@@ -246,3 +268,132 @@ def test_other_routes_pass_untouched(folder):
     client = TestClient(uploads.UploadGate(app))
     assert client.post("/gradio_api/queue/join", json={"a": 1}).json() == {"a": 1}
     assert results.page_files is not None  # the gate keeps the page's own files (see serving.public_settings)
+
+
+# --- The real app, flooded over HTTP -------------------------------------------------------------
+
+FLOOD, FLOOD_MB, CAP_MB = 40, 20, 300
+VICTIM = "192.0.2.10"
+
+
+def _page_event(config: dict, trigger: str | None, inputs_have: str, outputs_have: str) -> int:
+    """The page's event (its fn_index) whose inputs and outputs include the given elements (fired by ``trigger``,
+    unless it is chained after another)."""
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"] if c.get("props", {}).get("elem_id")}
+    for dep in config["dependencies"]:
+        if ids[inputs_have] in dep["inputs"] and ids[outputs_have] in dep["outputs"] and \
+                (trigger is None or any(event == trigger for _, event in dep["targets"])):
+            return dep["id"]
+    raise AssertionError(f"no {trigger} event from {inputs_have} to {outputs_have}")
+
+
+def _call(http, config: dict, fn: int, session: str, values: dict[str, object]) -> dict:
+    """Fire page event ``fn`` for ``session`` (inputs by elem_id, others at their defaults; states from the
+    session) and wait for its end; returns Gradio's ``process_completed`` message."""
+    components = {c["id"]: c for c in config["components"]}
+    dep = next(d for d in config["dependencies"] if d["id"] == fn)
+    data = []
+    for cid in dep["inputs"]:
+        props = components[cid].get("props", {})
+        data.append(values.get(props.get("elem_id"), props.get("value")))
+    join = http.post("/gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": session,
+                                                      "event_data": None, "trigger_id": None})
+    assert join.status_code == 200, join.text
+    with http.stream("GET", f"/gradio_api/queue/data?session_hash={session}", timeout=300) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    return message
+    raise AssertionError("the event never completed")
+
+
+def _upload(http, path: Path, name: str, client: str):
+    with path.open("rb") as file:
+        return http.post("/gradio_api/upload", files=[("files", (name, file))], headers={"x-forwarded-for": client})
+
+
+def _file_data(path: str) -> dict:
+    return {"path": path, "orig_name": Path(path).name, "meta": {"_type": "gradio.FileData"}}
+
+
+def _flood(url: str, blob: Path, clients: list[str], folder: Path) -> tuple[list[int], int]:
+    """``FLOOD`` uploads of ``blob`` under distinct names, four at a time; the answers and the largest the
+    folder was seen at (sampled every 20 ms while they ran)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    largest, done = [0], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            total = 0
+            for path in folder.rglob("*"):
+                with contextlib.suppress(OSError):
+                    total += path.stat().st_size if path.is_file() else 0
+            largest[0] = max(largest[0], total)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with httpx.Client(base_url=url, timeout=120) as http, ThreadPoolExecutor(4) as pool:
+            codes = list(pool.map(lambda i: _upload(http, blob, f"flood-{clients[i % len(clients)]}-{i}.bin",
+                                                    clients[i % len(clients)]).status_code, range(FLOOD)))
+    finally:
+        done.set()
+        watcher.join()
+    return codes, largest[0]
+
+
+@pytest.mark.slow  # starts the app and sends 1.6 GB over loopback
+def test_a_flood_of_40_uploads_of_20_mb_stays_under_a_300_mb_cap_and_the_victim_still_erases(tmp_path):
+    import httpx
+
+    from tests.server import running_app
+
+    blob = tmp_path / "flood.bin"
+    with blob.open("wb") as out:  # 20 MB on disk, never in memory: the names differ, so Gradio keeps 40 files
+        for _ in range(FLOOD_MB):
+            out.write(os.urandom(MB))
+    photo, layer = tmp_path / "photo.png", tmp_path / "layer.png"
+    Image.fromarray(textured(600, 800)).save(photo)
+    strokes = np.zeros((600, 800, 4), np.uint8)
+    strokes[200:260, 300:420] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
+    Image.fromarray(strokes).save(layer)
+    with running_app(tmp_path / "app", INPAINT_DISK_CAP_MB=str(CAP_MB)) as app, \
+            httpx.Client(base_url=app.url, timeout=120) as http:
+        folder = tmp_path / "app" / "gradio-tmp"
+        config = http.get("/config").json()
+        # The victim uploads a photo and the page takes it, before the flood.
+        stored = _upload(http, photo, "photo.png", VICTIM).json()[0]
+        upload_fn = _page_event(config, "upload", "photo", "editor")
+        taken = _call(http, config, upload_fn, "victim", {"photo": _file_data(stored)})
+        assert taken["success"], taken
+        # One address: bounded by the per-client total (256 MB), refused with a message after that.
+        one, largest_one = _flood(app.url, blob, ["198.51.100.7"], folder)
+        # Forty addresses: bounded by the cap; the first address's unclaimed uploads give way first.
+        many, largest_many = _flood(app.url, blob, [f"203.0.113.{i}" for i in range(FLOOD)], folder)
+        refusal = _upload(http, blob, "one-more.bin", "203.0.113.250")
+        # The victim erases: the editor's layers are uploaded, then the run.
+        background = _upload(http, photo, "background.png", VICTIM)
+        painted = _upload(http, layer, "layer_0.png", VICTIM)
+        run_fn = _page_event(config, None, "editor", "gallery")
+        editor = {"background": _file_data(background.json()[0]), "layers": [_file_data(painted.json()[0])],
+                  "composite": None, "id": None}
+        erased = _call(http, config, run_fn, "victim", {"editor": editor, "models": ["telea"]})
+        held_at_end = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        photo_kept = Path(stored).exists()  # (Gradio empties its folder when the app stops)
+    print(f"\nflood from one address: {one.count(200)} stored, {one.count(429)} refused (429), "
+          f"folder at most {largest_one / MB:.0f} MB")
+    print(f"flood from {FLOOD} addresses: {many.count(200)} stored, {many.count(503)} refused (503), "
+          f"folder at most {largest_many / MB:.0f} MB (cap {CAP_MB} MB); at the end {held_at_end / MB:.0f} MB")
+    assert one.count(200) == 256 // FLOOD_MB and one.count(429) == FLOOD - 256 // FLOOD_MB, one
+    assert many.count(200) > 0 and set(many) <= {200, 503}, many
+    assert max(largest_one, largest_many) <= CAP_MB * MB
+    assert refusal.status_code == 503 and "try again in a few minutes" in refusal.text
+    assert background.status_code == painted.status_code == 200, (background.text, painted.text)
+    assert photo_kept, "the victim's photo was deleted"
+    assert erased["success"], erased
