@@ -213,6 +213,9 @@ def check_inputs(args: argparse.Namespace) -> None:
     for path, what in named + [(path, f"The --{kind} image") for kind, path in guides.items()]:
         if not path.exists():
             raise InpaintError(f"{what} {path} does not exist.")
+        if not (path.is_dir() or path.is_file()):  # /dev/zero never ends, a FIFO blocks the reader: never opened
+            raise InpaintError(f"{what} {path} is not a regular file (a device, pipe or socket); give an image "
+                               "file or a folder.")
     if not args.image.is_dir() and args.mask is not None and args.mask.is_dir():
         raise InpaintError(f"{args.image} is a file, so --mask must be a mask file, not the folder {args.mask}.")
     for kind, path in guides.items():

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import io
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -87,15 +88,40 @@ def load_photo(source: str | Path | bytes | Image.Image | np.ndarray, limit: int
 
 
 def read_file(path: Path, what: str = "image") -> bytes:
-    """The bytes of ``path``, refused before reading when the file is over :data:`MAX_FILE_BYTES`."""
+    """The bytes of ``path``, a regular file of at most :data:`MAX_FILE_BYTES`; anything else is refused.
+
+    ``st_size`` alone is not trusted: ``/dev/zero`` reports 0 and never ends (3 GB read in 3 s), a FIFO
+    reports 0 and blocks whoever opens it, and files under ``/proc`` report 0 for what they hold. So a
+    non-regular file is refused before it is opened, the file is opened without blocking and checked
+    again on the open descriptor (it may have been swapped meanwhile), and at most the limit + 1 byte
+    is ever read.
+    """
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise BadImageError(f"The {what} file {path.name} is {size / 1e6:.0f} MB, over this app's limit of "
-                                f"{MAX_FILE_BYTES / 1e6:.0f} MB per file.")
-        return path.read_bytes()
+        _check_regular(path, os.stat(path).st_mode, what)  # opening a FIFO would block, a device may act
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as file:
+            status = os.fstat(file.fileno())
+            _check_regular(path, status.st_mode, what)
+            if status.st_size > MAX_FILE_BYTES:
+                raise _too_large(path, what, status.st_size)
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise BadImageError(f"Cannot read {path.name}: {exc.strerror or exc}.") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(path, what)  # more than its st_size said: /proc, or a file still growing
+    return data
+
+
+def _check_regular(path: Path, mode: int, what: str) -> None:
+    if not stat.S_ISREG(mode):
+        raise BadImageError(f"The {what} {path.name} is not a regular file (a device, pipe or socket), so it was "
+                            "not read; give an image file.")
+
+
+def _too_large(path: Path, what: str, size: int | None = None) -> BadImageError:
+    how = f"is {size / 1e6:.0f} MB," if size is not None else "is"
+    return BadImageError(f"The {what} file {path.name} {how} over this app's limit of "
+                         f"{MAX_FILE_BYTES / 1e6:.0f} MB per file.")
 
 
 def open_header(data: bytes, limit: int | None = None, what: str = "image") -> Image.Image:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
 import numpy as np
+import pytest
+
+T = TypeVar("T")
 
 
 def textured(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
@@ -17,3 +26,29 @@ def box_hole(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     hole = np.zeros((h, w), bool)
     hole[y0:y1, x0:x1] = True
     return hole
+
+
+def never_blocking(fifo: Path, call: Callable[[], T], timeout: float = 10.0) -> T:
+    """``call()``'s result (or exception, raised here), failing instead of hanging when it blocks on ``fifo``.
+
+    A reader that opens a FIFO waits for a writer forever; if it does, this opens the writing end
+    (which frees it) and fails the test.
+    """
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # the writer arrives and leaves: the reader sees EOF
+        thread.join(5)
+        pytest.fail(f"reading {fifo.name} blocked for {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import box_hole, textured
+from tests.helpers import box_hole, never_blocking, textured
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -313,3 +313,29 @@ def test_a_model_named_twice_is_run_and_written_once(photos, capsys):
                               "-o", str(photos / "out"))
     assert code == 0, err
     assert names(photos / "out") == ["photo0__telea.png"] and out.count("photo0__telea.png") == 1
+
+
+def test_a_fifo_as_image_mask_or_guide_is_one_error_line_without_blocking(photos, capsys, tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    photo, mask = str(photos / "images" / "photo0.png"), str(photos / "masks" / "photo0.png")
+    for args, what in [((str(fifo), "--mask", mask), "The image"), ((photo, "--mask", str(fifo)), "The --mask"),
+                       ((photo, "--mask", mask, "--edges", str(fifo)), "The --edges image")]:
+        code, _, err = never_blocking(fifo, lambda args=args: run_main(capsys, "inpaint", *args, "-m", "telea",
+                                                                        "-o", str(photos / "out")))
+        assert_one_line_error(code, err, what, "pipe.png is not a regular file")
+    assert not (photos / "out").exists()
+
+
+@pytest.mark.slow  # two Python start-ups
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_a_device_or_a_fifo_is_one_error_line_as_a_user_runs_it(photos, tmp_path):
+    """``python -m app`` itself, under a timeout: /dev/zero never ends, a FIFO blocks whoever opens it."""
+    fifo = tmp_path / "mask.png"
+    os.mkfifo(fifo)
+    for image, mask in [("/dev/zero", "masks/photo0.png"), ("images/photo0.png", str(fifo))]:
+        done = subprocess.run([sys.executable, "-m", "app", "inpaint", image, "--mask", mask, "-m", "telea"],
+                              cwd=photos, capture_output=True, text=True, timeout=120,
+                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+        assert_one_line_error(done.returncode, done.stderr, "is not a regular file")
+    assert not (photos / "outputs").exists()

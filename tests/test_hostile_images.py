@@ -8,7 +8,10 @@ where it matters, that memory did not grow).
 from __future__ import annotations
 
 import io
+import os
 import resource
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -20,8 +23,9 @@ from PIL import Image
 
 from app import api, images, masks, ui
 from app.errors import BadImageError, BadMaskError
-from tests.helpers import box_hole, textured
+from tests.helpers import box_hole, never_blocking, textured
 
+REPO = Path(__file__).resolve().parents[1]
 BOMB_SIDE = 60_000  # 3.6 gigapixels: 14 GB of RGBA once decoded
 
 
@@ -148,3 +152,43 @@ def test_api_guide_bomb_is_refused(tmp_path, bomb, photo):
     Image.fromarray(box_hole(120, 160, 40, 60, 40, 60).astype(np.uint8) * 255).save(mask)
     with pytest.raises(gr.Error, match="edges strokes declares more than"):
         ui.api_inpaint(str(photo), str(mask), ["telea"], 1, 0, "crop", 16, 0, 0, str(bomb))
+
+
+# ----------------------------------------------------------- files that are not regular files
+
+
+@pytest.fixture
+def fifo(tmp_path) -> Path:
+    path = tmp_path / "photo.png"
+    os.mkfifo(path)
+    return path
+
+
+def test_a_fifo_as_photo_mask_or_guide_is_refused_without_blocking(fifo):
+    with pytest.raises(BadImageError, match="photo.png is not a regular file"):
+        never_blocking(fifo, lambda: images.load_photo(fifo))
+    for what in ("mask", "edges strokes"):
+        with pytest.raises(BadMaskError, match=f"The {what} photo.png is not a regular file"):
+            never_blocking(fifo, lambda what=what: masks.to_hole(fifo, (8, 8), what))
+
+
+@pytest.mark.slow  # a Python start-up: over 3 s here (the FIFO and /proc tests cover the same code fast)
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_a_device_is_refused_before_it_is_read():
+    """In a child process with a memory ceiling and a timeout: /dev/zero, read to its end, never ends."""
+    code = ("from app import images, masks\n"
+            "for call in (lambda: images.load_photo('/dev/zero'), lambda: masks.to_hole('/dev/zero', (8, 8))):\n"
+            "    try:\n        call()\n    except Exception as exc:\n        print(type(exc).__name__, exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)))
+    assert done.returncode == 0, done.stderr
+    refused = "zero is not a regular file (a device, pipe or socket), so it was not read; give an image file."
+    assert done.stdout.splitlines() == [f"BadImageError The image {refused}", f"BadMaskError The mask {refused}"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="no /proc")
+def test_a_file_holding_more_than_its_size_says_is_read_only_to_the_limit(monkeypatch):
+    """/proc files are regular files whose st_size is 0: the limit holds on the bytes read, not the size."""
+    monkeypatch.setattr(images, "MAX_FILE_BYTES", 100)
+    with pytest.raises(BadImageError, match="The image file maps is over this app's limit of 0 MB per file"):
+        images.load_photo(Path("/proc/self/maps"))
