@@ -153,7 +153,10 @@ def decoding(what: str) -> Iterator[None]:
                             "(a decompression bomb).") from exc
     except UnidentifiedImageError as exc:
         raise BadImageError(f"This {what} file is not an image we can read (PNG, JPEG, WebP, TIFF, BMP...).") from exc
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+    except MemoryError as exc:  # the server's shortage, not the file's fault: say so, and what may help
+        raise BadImageError(f"The server ran out of memory while decoding this {what}. Try a smaller image, or "
+                            "try again later when the server is less busy.") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise BadImageError(f"The {what} file is damaged or truncated and cannot be read ({exc}).") from exc
 
 
@@ -198,7 +201,12 @@ def _is_16bit_colour(image: Image.Image) -> bool:
 
 
 def _decode_16bit(data: bytes) -> np.ndarray:
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV reports a failed allocation as its own error: the same shortage
+        if exc.code == cv2.Error.StsNoMem:
+            raise MemoryError(str(exc)) from exc
+        raise BadImageError(f"This 16-bit image could not be decoded ({exc.err or exc}).") from exc
     if array is None or array.ndim != 3:
         raise BadImageError("This 16-bit image could not be decoded.")
     code = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB

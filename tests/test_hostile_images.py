@@ -192,3 +192,38 @@ def test_a_file_holding_more_than_its_size_says_is_read_only_to_the_limit(monkey
     monkeypatch.setattr(images, "MAX_FILE_BYTES", 100)
     with pytest.raises(BadImageError, match="The image file maps is over this app's limit of 0 MB per file"):
         images.load_photo(Path("/proc/self/maps"))
+
+
+# ------------------------------------------------------------------ the server's memory, not the file
+
+
+def test_running_out_of_memory_while_decoding_says_so_not_damaged(tmp_path, monkeypatch):
+    """Pillow's decoder failing to allocate (as it does when the server is short of memory) is not a damaged file."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(textured(32, 48)).save(path)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(Image, "_getdecoder", no_memory)  # what ImageFile.load calls to decode the pixels
+    for call, kind, what in [(lambda: images.load_photo(path), BadImageError, "image"),
+                             (lambda: api.inpaint(path, path, "telea"), BadImageError, "image"),
+                             (lambda: masks.to_hole(path, (48, 32)), BadMaskError, "mask")]:
+        with pytest.raises(kind) as error:
+            call()
+        message = str(error.value)
+        assert message.startswith(f"The server ran out of memory while decoding this {what}.")
+        assert "smaller image" in message and "damaged" not in message
+
+
+def test_opencv_running_out_of_memory_on_a_16_bit_photo_says_so(tmp_path, monkeypatch):
+    import cv2
+
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), np.full((16, 16, 3), 40000, np.uint16))
+    real = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: cv2.resize(np.zeros((1, 1), np.uint8), (1 << 20, 1 << 20)))
+    with pytest.raises(BadImageError, match="ran out of memory while decoding this image"):
+        images.load_photo(path)  # a real OpenCV allocation failure (1 TB), as imdecode raises it
+    monkeypatch.setattr(cv2, "imdecode", real)
+    assert images.load_photo(path).pixels.dtype == np.uint16
