@@ -69,8 +69,10 @@ def whole(name: str, value: object, low: int, high: int) -> int:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         number = math.nan
+    except OverflowError:  # an integer too large for a float, e.g. 10**400 in raw JSON
+        number = math.inf
     if not (math.isfinite(number) and low <= number <= high):
-        raise InpaintError(f"{name.capitalize()} must be a number from {low} to {high} (got {value!r}).")
+        raise InpaintError(f"{name.capitalize()} must be a number from {low} to {high} (got {repr(value)[:40]}).")
     return int(round(number))
 
 

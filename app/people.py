@@ -28,7 +28,7 @@ from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError, We
 from app.grabcut import grabcut_select
 from app.images import Photo, load_photo
 from app.registry import PretrainedSpec
-from app.segmenters import Box, get_segmenter, segmenter_spec, unavailable_reason
+from app.segmenters import Box, get_segmenter, must_download, segmenter_spec, unavailable_reason
 from app.selection import GRABCUT, embedding_of
 from app.weights import pretrained
 from app.weights.hub import Progress
@@ -116,37 +116,41 @@ def detector_status() -> dict[str, Any]:
 
 
 def find_people(photo: Any, grow: int = DEFAULT_GROW, threshold: float = THRESHOLD, segmenter: str = "auto",
-                progress: Progress | None = None) -> list[Person]:
+                progress: Progress | None = None, fetch: bool = True) -> list[Person]:
     """Every person in ``photo``, masked and grown by ``grow`` px, the subject marked, largest first.
 
     ``segmenter``: ``"auto"`` (the default segmenter if it can run, else GrabCut per box),
     ``"grabcut"`` or a segmenter id. Raises :class:`ModelUnavailableError` when the detector
-    cannot run (with what to do instead).
+    cannot run (with what to do instead). ``fetch=False``: weights not here yet are not downloaded
+    now (the web app fetched them before taking its select slot, :mod:`app.select_lane`).
     """
     photo = photo if isinstance(photo, Photo) else load_photo(photo)
     radius = int(options.knob("grow").check(grow))
-    if not (isinstance(threshold, (int, float)) and 0 <= threshold <= 1):
-        raise InpaintError(f"The detection threshold must be a number from 0 to 1, not {threshold!r}.")
+    threshold = check_threshold(threshold)
     try:
+        if not fetch and must_download(detector_spec()):
+            raise ModelUnavailableError(f"{detector_spec().name}'s weights have not been downloaded yet.")
         detector = get_detector(detector_spec(), progress)
     except (ModelUnavailableError, WeightsError) as exc:  # not here, not pinned, not on the Hub, or refused
         raise ModelUnavailableError(f"Finding people needs the person detector: {exc} "
                                     "Click on each person to select them instead.") from exc
     found = detector.detect(photo.rgb8, threshold)
-    drawn, method = _masks(photo, [box for box, _ in found], segmenter, progress)
+    drawn, method = _masks(photo, [box for box, _ in found], segmenter, progress, fetch)
     subject = subject_index([box for box, _ in found], photo.size)
     people = [Person(masks.grow(mask, radius), _int_box(box), score, i == subject, method)
               for i, ((box, score), mask) in enumerate(zip(found, drawn))]
     return sorted(people, key=lambda p: -int(p.mask.sum()))
 
 
-def _masks(photo: Photo, boxes: list[Box], segmenter: str, progress: Progress | None) -> tuple[list[np.ndarray], str]:
+def _masks(photo: Photo, boxes: list[Box], segmenter: str, progress: Progress | None,
+           fetch: bool = True) -> tuple[list[np.ndarray], str]:
     """One mask per box: the segmenter prompted by the box, else GrabCut seeded by it."""
     if not boxes:
         return [], GRABCUT
     if segmenter != GRABCUT:
         chosen = segmenter_spec(None if segmenter == "auto" else segmenter)
-        why = unavailable_reason(chosen)
+        why = unavailable_reason(chosen) or ("" if fetch or not must_download(chosen) else
+                                             f"{chosen.name}'s weights have not been downloaded yet")
         if why and segmenter != "auto":
             raise ModelUnavailableError(why)
         if not why:
@@ -158,6 +162,19 @@ def _masks(photo: Photo, boxes: list[Box], segmenter: str, progress: Progress | 
                 if segmenter != "auto":
                     raise
     return [grabcut_select(photo.rgb8, (), box) for box in boxes], GRABCUT
+
+
+def check_threshold(value: Any) -> float:
+    """The detection threshold as a number from 0 to 1, or :class:`InpaintError` (NaN, text, 1e400 and 10**400 too)."""
+    try:
+        number = float(value) if not isinstance(value, (bool, str)) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    except OverflowError:
+        number = math.inf
+    if not (math.isfinite(number) and 0 <= number <= 1):
+        raise InpaintError(f"The detection threshold must be a number from 0 to 1, not {repr(value)[:40]}.")
+    return number
 
 
 def subject_index(boxes: Sequence[Box], size: tuple[int, int]) -> int | None:

@@ -160,6 +160,14 @@ def unavailable_reason(chosen: PretrainedSpec) -> str:
     return location.reason if location.status == "missing" else ""
 
 
+def must_download(spec: PretrainedSpec) -> bool:
+    """True when ``spec``'s weights are neither local nor cached, but could be downloaded (no network asked)."""
+    try:
+        return pretrained.locate(spec).status == "remote"
+    except InpaintError:
+        return False  # misconfigured: unavailable_reason says why
+
+
 def get_segmenter(chosen: PretrainedSpec, progress: Progress | None = None) -> Segmenter:
     """The loaded segmenter of ``chosen`` (downloaded and loaded on first use; kept by the model cache)."""
     def build() -> Segmenter:

@@ -4,7 +4,13 @@ Both take the photo as a file through the same hygiene as every upload (:func:`a
 size checked from the header, EXIF rotation applied) and return masks as PNG files of the
 photo's size (white = selected), written where the results of ``/inpaint`` go (swept by age and
 size, deleted with the session). Messages for a visitor never name server folders: the operator's
-detail goes to the log.
+detail goes to the log. Every number is checked (NaN, infinities, integers too large for a float
+included) before any work, and the weights a call needs are fetched before it takes the select
+slot (:mod:`app.select_lane`), so a slow download holds up nobody else.
+
+``points`` and ``box`` are JSON inputs; their declared JSON Schema (:data:`POINTS_SCHEMA`,
+:data:`BOX_SCHEMA`) is what ``/gradio_api/info`` and the MCP tools show (Gradio's own for a JSON
+input, ``{"type": {}}``, is not valid JSON Schema and made MCP clients refuse every call).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from app import people, results, selection
+from app import options, people, registry, results, select_lane, selection
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.images import load_photo
+from app.registry import PretrainedSpec
 from app.weights import pretrained
 
 log = logging.getLogger(__name__)
@@ -42,13 +49,17 @@ def api_select(image: str, points: Any, box: Any = None, grow: float = 0, segmen
         the mask as a PNG of the photo's size (white = selected), and how it was made (method, score, seconds, note)
     """
     try:
-        photo = load_photo(image)
-        chosen = selection.select(photo, _json(points, "points"), _json(box, "box"), int(_number(grow, "grow")),
-                                  method=segmenter or "auto")
+        method = _method(segmenter)
+        radius = options.knob("grow").check(grow)
+        prompts, frame = _json(points, "points"), _json(box, "box")
+        select_lane.fetch(_segmenters_for(method), _progress())
+        with select_lane.select_slot(_left()):
+            chosen = selection.select(load_photo(image), prompts, frame, radius, method=method, fetch=False)
         info = chosen.info() | {"note": _public_note(chosen)}
         return _write_mask(chosen.mask, "selection.png", request), info
     except Exception as exc:
-        raise _error(exc) from exc
+        raise _error(exc, "This segmenter", "Segmenter \"auto\" selects with OpenCV GrabCut instead.",
+                     _spec_or_none(segmenter)) from exc
 
 
 def api_people(image: str, grow: float = people.DEFAULT_GROW, threshold: float = people.THRESHOLD,
@@ -66,15 +77,20 @@ def api_people(image: str, grow: float = people.DEFAULT_GROW, threshold: float =
         and one PNG of everyone but the subject (the photobombers, ready for /inpaint) or none
     """
     try:
-        photo = load_photo(image)
-        found = people.find_people(photo, int(_number(grow, "grow")), _number(threshold, "threshold"))
+        radius, least = options.knob("grow").check(grow), people.check_threshold(threshold)
+        failed = select_lane.fetch([people.detector_spec(), selection.segmenter_spec()], _progress())
+        if people.detector_spec().id in failed:
+            raise failed[people.detector_spec().id]
+        with select_lane.select_slot(_left()):
+            found = people.find_people(load_photo(image), radius, least, fetch=False)
         files = [_write_mask(p.mask, f"person-{i + 1}.png", request) for i, p in enumerate(found)]
         info = [p.info() | {"mask": Path(f).name} for p, f in zip(found, files)]
         others = [p for p in found if not p.is_subject]
         union = _write_mask(people.photobombers_mask(found), "photobombers.png", request) if others else None
         return files, info, union
     except Exception as exc:
-        raise _error(exc) from exc
+        raise _error(exc, "Finding people needs the person detector, which",
+                     "Click on each person to select them instead.", people.detector_spec()) from exc
 
 
 def _json(value: Any, what: str) -> Any:
@@ -89,11 +105,41 @@ def _json(value: Any, what: str) -> Any:
     return value
 
 
-def _number(value: Any, what: str) -> float:
+def _method(segmenter: Any) -> str:
+    """``auto``, ``grabcut`` or a known segmenter id (an unknown one is the caller's to fix, not unavailable)."""
+    method = segmenter or "auto"
+    known = ["auto", selection.GRABCUT, *(spec.id for spec in registry.SEGMENTERS)]
+    if method not in known:
+        raise InpaintError(f"Unknown segmenter {str(method)[:40]!r}; choose one of {', '.join(known)}.")
+    return method
+
+
+def _segmenters_for(method: str) -> list[PretrainedSpec]:
+    """The segmenter whose weights a ``/select`` call with ``method`` would download."""
+    return [] if method == selection.GRABCUT else [selection.segmenter_spec(None if method == "auto" else method)]
+
+
+def _spec_or_none(segmenter: Any) -> PretrainedSpec | None:
+    """The segmenter a ``/select`` call named (the default for ``auto``), for its message; None if unknown."""
     try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise InpaintError(f"{what} must be a number, not {value!r}.") from exc
+        return _segmenters_for(_method(segmenter))[0]
+    except (InpaintError, IndexError):
+        return None
+
+
+def _progress() -> Any:
+    """Download progress for the caller (the event's own tracker; nothing outside an event)."""
+    from gradio.context import LocalContext
+
+    tracker = LocalContext.progress.get(None)
+    return (lambda fraction, message: tracker(fraction, desc=message)) if tracker is not None else None
+
+
+def _left() -> Any:
+    """Whether the caller has gone (the wait for the select slot stops then)."""
+    from app.ui import client_left  # the page's module imports this one
+
+    return client_left()
 
 
 def _write_mask(mask: np.ndarray, name: str, request: gr.Request | None) -> str:
@@ -109,35 +155,84 @@ def _public_note(chosen: selection.Selection) -> str:
         return ""
     log.info("select fell back to GrabCut: %s", chosen.note)
     spec = selection.segmenter_spec()
+    return f"{spec.name} is not available on this server ({public_reason(spec)}); OpenCV GrabCut selected instead."
+
+
+def public_reason(spec: PretrainedSpec) -> str:
+    """Why ``spec`` cannot run, in a visitor's words: no server folders or commands (those go to the log)."""
     try:
-        why = pretrained.locate(spec).public or "it could not be loaded"
+        location = pretrained.locate(spec)
     except InpaintError:
-        why = "its weights are misconfigured on this server"
-    return f"{spec.name} is not available on this server ({why}); OpenCV GrabCut selected instead."
+        return "its weights are misconfigured on this server"
+    if location.status == "remote":
+        return "its weights could not be downloaded just now"
+    return location.public or "its weights could not be loaded"
 
 
-def _error(exc: Exception) -> gr.Error:
-    if isinstance(exc, (ModelUnavailableError, WeightsError)):
-        log.warning("%s", exc)
-        return gr.Error("This model is not available on this server right now; the server log says what the "
-                        "operator should do. Clicking to select still works (OpenCV GrabCut).",
-                        title="Not available", print_exception=False)
+def visitor_message(exc: InpaintError, what: str = "This model", instead: str = "",
+                    spec: PretrainedSpec | None = None) -> str:
+    """The message a visitor reads for ``exc``: a weights problem without server paths, else the message itself.
+
+    ``what`` names the model for a sentence ending "... is not available on this server right now
+    (why)."; ``instead`` says what still works.
+    """
+    if not isinstance(exc, (ModelUnavailableError, WeightsError)):
+        return str(exc)
+    log.warning("%s", exc)
+    why = f" ({public_reason(spec)})" if spec is not None else ""
+    return f"{what} is not available on this server right now{why}; the server log says what the operator " \
+        f"should do. {instead}".strip()
+
+
+def _error(exc: Exception, what: str = "This model", instead: str = "",
+           spec: PretrainedSpec | None = None) -> gr.Error:
     if isinstance(exc, InpaintError):
-        return gr.Error(str(exc), title="Cannot select", print_exception=False)
+        title = "Not available" if isinstance(exc, (ModelUnavailableError, WeightsError)) else "Cannot select"
+        return gr.Error(visitor_message(exc, what, instead, spec), title=title, print_exception=False)
     return gr.Error(f"Something went wrong: {type(exc).__name__}: {exc}", title="Unexpected error")
 
 
 def declare_endpoints() -> None:
-    """Hidden components behind ``/select`` and ``/people`` (call inside the Blocks, as ``/inpaint``'s are)."""
+    """Hidden components behind ``/select`` and ``/people`` (call inside the Blocks, as ``/inpaint``'s are).
+
+    No Gradio concurrency limit: each call fetches its weights holding nothing, then waits for
+    the select slot of :mod:`app.select_lane` (the queue's size still bounds how many wait).
+    """
     with gr.Group(visible=False):
-        select_inputs = [gr.File(label="image"), gr.JSON(label="points"), gr.JSON(label="box"),
-                         gr.Number(0, label="grow"), gr.Textbox("auto", label="segmenter")]
+        select_inputs = [gr.File(label="image"), json_input("points", POINTS_SCHEMA, [[120, 80, 1]]),
+                         json_input("box", BOX_SCHEMA, None), gr.Number(0, label="grow"),
+                         gr.Textbox("auto", label="segmenter")]
         select_outputs = [gr.File(label="mask"), gr.JSON(label="selection")]
         gr.Button(visible=False).click(api_select, select_inputs, select_outputs, api_name="select",
-                                       concurrency_id="select")
+                                       concurrency_id="select", concurrency_limit=None)
         people_inputs = [gr.File(label="image"), gr.Number(people.DEFAULT_GROW, label="grow"),
                          gr.Number(people.THRESHOLD, label="threshold")]
         people_outputs = [gr.File(file_count="multiple", label="masks"), gr.JSON(label="people"),
                           gr.File(label="photobombers")]
         gr.Button(visible=False).click(api_people, people_inputs, people_outputs, api_name="people",
-                                       concurrency_id="select")
+                                       concurrency_id="select", concurrency_limit=None)
+
+
+#: What ``/select`` accepts as ``points`` (JSON text of the same is read too).
+POINTS_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "array", "maxItems": selection.MAX_POINTS,
+               "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 3}},
+              {"type": "string"}],
+}
+#: What ``/select`` accepts as ``box``: four numbers, or nothing.
+BOX_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+              {"type": "string"}, {"type": "null"}],
+}
+
+
+def json_input(label: str, schema: dict[str, Any], example: Any) -> gr.JSON:
+    """A hidden JSON input that declares ``schema`` to the API page and the MCP tools.
+
+    (Set on the instance: a subclass would make Gradio write a ``.pyi`` stub next to this file.)
+    """
+    component = gr.JSON(label=label)
+    component.api_info_as_input = lambda: dict(schema)  # type: ignore[method-assign]
+    component.example_payload = lambda: example  # type: ignore[method-assign]
+    component.example_value = lambda: example  # type: ignore[method-assign]
+    return component

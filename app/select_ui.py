@@ -3,53 +3,99 @@
 A click on the photo preview adds the object under it (or, in "remove" mode, takes a part out);
 two clicks in "box" mode select what lies between them; "Find people" detects everyone and ticks all
 but the subject. The selection is drawn over the preview at once (tinted red, the prompts as dots)
-and kept on the server at the photo's full size (:class:`Picked`); Erase fills the painted strokes
-and the selection together. Modes are a radio, not mouse buttons, so a phone can remove and box too.
+and kept on the server, small: the panel's state (:class:`Picked`) holds the prompts and keys into
+:data:`app.kept_masks.STORE`, which keeps each mask as its bounding box's packed bits, per session,
+capped, freed when the page closes and after a time to live. Erase fills the painted strokes and
+the selection together. Modes are a radio, not mouse buttons, so a phone can remove and box too.
 
 Everything here is a thin layer over :func:`app.selection.select` and :func:`app.people.find_people`
 (the same calls as the API and the CLI); the photo is decoded once per upload and encoded by the
-segmenter once (the embedding is kept by :mod:`app.selection`).
+segmenter once (the embedding is kept by :mod:`app.selection`). The segmenter's and detector's
+weights are fetched before the select slot is taken (:mod:`app.select_lane`), so one visitor's
+download never holds another's click.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cv2
 import gradio as gr
 import numpy as np
+from gradio.context import Context
 
-from app import people, selection
+from app import people, select_api, select_lane, selection
 from app.errors import InpaintError
 from app.images import Photo, load_photo, preview
+from app.kept_masks import STORE, Packed
 
 MODES = ("add", "remove", "box")
 VIEW_SIDE = 1024  # px of the clickable preview
 TINT = np.array([255, 0, 80], np.float32)  # the hole brush's red: what is selected will be erased
 
 
+@dataclass(frozen=True)
+class Found:
+    """A person "Find people" found, as the panel keeps them: the mask by its key in the store."""
+
+    mask: str
+    box: tuple[int, int, int, int]
+    score: float
+    is_subject: bool
+
+
 @dataclass
 class Picked:
-    """One visitor's selection on one photo: the prompts, the people found, and what they select."""
+    """One visitor's selection on one photo: the prompts, the people found, and keys to what they select.
+
+    The masks themselves are in :data:`~app.kept_masks.STORE` under ``session``: this state stays
+    a few hundred bytes whatever the photo's size, and the store frees them when the visitor leaves.
+    """
 
     photo: str = ""
+    session: str = ""  # the visitor's session: the owner of the masks in the store
     points: list[list[float]] = field(default_factory=list)  # [x, y, label] in photo pixels
     corner: list[float] | None = None  # the first click of a box
     box: list[float] | None = None
-    clicked: np.ndarray | None = None  # what the current prompts (clicks, box) select, (H, W) bool
-    kept: np.ndarray | None = None  # objects selected before the current one (a new box starts a new object)
-    found: list[people.Person] = field(default_factory=list)
+    clicked: str | None = None  # what the current prompts (clicks, box) select
+    kept: str | None = None  # objects selected before the current one (a new box starts a new object)
+    found: list[Found] = field(default_factory=list)
     note: str = ""
 
+    def keys(self) -> list[str]:
+        """Every mask this selection points to (the store frees the session's others)."""
+        return [k for k in (self.kept, self.clicked) if k] + [p.mask for p in self.found]
+
+    def full(self, key: str) -> np.ndarray:
+        """One of this selection's masks at the photo's size."""
+        return STORE.get(self.session, key).full()
+
+    def parts(self, erase: list[str] | None = None) -> list[Packed]:
+        """The clicks' masks and those of the people ticked in ``erase`` (their labels)."""
+        ticked = set(_labels(erase))
+        chosen = [p.mask for p, label in zip(self.found, person_labels(self.found)) if label in ticked]
+        return [STORE.get(self.session, key) for key in [k for k in (self.kept, self.clicked) if k] + chosen]
+
     def mask(self, erase: list[str] | None = None) -> np.ndarray | None:
-        """The clicks' selection plus the people ticked in ``erase`` (their labels); None = nothing selected."""
-        chosen = [p.mask for p, label in zip(self.found, person_labels(self.found)) if label in (erase or [])]
-        parts = [m for m in (self.kept, self.clicked) if m is not None] + chosen
+        """The clicks' selection plus the people ticked in ``erase`` at full size; None = nothing selected."""
+        parts = self.parts(erase)
         if not parts:
             return None
-        return np.logical_or.reduce(parts) if len(parts) > 1 else parts[0]
+        canvas = np.zeros(parts[0].shape, bool)
+        for part in parts:
+            part.add_to(canvas)
+        return canvas
+
+    def preview(self, erase: list[str] | None, size: tuple[int, int]) -> np.ndarray | None:
+        """The same at ``size`` (width, height), made from the bounding boxes only: what the preview tints."""
+        parts = self.parts(erase)
+        return np.logical_or.reduce([p.scaled(size) for p in parts]) if parts else None
 
 
 @functools.lru_cache(maxsize=2)
@@ -62,19 +108,30 @@ def photo_of(path: str) -> Photo:
     return _photo(path, os.stat(path).st_mtime)
 
 
-def person_labels(found: list[people.Person]) -> list[str]:
+@functools.lru_cache(maxsize=2)
+def _view(path: str, mtime: float) -> np.ndarray:
+    """The clickable preview of the photo, made once per photo like the decode (0.15 s at 12 MP)."""
+    view = np.asarray(preview(_photo(path, mtime), VIEW_SIDE))
+    view.flags.writeable = False
+    return view
+
+
+def view_of(path: str) -> np.ndarray:
+    return _view(path, os.stat(path).st_mtime)
+
+
+def person_labels(found: list[Found] | list[people.Person]) -> list[str]:
     return [f"person {i + 1}" + (" (the subject)" if p.is_subject else "") + f" · {p.score:.0%}"
             for i, p in enumerate(found)]
 
 
-def shown(photo: Photo, picked: Picked, erase: list[str] | None) -> np.ndarray:
+def shown(photo_path: str, picked: Picked, erase: list[str] | None) -> np.ndarray:
     """The preview with the selection tinted and outlined, the clicks as dots and the box drawn."""
-    view = np.asarray(preview(photo, VIEW_SIDE)).astype(np.float32)
+    view = view_of(photo_path).astype(np.float32)
     h, w = view.shape[:2]
-    scale = w / photo.size[0]
-    selected = picked.mask(erase)
-    if selected is not None:
-        small = cv2.resize(selected.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    scale = w / photo_of(photo_path).size[0]
+    small = picked.preview(erase, (w, h))
+    if small is not None:
         view[small] = 0.5 * view[small] + 0.5 * TINT
         view = view.astype(np.uint8)
         contours, _ = cv2.findContours(small.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -92,79 +149,170 @@ def shown(photo: Photo, picked: Picked, erase: list[str] | None) -> np.ndarray:
 
 
 def on_click(photo_path: str | None, picked: Picked, mode: str, grow: int, erase: list[str],
-             evt: gr.SelectData) -> tuple[np.ndarray, Picked, str]:
+             evt: gr.SelectData, request: gr.Request = None, progress=gr.Progress()) -> tuple[np.ndarray, Picked, str]:
     """A click on the preview: a point to add or remove, or a corner of the box."""
     if not photo_path:
         raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
+    where = _clicked_at(evt)
+    if mode not in MODES:
+        raise gr.Error(f"Choose what a click does: {', '.join(MODES)}.", title="Cannot select", print_exception=False)
     photo = photo_of(photo_path)
-    picked = picked if picked.photo == photo_path else Picked(photo=photo_path)
-    scale = photo.size[0] / preview(photo, VIEW_SIDE).size[0]
-    x, y = (min(max(v * scale, 0), limit - 1) for v, limit in zip(evt.index, photo.size))
+    picked = _current(picked, photo_path, request)
+    scale = photo.size[0] / view_of(photo_path).shape[1]
+    x, y = (min(max(v * scale, 0), limit - 1) for v, limit in zip(where, photo.size))
     if mode == "box" and picked.corner is None:
-        return shown(photo, replace(picked, corner=[x, y]), erase), replace(picked, corner=[x, y]), \
-            "Box: now click the opposite corner."
+        picked = replace(picked, corner=[x, y])
+        return _shown_or_message(photo_path, picked, erase), picked, "Box: now click the opposite corner."
     if mode == "box":  # a new object: what was selected so far is kept, the box alone prompts the next
         (x0, y0), box = picked.corner, None
         box = [min(x0, x), min(y0, y), max(x0, x), max(y0, y)]
-        kept = [m for m in (picked.kept, picked.clicked) if m is not None]
-        picked = replace(picked, corner=None, box=box, points=[], clicked=None,
-                         kept=np.logical_or.reduce(kept) if kept else None)
+        picked = replace(picked, corner=None, box=box, points=[], clicked=None, kept=_merged(picked))
     else:
         picked = replace(picked, points=picked.points + [[x, y, int(mode != "remove")]])
-    return _select(photo, picked, grow, erase)
+    return _select(photo_path, picked, grow, erase, progress)
 
 
-def _select(photo: Photo, picked: Picked, grow: int, erase: list[str]) -> tuple[np.ndarray, Picked, str]:
+def _clicked_at(evt: Any) -> tuple[float, float]:
+    """The preview pixel a click event names; a malformed one (a hostile or broken client) gets a message."""
+    index = getattr(evt, "index", None)
+    if isinstance(index, (list, tuple)) and len(index) == 2 and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in index):
+        return float(index[0]), float(index[1])
+    raise gr.Error("That click did not say where on the photo it was; click on the photo again.",
+                   title="Cannot select", print_exception=False)
+
+
+def _merged(picked: Picked) -> str | None:
+    """The objects selected so far as one kept mask (a box starts the next object)."""
+    keys = [k for k in (picked.kept, picked.clicked) if k]
+    if len(keys) < 2:
+        return keys[0] if keys else None
+    parts = [STORE.get(picked.session, k) for k in keys]
+    return STORE.put(picked.session, parts[1].add_to(parts[0].full()))
+
+
+def _select(photo_path: str, picked: Picked, grow: int, erase: list[str],
+            progress: Callable | None = None) -> tuple[np.ndarray, Picked, str]:
+    """Run the prompts (the weights fetched first, then the select slot) and keep the result small."""
     if not picked.points and not picked.box:
-        picked = replace(picked, clicked=None)
-        return shown(photo, picked, erase), picked, ""
+        picked = _settled(replace(picked, clicked=None))
+        return _shown_or_message(photo_path, picked, erase), picked, ""
     try:
-        chosen = selection.select(photo, picked.points, picked.box, grow=grow)
+        select_lane.fetch([selection.segmenter_spec()], _reporter(progress))
+        with select_lane.select_slot(_left()):
+            chosen = selection.select(photo_of(photo_path), picked.points, picked.box, grow=grow, fetch=False)
+        picked = _settled(replace(picked, clicked=STORE.put(picked.session, chosen.mask), note=chosen.note))
+        view = shown(photo_path, picked, erase)
     except InpaintError as exc:
-        raise gr.Error(str(exc), title="Cannot select", print_exception=False) from exc
-    picked = replace(picked, clicked=chosen.mask, note=chosen.note)
+        raise gr.Error(select_api.visitor_message(exc, "The segmenter", "Clicks select with OpenCV GrabCut."),
+                       title="Cannot select", print_exception=False) from exc
     how = "GrabCut (no segmentation model here)" if chosen.method == selection.GRABCUT else \
         selection.segmenter_spec(chosen.method).name
-    return shown(photo, picked, erase), picked, f"Selected {chosen.mask.mean():.1%} of the photo with {how} " \
+    return view, picked, f"Selected {chosen.mask.mean():.1%} of the photo with {how} " \
         f"in {chosen.seconds:.2f} s. Erase fills it together with what you paint."
 
 
-def on_grow(photo_path: str | None, picked: Picked, grow: int, erase: list[str]):
+def on_grow(photo_path: str | None, picked: Picked, grow: int, erase: list[str], progress=gr.Progress()):
     """The grow slider moved: the same prompts, a wider or narrower selection."""
     if not photo_path or picked.photo != photo_path:
         return gr.skip(), picked, gr.skip()
-    return _select(photo_of(photo_path), picked, grow, erase)
+    return _select(photo_path, picked, grow, erase, progress)
 
 
-def on_people(photo_path: str | None, picked: Picked, grow: int, progress=gr.Progress()):
+def on_people(photo_path: str | None, picked: Picked, grow: int, request: gr.Request = None,
+              progress=gr.Progress()):
     """Everyone in the photo as toggles: all ticked but the subject."""
     if not photo_path:
         raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
     photo = photo_of(photo_path)
-    picked = picked if picked.photo == photo_path else Picked(photo=photo_path)
+    picked = _current(picked, photo_path, request)
+    detector = people.detector_spec()
     try:
-        found = people.find_people(photo, grow=grow, progress=lambda f, m: progress(f, desc=m))
+        failed = select_lane.fetch([detector, selection.segmenter_spec()], _reporter(progress))
+        if detector.id in failed:
+            raise failed[detector.id]
+        with select_lane.select_slot(_left()):
+            found = people.find_people(photo, grow=grow, progress=_reporter(progress), fetch=False)
+        listed = [Found(STORE.put(picked.session, p.mask), p.box, p.score, p.is_subject) for p in found]
     except InpaintError as exc:
-        raise gr.Error(str(exc), title="Cannot find people", print_exception=False) from exc
-    picked = replace(picked, found=found)
-    labels = person_labels(found)
-    erase = [label for label, p in zip(labels, found) if not p.is_subject]
-    note = f"Found {len(found)} people; the subject is kept, the others are ticked to be erased." if found else \
+        raise gr.Error(select_api.visitor_message(exc, "Finding people needs the person detector, which",
+                                                  "Click on each person to select them instead.", detector),
+                       title="Cannot find people", print_exception=False) from exc
+    picked = _settled(replace(picked, found=listed))
+    labels = person_labels(listed)
+    erase = [label for label, p in zip(labels, listed) if not p.is_subject]
+    note = f"Found {len(listed)} people; the subject is kept, the others are ticked to be erased." if listed else \
         "Nobody was found in the photo."
-    return shown(photo, picked, erase), picked, gr.update(choices=labels, value=erase, visible=bool(found)), note
+    if len(listed) >= people.MAX_PEOPLE:
+        note += f" The panel lists at most {people.MAX_PEOPLE}: click on anyone else to select them."
+    return _shown_or_message(photo_path, picked, erase), picked, gr.update(choices=labels, value=erase,
+                                                                      visible=bool(listed)), note
 
 
 def on_toggle(photo_path: str | None, picked: Picked, erase: list[str]):
     """A person ticked or unticked: redraw what will be erased."""
     if not photo_path or picked.photo != photo_path:
         return gr.skip()
-    return shown(photo_of(photo_path), picked, erase)
+    return _shown_or_message(photo_path, picked, erase)
 
 
-def on_photo(photo_path: str | None):
+def on_photo(photo_path: str | None, request: gr.Request = None):
     """A new photo (upload, example, continue, undo, clear): an empty selection and its preview."""
-    view = np.asarray(preview(photo_of(photo_path), VIEW_SIDE)) if photo_path else None
-    return view, Picked(photo=photo_path or ""), gr.update(choices=[], value=[], visible=False), ""
+    view = view_of(photo_path).copy() if photo_path else None
+    picked = _settled(Picked(photo=photo_path or "", session=_session(request)))
+    return view, picked, gr.update(choices=[], value=[], visible=False), ""
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or ""
+
+
+def _current(picked: Picked | None, photo_path: str, request: gr.Request | None) -> Picked:
+    """The visitor's selection on ``photo_path``, or a new one (another photo, or the state was freed)."""
+    session = _session(request) or getattr(picked, "session", "")
+    if isinstance(picked, Picked) and picked.photo == photo_path and picked.session == session:
+        return picked
+    return Picked(photo=photo_path, session=session)
+
+
+def _settled(picked: Picked) -> Picked:
+    """``picked`` is the visitor's selection now: the store frees the masks no longer used."""
+    STORE.settle(picked.session, picked.keys())
+    return picked
+
+
+def _shown_or_message(photo_path: str, picked: Picked, erase: list[str] | None) -> np.ndarray:
+    """:func:`shown`, or the message of a selection whose masks were freed (unused too long)."""
+    try:
+        return shown(photo_path, picked, erase)
+    except InpaintError as exc:
+        raise gr.Error(str(exc), title="Cannot select", print_exception=False) from exc
+
+
+def _labels(erase: Any) -> list[str]:
+    """The ticked people's labels (anything else a client sends ticks nobody)."""
+    return [label for label in erase if isinstance(label, str)] if isinstance(erase, (list, tuple)) else []
+
+
+def _reporter(progress: Callable | None) -> Callable[[float, str], None] | None:
+    return (lambda fraction, message: progress(fraction, desc=message)) if progress is not None else None
+
+
+def _left() -> Callable[[], bool]:
+    from app.ui import client_left  # that module imports this one
+
+    return client_left()
+
+
+def forget_visitor(request: gr.Request) -> None:
+    """The page was closed: the visitor's masks go now (Gradio keeps a closed tab's state an hour)."""
+    STORE.forget(_session(request))
+
+
+def _state_deleted(picked: Any) -> None:
+    """Gradio deleted the panel's state (its time to live passed): the masks it pointed to go too."""
+    if isinstance(picked, Picked) and picked.session:
+        STORE.forget(picked.session)
 
 
 def encode_ahead(photo_path: str | None, opened: bool) -> None:
@@ -177,15 +325,21 @@ def encode_ahead(photo_path: str | None, opened: bool) -> None:
 
 
 def hole_of(picked: Picked | None, photo_path: str | None, erase: list[str] | None) -> np.ndarray | None:
-    """What the selection adds to the hole of ``photo_path`` (None: nothing, or a selection of another photo)."""
-    if picked is None or picked.photo != photo_path:
+    """What the selection adds to the hole of ``photo_path`` (None: nothing, or a selection of another photo).
+
+    :class:`~app.kept_masks.SelectionExpired` (a message) when its masks were freed.
+    """
+    if not isinstance(picked, Picked) or picked.photo != photo_path:
         return None
     return picked.mask(erase)
 
 
 def panel(photo_path: gr.State) -> tuple[gr.State, gr.CheckboxGroup]:
     """The panel's components and events; returns the selection and the people ticked (Erase's inputs)."""
-    picked, opened = gr.State(Picked()), gr.State(False)
+    picked = gr.State(Picked(), time_to_live=STORE.ttl_s, delete_callback=_state_deleted)
+    opened = gr.State(False)
+    if Context.root_block is not None:  # built inside the page's Blocks
+        Context.root_block.unload(forget_visitor)
     with gr.Accordion("Select by clicking (or find the people)", open=False, elem_id="select-panel") as accordion:
         mode = gr.Radio(list(MODES), value="add", label="A click on the photo…", elem_id="select-mode",
                         info="add: selects the object under it · remove: takes a part out · box: two corners, "
@@ -205,10 +359,12 @@ def panel(photo_path: gr.State) -> tuple[gr.State, gr.CheckboxGroup]:
         encode_ahead, [photo_path, opened], None, api_name=False, queue=False)
     accordion.collapse(lambda: False, None, opened, api_name=False, queue=False)
     clear.click(on_photo, photo_path, [view, picked, erase, note], api_name=False, queue=False)
+    # No Gradio concurrency limit: each event fetches weights holding nothing, then takes the select slot.
     view.select(on_click, [photo_path, picked, mode, grow, erase], [view, picked, note], api_name=False,
-                show_progress="minimal")
-    grow.release(on_grow, [photo_path, picked, grow, erase], [view, picked, note], api_name=False)
+                show_progress="minimal", concurrency_limit=None)
+    grow.release(on_grow, [photo_path, picked, grow, erase], [view, picked, note], api_name=False,
+                 concurrency_limit=None)
     find.click(on_people, [photo_path, picked, grow], [view, picked, erase, note], api_name=False,
-               show_progress_on=note)
+               show_progress_on=note, concurrency_limit=None)
     erase.change(on_toggle, [photo_path, picked, erase], view, api_name=False, queue=False)
     return picked, erase

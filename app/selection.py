@@ -37,7 +37,16 @@ from app import masks, options
 from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError, WeightsError
 from app.grabcut import grabcut_select
 from app.images import Photo, load_photo
-from app.segmenters import Box, Embedding, Point, Segmenter, get_segmenter, segmenter_spec, unavailable_reason
+from app.segmenters import (
+    Box,
+    Embedding,
+    Point,
+    Segmenter,
+    get_segmenter,
+    must_download,
+    segmenter_spec,
+    unavailable_reason,
+)
 from app.weights import pretrained
 from app.weights.hub import Progress
 
@@ -72,30 +81,33 @@ class Selection:
 
 
 def select(photo: Any, points: Sequence[Sequence[float]] = (), box: Sequence[float] | None = None, grow: int = 0,
-           method: Method = "auto", progress: Progress | None = None) -> Selection:
+           method: Method = "auto", progress: Progress | None = None, fetch: bool = True) -> Selection:
     """The object under ``points`` (``[x, y, label]``, label 1 = add, 0 = remove) and/or inside ``box``.
 
     ``photo`` is a path, bytes, PIL image, array or :class:`~app.images.Photo`; ``grow`` dilates the
     selection by that many pixels (0-64, like the inpainting knob) to cover the object's soft edge.
     ``method``: ``"auto"`` (the default segmenter if its weights can be had, else GrabCut),
     ``"grabcut"``, or a segmenter id of :data:`app.registry.SEGMENTERS` (an error if it cannot run).
+    ``fetch=False``: weights not here yet are not downloaded now (the web app fetched them before
+    taking its select slot, :mod:`app.select_lane`); ``"auto"`` then selects with GrabCut.
     """
     photo = photo if isinstance(photo, Photo) else load_photo(photo)
     prompts, frame = check_prompts(points, box, photo.size)
     radius = int(options.knob("grow").check(grow))
     started = time.perf_counter()
-    selection = _segment(photo, prompts, frame, method, progress)
+    selection = _segment(photo, prompts, frame, method, progress, fetch)
     mask = masks.grow(selection.mask, radius)
     return Selection(mask, selection.method, selection.score, time.perf_counter() - started,
                      selection.reused_embedding, selection.note)
 
 
 def _segment(photo: Photo, points: list[Point], box: Box | None, method: Method,
-             progress: Progress | None) -> Selection:
+             progress: Progress | None, fetch: bool = True) -> Selection:
     if method == GRABCUT:
         return _grabcut(photo, points, box, "")
     chosen = segmenter_spec(None if method == "auto" else method)
-    why = unavailable_reason(chosen)
+    why = unavailable_reason(chosen) or ("" if fetch or not must_download(chosen) else
+                                         f"{chosen.name} is not available: its weights have not been downloaded yet")
     if why and method == "auto":
         return _grabcut(photo, points, box, why)
     if why:
@@ -242,7 +254,7 @@ def _point(value: Any, w: int, h: int) -> Point:
     x, y = _coordinate(value[0], w, "x"), _coordinate(value[1], h, "y")
     label = value[2] if len(value) == 3 else 1
     if label not in (0, 1) or isinstance(label, str):
-        raise InpaintError(f"A point's label must be 1 (add) or 0 (remove), not {label!r}.")
+        raise InpaintError(f"A point's label must be 1 (add) or 0 (remove), not {repr(label)[:40]}.")
     return x, y, int(label)
 
 
@@ -259,12 +271,16 @@ def _box(value: Any, w: int, h: int) -> Box | None:
 
 
 def _coordinate(value: Any, limit: int, axis: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InpaintError(f"A point's {axis} must be a number of pixels, not {value!r}.")
-    if not 0 <= value <= limit:
-        raise InpaintError(f"{axis} = {value:g} is outside the photo (0 to {limit} px): coordinates are the "
+    try:  # an integer too large for a float (10**400, valid JSON) is refused like infinity
+        number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise InpaintError(f"A point's {axis} must be a number of pixels, not {str(value)[:40]}.")
+    if not 0 <= number <= limit:
+        raise InpaintError(f"{axis} = {number:g} is outside the photo (0 to {limit} px): coordinates are the "
                            "photo's own pixels, not the preview's.")
-    return float(value)
+    return number
 
 
 # ---------------------------------------------------------------------- with the hole
