@@ -142,6 +142,36 @@ def test_an_mcp_client_erases_with_the_tool(studio):
 
 
 @pytest.mark.slow
+def test_every_tool_declares_valid_json_schema(studio):
+    """Issue 24: ``/select``'s points and box were ``{"type": {}}``, which MCP clients refuse to call."""
+    from jsonschema import Draft202012Validator
+
+    for tool in httpx.get(studio.url + SCHEMA, timeout=30).raise_for_status().json():
+        Draft202012Validator.check_schema(tool["inputSchema"])  # raises SchemaError naming the bad part
+    select = next(t for t in tools_of(studio) if t["meta"]["endpoint_name"] == "select")["inputSchema"]
+    valid = Draft202012Validator(select)
+    assert valid.is_valid({"image": "x", "points": [[10, 20, 1]], "box": [1, 2, 30, 40]})
+    assert not valid.is_valid({"image": "x", "points": [[10]]})
+
+
+@pytest.mark.slow
+def test_an_mcp_client_selects_with_the_tool(studio):
+    photo = np.zeros((60, 80, 3), np.uint8)
+    photo[20:40, 30:60] = (220, 40, 40)  # a red block on black: GrabCut selects it from one click
+    arguments = {"image": data_url(photo), "points": [[45, 30, 1]], "box": None, "grow": 0}
+    result = run_async(_call_tool(studio.url + STREAMABLE_HTTP, "api_select", arguments))
+    assert not result.isError, result.content
+    text = " ".join(getattr(part, "text", "") for part in result.content)
+    assert "selection.png" in text and "grabcut" in text
+    bad = run_async(_call_tool(studio.url + STREAMABLE_HTTP, "api_select", arguments | {"grow": 10**400}))
+    assert bad.isError and "Grow must be a number from 0 to 64" in str(bad.content)
+
+
+def tools_of(app: AppProcess) -> list[dict]:
+    return httpx.get(app.url + SCHEMA, timeout=30).raise_for_status().json()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CLOSED)
 def test_back_office_is_closed_to_visitors(studio, path):
     """404/403 with a body that says nothing (an open reload stream would never end: the read times out)."""
