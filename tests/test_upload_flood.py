@@ -125,6 +125,20 @@ def test_a_flood_from_many_addresses_gives_way_to_a_small_visitor_never_the_reve
     assert flood[1].exists() and flood[2].exists()
 
 
+def test_a_run_is_refused_while_the_folder_is_full_of_files_in_use(folder, monkeypatch):
+    from app.errors import InpaintError
+
+    photo = _stored(folder, "photo.png", 2 * MB, "10.0.0.1")
+    disk.holds.hold("session:s", [photo])
+    monkeypatch.setenv(disk.CAP_ENV, "1")
+    with pytest.raises(InpaintError, match="try again in a few minutes"):
+        results.output_folder("s")
+    assert photo.exists() and not list(folder.glob("inpaint-*"))
+    monkeypatch.setenv(disk.CAP_ENV, "3")
+    run = results.output_folder("s")
+    assert disk.in_use(Path(disk.key(run)), disk.key(folder), disk.holds.held())
+
+
 def test_a_page_sessions_photo_is_in_use_until_the_page_closes(folder, tmp_path):
     photo = folder / "abc" / "photo.png"
     photo.parent.mkdir()
