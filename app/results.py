@@ -220,7 +220,18 @@ def before_after(run: Run, result: int) -> tuple[str, str]:
 
 
 def merge(run: Run, photo_path: str, picks: Mapping[int, int]) -> str:
-    """A full-resolution PNG with, for each hole region, the pixels of the result picked for it."""
+    """A full-resolution PNG with, for each hole region, the pixels of the result picked for it.
+
+    Every hole needs a pick that is one of the run's results: a page out of step with its run (an
+    older run's pick boxes) or a hostile call gets a message instead of a merge it did not ask for.
+    """
+    holes = int(run.get("regions", 0) or 0)
+    missing = [hole for hole in range(1, holes + 1) if hole not in picks]
+    if missing:
+        raise InpaintError(f"Pick one of this run's results for each of its {holes} holes (none for hole "
+                           f"{', '.join(map(str, missing[:5]))}): the picks may be out of date, so run again.")
+    if any(not isinstance(pick, int) or not 0 <= pick < len(run["files"]) for pick in picks.values()):
+        raise InpaintError("A pick is not one of this run's results: run again before merging.")
     original = load_photo(photo_path)
     wait(run)  # a pick made before its PNG was written
     with Image.open(Path(run["folder"]) / "regions.png") as image:

@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import disk, results, workers
+from app.event_guard import guard_events
 from app.ui import CSS, IMPORTED, build
 from app.uploads import UploadGate, release_after_events
 
@@ -83,6 +84,7 @@ def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
     """Queue with bounded concurrency and size, then serve (offline-safe; see :func:`public_settings`)."""
     demo = demo or build()
     release_after_events(demo)
+    guard_events(demo)  # too few values, malformed event data: a message, not a bare "Error"
     root = Path(gr.utils.get_upload_folder())
     results.page_files.update(disk.made_since(root, IMPORTED - 1))  # made while the page was built
     disk.sweep(root, keep=results.page_files)  # what an earlier run of the server left

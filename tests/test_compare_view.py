@@ -92,6 +92,10 @@ def test_merge_takes_each_hole_from_its_pick_and_leaves_the_rest_untouched(photo
     np.testing.assert_array_equal(out[untouched], original[untouched])  # outside: bit for bit
     band = changed_first & ~ui.masks.grow(_hole(0), 4)  # the feather band of hole 1: a blend of two
     assert band.any() and (out[band] != original[band]).any()
+    # Too few picks, or one that is not a result of this run (a page out of step): a message, no merge (issue 24).
+    for picks in ((telea,), (), (None, None), ("not a result", ns)):
+        with pytest.raises(gr.Error, match="Pick one of this run's results for each of its 2 holes"):
+            ui.on_merge(shown.run, str(photo), *picks)
 
 
 def _hole(index: int) -> np.ndarray:
