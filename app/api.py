@@ -36,6 +36,7 @@ def inpaint(image: ImageLike, mask: ImageLike, models: Sequence[str] | str = reg
     ``to_pil(result)`` gives a PIL image.
     """
     photo = load_photo(image)
+    pipeline.check_photo(photo)  # before the mask is read or judged against it
     hole = masks.to_hole(mask, photo.size)
     guide_maps = {name: masks.to_hole(g, photo.size, f"{name} strokes") for name, g in (guides or {}).items()}
     model_ids = [models] if isinstance(models, str) else list(models)

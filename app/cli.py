@@ -267,6 +267,7 @@ def run_inpaint(args: argparse.Namespace) -> int:
 def inpaint_file(image: Path, mask: Path | None, model_ids: Sequence[str], chosen: Options, guides: dict[str, Path],
                  out: OutputFolder, stem: str, bar: tqdm, selected: select_cli.Selector | None = None) -> list[Path]:
     photo = load_photo(image)
+    pipeline.check_photo(photo)  # before the mask is read or judged against it
     hole = masks.to_hole(mask, photo.size) if mask is not None else np.zeros((photo.size[1], photo.size[0]), bool)
     if selected is not None:  # --select / --erase-people, unioned with --mask
         hole = hole | selected(photo, image.name)

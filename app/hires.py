@@ -4,8 +4,10 @@ As IOPaint users know it: ORIGINAL runs on the whole photo at its own resolution
 rounded to the model's size multiple), RESIZE on the whole photo downscaled to what the
 model takes, CROP (default) on one window around each hole region with some context,
 resized to what the model handles. A model with a size limit refuses ORIGINAL for a photo
-larger than that limit instead of quietly resizing it (that would be RESIZE). Results go
-back through :func:`paste`, which only touches the hole and a feathered band around it.
+larger than that limit instead of quietly resizing it (that would be RESIZE). No model sees less
+than its least side: a crop is widened to it inside the photo, and only a photo smaller than that
+is upscaled for the model. Results go back through :func:`paste`, which only touches the hole
+and a feathered band around it.
 """
 
 from __future__ import annotations
@@ -42,15 +44,16 @@ class Window:
 
 
 def plan(hole: np.ndarray, strategy: Strategy, limit: int | None, multiple: int, margin: int,
-         square: bool = False) -> list[Window]:
+         square: bool = False, least: int = 1) -> list[Window]:
     """Windows covering every hole pixel exactly once.
 
     ``limit``: the longest side the model takes (None = any); ``multiple``: its size
-    multiple; ``square``: models trained on square images get square context.
+    multiple; ``square``: models trained on square images get square context; ``least``: the
+    shortest side it takes (a network's deepest maps must stay larger than their padding).
     """
     h, w = hole.shape
     if strategy is Strategy.CROP:
-        boxes = _merge([_grow_box(b, margin, square, w, h) for b in _hole_boxes(hole)])
+        boxes = _merge([_grow_box(b, margin, square, w, h, least) for b in _hole_boxes(hole)])
     else:
         boxes = [(0, 0, w, h)]
     if strategy is Strategy.ORIGINAL:
@@ -59,7 +62,7 @@ def plan(hole: np.ndarray, strategy: Strategy, limit: int | None, multiple: int,
                                f"takes at most {limit} px per side; the photo is {w}x{h}. Choose crop (each hole "
                                "with context) or resize (the whole photo downscaled).")
         limit = None
-    return [_fit(box, limit, multiple, w, h) for box in boxes]
+    return [_fit(box, limit, multiple, w, h, least) for box in boxes]
 
 
 def _hole_boxes(hole: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -72,7 +75,7 @@ def _hole_boxes(hole: np.ndarray) -> list[tuple[int, int, int, int]]:
     return [(int(x) + int(cols[0]), int(y) + int(rows[0]), int(w), int(h)) for x, y, w, h, _ in stats[1:count]]
 
 
-def _grow_box(box, margin: int, square: bool, img_w: int, img_h: int) -> tuple[int, int, int, int]:
+def _grow_box(box, margin: int, square: bool, img_w: int, img_h: int, least: int = 1) -> tuple[int, int, int, int]:
     x, y, w, h = box
     x0, y0, x1, y1 = x - margin, y - margin, x + w + margin, y + h + margin
     if square:
@@ -80,7 +83,15 @@ def _grow_box(box, margin: int, square: bool, img_w: int, img_h: int) -> tuple[i
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         x0, x1 = round(cx - side / 2), round(cx - side / 2) + side
         y0, y1 = round(cy - side / 2), round(cy - side / 2) + side
-    return _shift_inside(x0, x1, img_w) + _shift_inside(y0, y1, img_h)
+    return _shift_inside(*_at_least(x0, x1, least), img_w) + _shift_inside(*_at_least(y0, y1, least), img_h)
+
+
+def _at_least(lo: int, hi: int, least: int) -> tuple[int, int]:
+    """The span [lo, hi) widened evenly to ``least`` when shorter (before it is moved inside the photo)."""
+    if hi - lo >= least:
+        return lo, hi
+    lo -= (least - (hi - lo)) // 2
+    return lo, lo + least
 
 
 def _shift_inside(lo: int, hi: int, size: int) -> tuple[int, int]:
@@ -109,17 +120,23 @@ def _merge(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, 
     return [(x0, y0, x1 - x0, y1 - y0) for x0, x1, y0, y1 in boxes]
 
 
-def _fit(box, limit: int | None, multiple: int, img_w: int, img_h: int) -> Window:
-    """Choose the model-side size: downscale to ``limit``, else grow the box to the multiple."""
+def _fit(box, limit: int | None, multiple: int, img_w: int, img_h: int, least: int = 1) -> Window:
+    """Choose the model-side size: downscale to ``limit``, else grow the box to the multiple.
+
+    Never below ``least`` (rounded up to the multiple): only a photo smaller than that, or a
+    very long and thin one downscaled to ``limit``, is resampled up to it on its short side.
+    """
     x, y, w, h = box
+    least = _ceil_to(least, multiple)
     if limit is not None and max(w, h) > limit:
         scale = limit / max(w, h)
-        return Window(x, y, w, h, (_round_to(w * scale, multiple), _round_to(h * scale, multiple)))
+        return Window(x, y, w, h, (max(_round_to(w * scale, multiple), least),
+                                   max(_round_to(h * scale, multiple), least)))
     # Growing the window by a few pixels avoids resampling the crop at all.
     x, x1 = _shift_inside(x, x + _ceil_to(w, multiple), img_w)
     y, y1 = _shift_inside(y, y + _ceil_to(h, multiple), img_h)
     w, h = x1 - x, y1 - y
-    return Window(x, y, w, h, (_round_to(w, multiple), _round_to(h, multiple)))
+    return Window(x, y, w, h, (max(_round_to(w, multiple), least), max(_round_to(h, multiple), least)))
 
 
 def _ceil_to(value: float, multiple: int) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app import gpu, hires, masks, registry
-from app.errors import Cancelled, InpaintError
+from app.errors import BadImageError, BadMaskError, Cancelled, InpaintError
 from app.hires import Window
 from app.images import Photo
 from app.model_cache import get_inpainter, run_guarded
@@ -33,6 +33,8 @@ IsCancelled = Callable[[], bool]
 
 REQUEST_MEMORY_ENV = "INPAINT_REQUEST_MEMORY_MB"
 DEFAULT_REQUEST_MEMORY_MB = 4096
+#: Shortest side of a photo the pipeline inpaints (see :func:`check_photo`).
+MIN_PHOTO_SIDE = 2
 #: Bytes per photo pixel besides the photo and its results: hole maps, feather alpha (float32),
 #: the 8-bit RGB copy models read, and encoder buffers (measured by tests/test_memory.py).
 _WORK_BYTES_PER_PIXEL = 24
@@ -71,14 +73,31 @@ def result_name(model: ModelSpec, sample: int) -> str:
     return model.id + (f"_sample-{sample + 1}" if model.diverse else "")
 
 
+def check_photo(photo: Photo) -> None:
+    """Refuse a photo too small to inpaint, before its mask is read or judged.
+
+    A hole needs photo around it to be filled from. Every method works from 2x2 px (the networks get
+    their crops upscaled to the least side they take), so below that the answer is about the photo;
+    a 1x1 photo used to be told its mask was empty or covered everything.
+    """
+    w, h = photo.size
+    if min(w, h) < MIN_PHOTO_SIDE:
+        raise BadImageError(f"The photo is {w}x{h} px, too small to inpaint: the smallest photo this app takes is "
+                            f"{MIN_PHOTO_SIDE}x{MIN_PHOTO_SIDE} px (a hole needs some photo around it to be filled "
+                            "from).")
+
+
 def prepare_hole(photo: Photo, hole: np.ndarray, grow: int) -> np.ndarray:
     """Check and grow the painted hole; it must match the photo's size."""
+    check_photo(photo)
     if hole.shape != photo.pixels.shape[:2]:
         (w, h), (mw, mh) = photo.size, hole.shape[::-1]
         raise InpaintError(f"The mask is {mw}x{mh} but the photo is {w}x{h}.")
     masks.validate(hole)
     grown = masks.grow(hole, grow)
-    masks.validate(grown)
+    if grown.all():  # the painting left photo to fill from; the growth took it
+        raise BadMaskError(f"Grown by {grow} px, the mask covers the whole photo ({photo.size[0]}x{photo.size[1]} "
+                           "px): lower the mask growth, or leave more of the photo unpainted.")
     return grown
 
 
@@ -97,6 +116,7 @@ def run(photo: Photo, hole: np.ndarray, model_ids: Sequence[str], options: Optio
     if not model_ids:
         raise InpaintError("Choose at least one model.")
     specs = [registry.get(model_id) for model_id in model_ids]
+    check_photo(photo)
     check_memory(photo, specs, options)
     hole = prepare_hole(photo, hole, options.grow)
     alpha = hires.feather_alpha(hole, options.feather)  # = changed_area(); the grown hole is needed too
@@ -192,7 +212,7 @@ def _run_model(spec: ModelSpec, photo: Photo, hole: np.ndarray, alpha: np.ndarra
     start = time.perf_counter()
     try:
         windows = hires.plan(hole, options.strategy, spec.crop_limit, spec.size_multiple, options.margin,
-                             square=spec.native_size is not None)
+                             square=spec.native_size is not None, least=spec.least_side)
     except InpaintError as exc:
         raise InpaintError(f"{spec.name}: {exc}") from exc
     samples = options.samples if spec.diverse else 1

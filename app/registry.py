@@ -136,6 +136,8 @@ class ModelSpec:
     #: Defaults to ``native_size`` (models like LaMa can take more).
     max_size: int | None = None
     size_multiple: int = 1
+    #: Smallest crop side the model takes (:attr:`~app.models.base.NetworkFacts.least_side`).
+    least_side: int = 1
     #: Most crops per forward pass; bounds memory when a photo has many holes.
     max_batch: int = 8
     diverse: bool = False  # gives several different samples per input
@@ -177,7 +179,8 @@ def _neural(entry: str, **fields: Any) -> ModelSpec:
     """A neural spec whose sizes come from its network's :class:`NetworkFacts` (declared once, on the class)."""
     facts = _import_entry(entry).FACTS
     return ModelSpec(kind="neural", entry=entry, native_size=facts.native_size, max_size=facts.max_size,
-                     size_multiple=facts.size_multiple, **fields)
+                     size_multiple=facts.size_multiple, least_side=facts.least_side or facts.size_multiple,
+                     **fields)
 
 
 _APACHE_OPENCV = Licence("Apache-2.0 (OpenCV)", "apache-2.0")

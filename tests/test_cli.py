@@ -339,3 +339,13 @@ def test_a_device_or_a_fifo_is_one_error_line_as_a_user_runs_it(photos, tmp_path
                               env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
         assert_one_line_error(done.returncode, done.stderr, "is not a regular file")
     assert not (photos / "outputs").exists()
+
+
+def test_a_1x1_photo_is_too_small_not_an_empty_mask(tmp_path, capsys):
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "dot_mask.png")
+    code, _, err = run_main(capsys, "inpaint", str(tmp_path / "dot.png"), "--mask", str(tmp_path / "dot_mask.png"),
+                            "-m", "telea", "-o", str(tmp_path / "out"))
+    assert code == 1 and "dot.png: error: The photo is 1x1 px, too small to inpaint: the smallest photo this app " \
+                         "takes is 2x2 px" in err
+    assert "mask" not in err.split("error: ", 1)[1].split("(", 1)[0] and names(tmp_path / "out") == []

@@ -112,3 +112,33 @@ def test_paste_keeps_16bit_and_alpha():
     hires.paste(out, np.zeros((w.h, w.w, 3), np.float32), w, hires.feather_alpha(hole, 0))
     assert out.dtype == np.uint16 and (out[..., 3] == 1234).all()
     assert (out[hole][:, :3] == 0).all() and (out[~hole] == image[~hole]).all()
+
+
+# ------------------------------------------------------------------ the least side a network takes
+
+
+def test_a_small_crop_is_widened_to_the_least_side_inside_the_photo():
+    """A 3 px hole with no margin: DeepFill takes no less than 72 px, so it gets 72 px of real photo, not a resample."""
+    hole = box_hole(600, 800, 300, 303, 400, 403)
+    (window,) = hires.plan(hole, Strategy.CROP, limit=512, multiple=8, margin=0, square=True, least=72)
+    assert (window.w, window.h) == window.target == (72, 72) and hole[window.slices].sum() == 9
+    hole |= box_hole(600, 800, 330, 333, 430, 433)
+    windows = hires.plan(hole, Strategy.CROP, limit=512, multiple=8, margin=0, square=True, least=72)
+    assert len(windows) == 1 and (_covered(windows, hole.shape)[hole] == 1).all()  # widened, then merged
+    corner = box_hole(600, 800, 0, 3, 797, 800)
+    (window,) = hires.plan(corner, Strategy.CROP, limit=512, multiple=8, margin=0, least=72)
+    assert (window.x + window.w, window.y, window.w, window.h) == (800, 0, 72, 72)  # shifted inside, not cut
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_a_photo_smaller_than_the_least_side_is_upscaled_to_it(strategy):
+    hole = np.zeros((2, 3), bool)
+    hole[0, 0] = True
+    (window,) = hires.plan(hole, strategy, limit=256, multiple=32, margin=128, square=True, least=64)
+    assert (window.x, window.y, window.w, window.h, window.target) == (0, 0, 3, 2, (64, 64))
+    assert hires.extract(np.zeros((2, 3, 3), np.uint8), window).shape == (64, 64, 3)
+
+
+def test_a_thin_photo_keeps_the_least_side_when_downscaled_to_the_limit():
+    (window,) = hires.plan(np.ones((30, 5000), bool), Strategy.RESIZE, limit=1536, multiple=8, margin=0, least=16)
+    assert window.target == (1536, 16)

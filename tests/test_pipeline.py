@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from app import masks, pipeline
-from app.errors import BadMaskError, InpaintError
+from app import api, hires, masks, pipeline, registry
+from app.errors import BadImageError, BadMaskError, InpaintError
 from app.hires import feather_alpha
 from app.images import Photo
+from app.models.base import Batch
 from tests.helpers import box_hole, textured
 
 CLASSICAL = ["telea", "navier-stokes", "patchmatch"]
@@ -113,3 +115,60 @@ def test_many_holes_run_in_bounded_batches_at_the_model_size(monkeypatch):
     assert all((h, w) == (64, 64) for _, h, w in CountingInpainter.batches)
     assert (np.abs(result.photo.pixels[hole].astype(float) - 127.5) <= 1).all()
     model_cache.clear()
+
+
+# ------------------------------------------------------------------------- tiny photos
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 40), (40, 1)])
+def test_a_photo_below_2x2_is_too_small_whatever_its_mask(size):
+    """A 1x1 photo was told its mask was empty (or covered everything): it is the photo that cannot be inpainted."""
+    w, h = size
+    says = f"The photo is {w}x{h} px, too small to inpaint: the smallest photo this app takes is 2x2 px"
+    photo = Photo(pixels=textured(h, w))
+    for hole in (np.zeros((h, w), bool), np.ones((h, w), bool)):
+        with pytest.raises(BadImageError, match=says):
+            pipeline.run(photo, hole, ["telea"])
+    with pytest.raises(BadImageError, match=says):  # the library: before a mask of another shape is judged
+        api.inpaint(textured(h, w), np.zeros((7, 3), np.uint8), "telea")
+
+
+def test_a_2x2_photo_is_inpainted_by_every_classical_method():
+    photo = Photo(pixels=textured(2, 2))
+    hole = np.zeros((2, 2), bool)
+    hole[0, 0] = True
+    for result in pipeline.run(photo, hole, CLASSICAL, pipeline.Options(grow=0, feather=0)):
+        assert (result.photo.pixels[~hole] == photo.pixels[~hole]).all()
+
+
+def test_a_mask_only_the_growth_makes_whole_says_so():
+    hole = np.zeros((4, 4), bool)
+    hole[1, 1] = True
+    with pytest.raises(BadMaskError, match="Grown by 8 px, the mask covers the whole photo .4x4 px.: lower the mask "
+                                           "growth"):
+        pipeline.run(Photo(pixels=textured(4, 4)), hole, ["telea"], pipeline.Options(grow=8))
+
+
+def _network_entries() -> list:
+    entries = list(dict.fromkeys(spec.entry for spec in registry.NEURAL))
+    return [pytest.param(entry, id=entry.rsplit(":", 1)[-1],
+                         marks=() if entry.endswith(":GLCIC") else pytest.mark.slow)  # ~5 s each on a 2-core CPU
+            for entry in entries]
+
+
+@pytest.mark.parametrize("entry", _network_entries())
+def test_every_network_takes_the_windows_of_tiny_and_thin_photos(entry):
+    """The windows the pipeline plans for a 2x2 photo, a 2x300 strip and a 3 px hole without margin run through the
+    network (random weights: the shapes are what matters); they used to fail inside it below its least side."""
+    spec = next(spec for spec in registry.NEURAL if spec.entry == entry)
+    torch.manual_seed(0)
+    net = spec.network()(**spec.kwargs).eval()
+    for (h, w), strategy, margin in [((2, 2), "crop", 128), ((2, 300), "resize", 128), ((600, 600), "crop", 0)]:
+        hole = box_hole(h, w, h // 2, h // 2 + 1, w // 2, w // 2 + 1)
+        image = textured(h, w)
+        for window in hires.plan(hole, hires.Strategy(strategy), spec.crop_limit, spec.size_multiple, margin,
+                                 square=spec.native_size is not None, least=spec.least_side):
+            assert min(window.target) >= spec.least_side
+            batch = Batch(images=hires.extract(image, window)[None], holes=hires.extract(hole, window)[None], guides={})
+            with torch.inference_mode():
+                assert np.isfinite(net.inpaint(batch).samples).all(), (spec.id, h, w, strategy)

@@ -83,6 +83,10 @@ class NetworkFacts:
     size_multiple: int = 1
     #: Largest crop side fed to the network; None = ``native_size``.
     max_size: int | None = None
+    #: Smallest crop side the network takes (its deepest feature maps must stay larger than their
+    #: padding); None = ``size_multiple``. The pipeline widens smaller crops, or upscales them when
+    #: the photo itself is smaller.
+    least_side: int | None = None
     #: Approximate size of the converted safetensors, shown before the first download.
     approx_mb: int | None = None
     #: The authors' release files, their containers and key layout (see :mod:`app.weights.official`).

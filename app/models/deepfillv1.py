@@ -270,6 +270,7 @@ class DeepFillV1(MmagicInpainter, NeuralNetwork):
         # 512: contextual attention is quadratic in the H/8 positions (1 M scores per crop at 256,
         # 16.8 M at 512); larger crops are downscaled by the pipeline.
         native_size=256, size_multiple=SIZE_MULTIPLE, max_size=512, approx_mb=15, gpu_dtype=torch.float16,
+        least_side=LEAST_SIDE,
         official_files=(OfficialFile(
             "deepfillv1_256x256_8x2_places_20200619-c00a0e21.pth", "", container="state_dict",
             prefix="generator.", only_prefixed=True,

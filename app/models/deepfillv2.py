@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.models.base import NetworkFacts
-from app.models.deepfillv1 import SIZE_MULTIPLE, ConvBlock, DeepFillV1
+from app.models.deepfillv1 import LEAST_SIDE, SIZE_MULTIPLE, ConvBlock, DeepFillV1
 from app.weights.official import OfficialFile
 
 CHANNEL_FACTOR = 0.75
@@ -52,6 +52,7 @@ class DeepFillV2(DeepFillV1):
 
     FACTS = NetworkFacts(
         native_size=256, size_multiple=SIZE_MULTIPLE, max_size=512, approx_mb=18, gpu_dtype=torch.float16,
+        least_side=LEAST_SIDE,
         official_files=(OfficialFile(
             "deepfillv2_256x256_8x2_places_20200619-10d15793.pth", "", container="state_dict",
             prefix="generator.", only_prefixed=True,

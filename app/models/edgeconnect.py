@@ -230,6 +230,7 @@ class EdgeConnect(NeuralNetwork):
     # (case 0 / 1; benchmarks/bench_precision.py, CPU autocast as a proxy for CUDA), bfloat16 20 / 20.
     FACTS = NetworkFacts(
         native_size=256, size_multiple=SIZE_MULTIPLE, approx_mb=86, gpu_dtype=torch.float16,
+        least_side=12,  # the reflection padding of the H/4 residual blocks needs 3 px there
         official_files=(
             OfficialFile("EdgeModel_gen.pth", "edge", container="generator"),
             OfficialFile("InpaintingModel_gen.pth", "painter", container="generator"),

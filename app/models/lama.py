@@ -196,6 +196,7 @@ class BigLaMa(NeuralNetwork):
     #: 0.98; the FFTs run in float32 either way (FourierUnit).
     FACTS = NetworkFacts(
         native_size=256, max_size=1536, size_multiple=PAD_MULTIPLE, approx_mb=204, gpu_dtype=torch.float16,
+        least_side=16,  # the reflection padding at H/8 needs 2 px there
         official_files=(OfficialFile("best.ckpt", "", container="state_dict", prefix="generator.",
                                      only_prefixed=True),),
     )

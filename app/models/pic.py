@@ -429,6 +429,7 @@ class Pluralistic(NeuralNetwork):
     # 2.5 / 3.0. Spectral norms, attention logits and the prior stay float32 (see SNConv, Attention).
     FACTS = NetworkFacts(
         native_size=256, size_multiple=SIZE_MULTIPLE, approx_mb=31, gpu_dtype=torch.float16,
+        least_side=64,  # instance norm at H/32 x W/32 needs more than one position
         official_files=(
             _official_file("latest_net_E.pth", "encoder"),
             _official_file("latest_net_G.pth", "generator"),
