@@ -138,6 +138,7 @@ def on_upload(path: str | None, request: gr.Request = None):
     try:
         in_use(path, request)
         photo = load_photo(path)
+        pipeline.check_photo(photo)  # a 1x1 photo is refused here, not later as an "empty mask"
     except InpaintError as exc:
         results.release(_session(request), path)
         gr.Warning(str(exc), title="Photo refused", duration=None)
@@ -303,6 +304,7 @@ def on_run(photo_path: str | None, preset: str | None, editor: dict | None, mode
         left = client_left()
         with workers.inference_slot(left):
             photo = load_photo(photo_path)
+            pipeline.check_photo(photo)  # before the strokes are judged (an API caller skips the upload check)
             painted = strokes(editor, photo.size, preset, select_ui.hole_of(picked, photo_path, people_erased))
             hole = painted.pop("hole")
             fills = pipeline.run(photo, hole, ready, chosen, guides=painted,

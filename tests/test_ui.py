@@ -44,6 +44,17 @@ def test_upload_over_the_limit_is_refused_at_once_and_cleared_from_the_field(big
     assert "over this app's limit" in warnings[0] and "refused" in info
 
 
+def test_a_1x1_photo_is_refused_at_upload_as_too_small(tmp_path, monkeypatch):
+    """Not later, as an "empty mask" nobody could have painted on one pixel."""
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", lambda message, **kw: warnings.append(message))
+    editor, path, preset, info, field = ui.on_upload(str(tmp_path / "dot.png"))
+    assert editor is path is preset is field is None
+    assert warnings[0].startswith("The photo is 1x1 px, too small to inpaint: the smallest photo this app takes is "
+                                  "2x2 px") and "refused" in info
+
+
 @pytest.mark.slow  # over 1 s here: the full run only (README, fast lane)
 def test_run_maps_preview_strokes_to_full_resolution(big_photo):
     value, path, *_ = ui.on_upload(str(big_photo))
