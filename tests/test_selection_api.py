@@ -209,8 +209,7 @@ def test_a_dripping_detector_download_holds_no_one_elses_selection(hub_env, pins
     started = time.monotonic()
     mask, _ = api_select(str(path), [[180, 100, 1]], None, 0, "grabcut")
     _, picked, _, _ = select_ui.on_photo(str(path))
-    scale = select_ui.VIEW_SIDE / 300 if 300 > select_ui.VIEW_SIDE else 1
-    at = gr.SelectData(None, {"index": [round(180 * scale), round(100 * scale)], "value": None})
+    at = gr.SelectData(None, {"index": [180, 100], "value": None})  # a 300 px photo is its own preview
     _, picked, _ = select_ui.on_click(str(path), picked, "add", 0, [], at)
     waited = time.monotonic() - started
     print(f"\n/select and a click served in {waited:.2f} s while the detector was still dripping")
