@@ -173,6 +173,13 @@ class Store:
             held.used = self._clock()
             return held.masks[key]
 
+    def holds(self, session: str, keys: Iterable[str]) -> bool:
+        """Whether every one of ``keys`` is still kept for ``session`` (none were freed)."""
+        with self._lock:
+            self._sweep()
+            masks = self._sessions[session].masks if session in self._sessions else {}
+            return all(key in masks for key in keys)
+
     def settle(self, session: str, keys: Iterable[str]) -> None:
         """``session``'s selection now uses ``keys``: free the rest (what the one before used stays, as an
         event already running may still read it)."""

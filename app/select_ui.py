@@ -166,7 +166,11 @@ def on_click(photo_path: str | None, picked: Picked, mode: str, grow: int, erase
     if mode == "box":  # a new object: what was selected so far is kept, the box alone prompts the next
         (x0, y0), box = picked.corner, None
         box = [min(x0, x), min(y0, y), max(x0, x), max(y0, y)]
-        picked = replace(picked, corner=None, box=box, points=[], clicked=None, kept=_merged(picked))
+        try:
+            kept = _merged(picked)
+        except InpaintError as exc:  # over the visitor's cap
+            raise gr.Error(str(exc), title="Cannot select", print_exception=False) from exc
+        picked = replace(picked, corner=None, box=box, points=[], clicked=None, kept=kept)
     else:
         picked = replace(picked, points=picked.points + [[x, y, int(mode != "remove")]])
     return _select(photo_path, picked, grow, erase, progress)
@@ -216,7 +220,7 @@ def on_grow(photo_path: str | None, picked: Picked, grow: int, erase: list[str],
     """The grow slider moved: the same prompts, a wider or narrower selection."""
     if not photo_path or picked.photo != photo_path:
         return gr.skip(), picked, gr.skip()
-    return _select(photo_path, picked, grow, erase, progress)
+    return _select(photo_path, _alive(picked), grow, erase, progress)
 
 
 def on_people(photo_path: str | None, picked: Picked, grow: int, request: gr.Request = None,
@@ -271,8 +275,18 @@ def _current(picked: Picked | None, photo_path: str, request: gr.Request | None)
     """The visitor's selection on ``photo_path``, or a new one (another photo, or the state was freed)."""
     session = _session(request) or getattr(picked, "session", "")
     if isinstance(picked, Picked) and picked.photo == photo_path and picked.session == session:
-        return picked
+        return _alive(picked)
     return Picked(photo=photo_path, session=session)
+
+
+def _alive(picked: Picked) -> Picked:
+    """``picked``, or a fresh selection on its photo once the store freed its masks (the visitor is told,
+    and the next click starts over instead of failing on the missing masks again and again)."""
+    if STORE.holds(picked.session, picked.keys()):
+        return picked
+    gr.Warning("Your earlier selection was cleared (unused too long, or the server needed the memory); "
+               "this starts a new one.", title="Selection cleared")
+    return Picked(photo=picked.photo, session=picked.session)
 
 
 def _settled(picked: Picked) -> Picked:
