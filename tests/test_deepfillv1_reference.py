@@ -28,9 +28,9 @@ from tests.conftest import assert_matches_fixture, fixture_params
 from tests.deepfill_reference import V1, fill_from_reference, loop_attention, official_arrays, run_case
 from tests.mmagic_release import generator_state, read_case, write_release
 from tests.test_rfr_reference import random_batch
+from tests.tolerances import assert_close
 
 MODEL_ID = "deepfillv1-places2"
-BATCH_ATOL = 1e-5  # batched vs one by one (the official code measured 0)
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +81,9 @@ def test_contextual_attention_is_the_official_one_on_batched_non_square_maps() -
     mask = holes_at_quarter(3, 24, 40)
     attention = ContextualAttention()
     together = attention(x, mask)
-    torch.testing.assert_close(together, loop_attention(x, mask, attention.fuse_kernel), atol=1e-5, rtol=0)
+    assert_close("deepfill.attention_loop", together, loop_attention(x, mask, attention.fuse_kernel))
     for i in range(3):
-        torch.testing.assert_close(attention(x[i:i + 1], mask[i:i + 1]), together[i:i + 1], atol=1e-6, rtol=0)
+        assert_close("deepfill.attention_alone", attention(x[i:i + 1], mask[i:i + 1]), together[i:i + 1])
 
 
 def test_attention_without_a_known_candidate_gives_zeros_not_nan() -> None:
@@ -97,7 +97,7 @@ def test_attention_without_a_known_candidate_gives_zeros_not_nan() -> None:
     attention = ContextualAttention()
     out = attention(x, mask)
     assert torch.equal(out[0], torch.zeros_like(out[0]))
-    torch.testing.assert_close(out[1:], loop_attention(x[1:], mask[1:], attention.fuse_kernel), atol=1e-5, rtol=0)
+    assert_close("deepfill.attention_loop", out[1:], loop_attention(x[1:], mask[1:], attention.fuse_kernel))
 
 
 # --------------------------------------------------------------------------- sizes
@@ -110,6 +110,6 @@ def test_non_square_crops_at_the_smallest_size(model: DeepFillV1) -> None:
     assert together.samples.shape == (2, 1, 72, 104, 3) and np.isfinite(together.samples).all()
     for i in range(2):
         alone = model.inpaint(Batch(batch.images[i:i + 1], batch.holes[i:i + 1]))
-        np.testing.assert_allclose(together.samples[i], alone.samples[0], rtol=0, atol=BATCH_ATOL)
+        assert_close("deepfill.batch", together.samples[i], alone.samples[0])
     with pytest.raises(CropSizeError, match=r"multiples of 8 and at least 72 px, got 64x104"):
         model.inpaint(random_batch(1, 64, 104, seed=12))

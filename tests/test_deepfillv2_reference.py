@@ -24,9 +24,9 @@ from tests.conftest import assert_matches_fixture, fixture_params
 from tests.deepfill_reference import V2, fill_from_reference, official_arrays, run_case
 from tests.mmagic_release import generator_state, read_case, write_release
 from tests.test_rfr_reference import random_batch
+from tests.tolerances import assert_close
 
 MODEL_ID = "deepfillv2-places2"
-BATCH_ATOL = 1e-5  # batched vs one by one (the official code measured 0)
 
 
 @pytest.mark.parametrize("fixture", fixture_params("deepfillv2"))
@@ -57,6 +57,6 @@ def test_non_square_crops_at_the_smallest_size(checkpoints: Path) -> None:
     assert together.samples.shape == (2, 1, 104, 72, 3) and np.isfinite(together.samples).all()
     for i in range(2):
         alone = net.inpaint(Batch(batch.images[i:i + 1], batch.holes[i:i + 1]))
-        np.testing.assert_allclose(together.samples[i], alone.samples[0], rtol=0, atol=BATCH_ATOL)
+        assert_close("deepfill.batch", together.samples[i], alone.samples[0])
     with pytest.raises(CropSizeError, match=r"multiples of 8 and at least 72 px, got 104x64"):
         net.inpaint(random_batch(1, 104, 64, seed=14))

@@ -22,6 +22,7 @@ from app.models.base import Batch
 from app.models.edgeconnect import EdgeConnect, SpectralNormConv
 from app.weights.loader import load_from_folder
 from tests.conftest import assert_matches_fixture, fixture_params, make_state_dict
+from tests.tolerances import assert_close
 
 MODEL_ID = "edgeconnect-places2"
 # release file -> (manifest name, our component)
@@ -29,7 +30,6 @@ RELEASE = {
     "EdgeModel_gen.pth": ("edgeconnect_EdgeModel_gen", "edge"),
     "InpaintingModel_gen.pth": ("edgeconnect_InpaintingModel_gen", "painter"),
 }
-BATCH_ATOL = 1e-5  # batched vs one-by-one (the official code measured 0)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -123,7 +123,7 @@ def test_inpaint_interface_matches_official(path: Path, model: EdgeConnect) -> N
     assert_matches_fixture(path, {"inpaint_out": pred.samples[0, 0].transpose(2, 0, 1)})
     edges = model.predict_edges(gray, canny, masks)
     expected_map = (edges * masks + canny * (1 - masks))[0, 0].numpy()
-    np.testing.assert_allclose(pred.maps["edges"][0], expected_map, atol=BATCH_ATOL, rtol=0)
+    assert_close("edgeconnect.edge_map", pred.maps["edges"][0], expected_map)
 
 
 # --------------------------------------------------------------------------- Inpainter behaviour
@@ -194,4 +194,4 @@ def test_spectral_norm_matches_torch_eval(transposed: bool) -> None:
     ours.load_state_dict(layer.state_dict())
     x = torch.randn(2, 8, 6, 6)
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), layer(x), atol=1e-6, rtol=1e-5)
+        assert_close("edgeconnect.spectral_norm", ours(x), layer(x))

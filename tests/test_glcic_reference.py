@@ -26,9 +26,9 @@ from tests import mmagic_release as release
 from tests.conftest import assert_matches_fixture, fixture_params
 from tests.mmagic_release import GLCIC, read_case
 from tests.test_rfr_reference import random_batch
+from tests.tolerances import assert_close
 
 MODEL_ID = "glcic-places2"
-OFFICIAL_ATOL = 1e-4  # float64 spelling vs our float32, normalised units (index.json's tolerance for fake_res)
 #: The writer ``test_model_contract.py`` calls (the Places file, an edit applied to the generator).
 
 
@@ -127,7 +127,7 @@ def test_odd_quarter_size_follows_the_architecture(net: GlobalLocalNet) -> None:
     masked = (bgr * (1 - holes) + 127.5 * holes - 127.5) / 127.5
     want = to_pixels(spelled_out(generator_state(), torch.cat([masked, holes], 1))).flip(1) / 255
     got = net.inpaint(batch).samples[:, 0]
-    np.testing.assert_allclose(got, want.permute(0, 2, 3, 1).numpy(), rtol=0, atol=OFFICIAL_ATOL / 2)
+    assert_close("glcic.spelled_out", got, want.permute(0, 2, 3, 1))
 
 
 def test_sizes_off_4_are_refused_with_the_rule(net: GlobalLocalNet) -> None:

@@ -32,11 +32,10 @@ from tests import test_lama_reference as lama
 from tests import test_pic_reference as pic
 from tests import test_rfr_reference as rfr
 from tests.mmagic_release import GLCIC, PCONV, V1, V2, write_for_contract
+from tests.tolerances import assert_close
 
 #: Edits one part (release file or container entry) of the official weights before they are written.
 Edit = Callable[[str, dict[str, torch.Tensor]], None]
-BATCH_ATOL = 1e-5  # batched vs one by one: float32 kernels may sum in another order
-PAD_ATOL = 1e-6  # a padded size against the same crop padded by numpy (what the model promises to do)
 SIZE = (96, 64)  # non-square (catches transposed reshapes), a multiple of every network's size_multiple
 OFF_SIZES = [(94, 64), (96, 59), (94, 59)]  # height off, width off, both off, for every multiple > 1
 DEEPFILL_SIZE = (96, 80)  # DeepFill needs sides >= 72; 12x10 at H/8 keeps the attention maps non-square
@@ -194,13 +193,13 @@ def assert_layout(pred: Prediction, spec: ModelSpec, batch: Batch) -> None:
     assert pred.scores is None or pred.scores.shape == pred.samples.shape[:2]
 
 
-def assert_same(got: Prediction, want: Prediction, index: int, atol: float) -> None:
+def assert_same(got: Prediction, want: Prediction, index: int, tolerance: str) -> None:
     """Crop ``index`` of ``got`` against crop 0 of ``want``: samples, every map and the scores."""
-    np.testing.assert_allclose(got.samples[index], want.samples[0], rtol=0, atol=atol)
+    assert_close(tolerance, got.samples[index], want.samples[0])
     for name, value in want.maps.items():
-        np.testing.assert_allclose(got.maps[name][index], value[0], rtol=0, atol=atol, err_msg=name)
+        assert_close(tolerance, got.maps[name][index], value[0], err_msg=name)
     if want.scores is not None:
-        np.testing.assert_allclose(got.scores[index], want.scores[0], rtol=0, atol=atol)
+        assert_close(tolerance, got.scores[index], want.scores[0], err_msg="scores")
 
 
 # --------------------------------------------------------------------------- batching
@@ -213,7 +212,7 @@ def test_batch_equals_one_by_one(spec: ModelSpec, net: torch.nn.Module) -> None:
     together = run(net, spec, batch)
     assert_layout(together, spec, batch)
     for i in range(2):
-        assert_same(together, run(net, spec, Batch(batch.images[i:i + 1], batch.holes[i:i + 1])), i, BATCH_ATOL)
+        assert_same(together, run(net, spec, Batch(batch.images[i:i + 1], batch.holes[i:i + 1])), i, "contract.batch")
     np.testing.assert_array_equal(run(net, spec, batch).samples, together.samples)  # no state kept between calls
 
 
@@ -318,4 +317,4 @@ def test_sizes_off_the_multiple(spec: ModelSpec, net: torch.nn.Module, size: tup
                    np.pad(batch.holes[0], pad, mode="symmetric")[None])
     got, want = run(net, spec, batch), run(net, spec, padded)
     assert_layout(got, spec, batch)
-    np.testing.assert_allclose(got.samples[0], want.samples[0][:, :h, :w], rtol=0, atol=PAD_ATOL)
+    assert_close("contract.pad", got.samples[0], want.samples[0][:, :h, :w])

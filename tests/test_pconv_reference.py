@@ -26,9 +26,9 @@ from tests import mmagic_release as release
 from tests.conftest import assert_matches_fixture, fixture_params
 from tests.mmagic_release import PCONV, read_case
 from tests.test_rfr_reference import random_batch
+from tests.tolerances import assert_close
 
 MODEL_ID = "pconv-places2"
-OFFICIAL_ATOL = RTOL = 1e-4  # the spelling vs our layers (index.json's tolerance for fake_res)
 #: The writer ``test_model_contract.py`` calls (the Places file, an edit applied to the generator).
 
 
@@ -146,7 +146,7 @@ def assert_close_to_spelled_out(net: PartialConvNet, state: dict[str, Tensor], b
     masked = (bgr * (1 - holes) + 127.5 * holes - 127.5) / 127.5
     want = to_pixels(spelled_out(state, masked, (1 - holes).expand(-1, 3, -1, -1))).flip(1) / 255
     got = net.inpaint(batch).samples[:, 0]
-    np.testing.assert_allclose(got, want.permute(0, 2, 3, 1).numpy(), rtol=RTOL, atol=OFFICIAL_ATOL / 2)
+    assert_close("pconv.spelled_out", got, want.permute(0, 2, 3, 1))
 
 
 def test_non_square_size_follows_the_official_formulas(net: PartialConvNet) -> None:

@@ -28,6 +28,7 @@ from app.models.rfr import (
 )
 from app.weights.loader import instantiate, load_from_folder
 from tests.conftest import assert_matches_fixture, fixture_params, make_state_dict, manifest_entries
+from tests.tolerances import assert_close
 
 MODEL_ID = "rfr-psv"
 FILE_NAME = RFRNet.OFFICIAL_FILES[0].name
@@ -108,7 +109,7 @@ def test_concurrent_calls_do_not_share_state(net: torch.nn.Module) -> None:
     with ThreadPoolExecutor(2) as pool:
         parallel = [p.samples for p in pool.map(net.inpaint, batches * 2)]
     for got, want in zip(parallel, sequential * 2, strict=True):
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        assert_close("rfr.threads", got, want)
 
 
 def reference_attention(att: KnowledgeConsistentAttention, feature: torch.Tensor, mask: torch.Tensor,
@@ -143,8 +144,8 @@ def test_batched_attention_equals_per_image_loop() -> None:
             out, state = att(feature, mask, state)
             ref_out, ref_scores = reference_attention(att, feature, mask, prev)
             prev = (ref_scores, F.interpolate(mask, size=(5, 7), mode="nearest"))
-            torch.testing.assert_close(out, ref_out, rtol=1e-12, atol=1e-12)
-            torch.testing.assert_close(state.scores, ref_scores, rtol=1e-12, atol=1e-12)
+            assert_close("rfr.attention_float64", out, ref_out)
+            assert_close("rfr.attention_float64", state.scores, ref_scores)
 
 
 def test_state_dict_is_the_official_layout() -> None:
