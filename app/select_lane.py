@@ -9,42 +9,29 @@ slot, and only then :func:`select_slot` is taken for decoding the photo and runn
 which never download inside it (``fetch=False``). A dripping Hub therefore delays only the
 caller who needs those weights; everyone else's clicks are served meanwhile.
 
-The slot is the select lane's own (:data:`SELECT_SLOTS`, ``INPAINT_CONCURRENCY`` like the queue):
-a click takes ~0.1 s and must not wait behind another visitor's inpainting run.
-(:mod:`app.workers` does the same for inpainting.)
+The slot is the select lane's own (as many as the inference lane of :mod:`app.workers`, which does
+the same for inpainting): a click takes ~0.1 s and must not wait behind another visitor's
+inpainting run. Downloads share one lane with inpainting's (:data:`app.workers.DOWNLOADS`).
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
-from app.errors import Cancelled, InpaintError
+from app.errors import InpaintError
 from app.registry import PretrainedSpec
 from app.segmenters import must_download
 from app.weights import pretrained
 from app.weights.hub import Progress
+from app.workers import DOWNLOADS, INFERENCE_SLOTS, Lane
 
-SELECT_SLOTS = max(1, int(os.environ.get("INPAINT_CONCURRENCY", "1") or 1))
-DOWNLOAD_CONCURRENCY = 2  # segmenter and detector downloads at once, apart from the select slot
-POLL_SECONDS = 0.25  # how often a caller waiting for the slot checks that its client is still there
-
-_select = threading.BoundedSemaphore(SELECT_SLOTS)
-_downloads = threading.BoundedSemaphore(DOWNLOAD_CONCURRENCY)
+SELECT = Lane(INFERENCE_SLOTS)
 
 
-@contextmanager
-def select_slot(cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
-    """Hold the select slot for the block; a caller whose client leaves while waiting stops waiting."""
-    while not _select.acquire(timeout=POLL_SECONDS):
-        if cancelled is not None and cancelled():
-            raise Cancelled("The request was cancelled (the client left) while it waited for its turn.")
-    try:
-        yield
-    finally:
-        _select.release()
+def select_slot(cancelled: Callable[[], bool] | None = None) -> AbstractContextManager[None]:
+    """Hold the select slot for the block (see :class:`app.workers.Lane`)."""
+    return SELECT.slot(cancelled)
 
 
 def fetch(specs: Sequence[PretrainedSpec], progress: Progress | None = None) -> dict[str, InpaintError]:
@@ -57,7 +44,7 @@ def fetch(specs: Sequence[PretrainedSpec], progress: Progress | None = None) -> 
     for spec in {s.id: s for s in specs}.values():
         if not must_download(spec):
             continue
-        with _downloads:
+        with DOWNLOADS:
             try:
                 pretrained.obtain(spec, progress)
             except InpaintError as exc:

@@ -11,6 +11,7 @@ caller waiting for the slot holds nothing but file paths, so waiting costs no me
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -27,21 +28,35 @@ DOWNLOAD_CONCURRENCY = 2  # weight downloads at once, apart from the inference s
 API_CONCURRENCY = 4  # /inpaint calls admitted at once: fetching weights, or waiting for the slot with paths only
 POLL_SECONDS = 0.25  # how often a caller waiting for the slot checks that its client is still there
 
-_inference = threading.BoundedSemaphore(INFERENCE_SLOTS)
-_downloads = threading.BoundedSemaphore(DOWNLOAD_CONCURRENCY)
+#: Every weight download at once, for inpainting and selection alike (:mod:`app.select_lane` shares it).
+DOWNLOADS = threading.BoundedSemaphore(DOWNLOAD_CONCURRENCY)
 
 
-@contextmanager
-def inference_slot(cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
-    """Hold the inference slot for the block; a caller whose client leaves while waiting stops waiting."""
-    while not _inference.acquire(timeout=POLL_SECONDS):
-        if cancelled is not None and cancelled():
-            raise Cancelled("The request was cancelled (the client left) while it waited for its turn; "
-                            "nothing was computed.")
-    try:
-        yield
-    finally:
-        _inference.release()
+class Lane:
+    """A fixed number of slots that work takes in turn; a caller whose client leaves stops waiting."""
+
+    def __init__(self, slots: int) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, slots))
+
+    @contextmanager
+    def slot(self, cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
+        """Hold a slot for the block (waiting while they are all taken)."""
+        while not self._slots.acquire(timeout=POLL_SECONDS):
+            if cancelled is not None and cancelled():
+                raise Cancelled("The request was cancelled (the client left) while it waited for its turn; "
+                                "nothing was computed.")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+INFERENCE = Lane(INFERENCE_SLOTS)
+
+
+def inference_slot(cancelled: Callable[[], bool] | None = None) -> contextlib.AbstractContextManager[None]:
+    """Hold the inference slot for the block (see :class:`Lane`)."""
+    return INFERENCE.slot(cancelled)
 
 
 def fetch_missing(model_ids: Sequence[str], progress: Progress | None = None) -> dict[str, InpaintError]:
@@ -55,7 +70,7 @@ def fetch_missing(model_ids: Sequence[str], progress: Progress | None = None) ->
         spec = registry.get(model_id)
         if not needs_download(spec):
             continue
-        with _downloads:
+        with DOWNLOADS:
             try:
                 download(spec, progress=progress)
             except InpaintError as exc:
