@@ -10,6 +10,11 @@ How a file is read (:func:`load_pickle`), so that no code from it ever runs:
 
 * TorchScript archives are refused up front: they are programs, and ``torch.load`` would
   hand them to ``torch.jit.load``.
+* Every pickle record of the file is then scanned without constructing anything
+  (:mod:`app.weights.pickle_scan`): nesting depth, opcodes, hashing work, allocations asked of
+  allowed globals, declared storages, codecs and numpy arrays are bounded there, so no file
+  can crash the process or hold its memory or time; the globals it names are judged by the
+  same allowlist as below.
 * torch's own ``weights_only`` loader is tried first. When it declines (a Lightning
   checkpoint's OmegaConf config, argparse metadata, a legacy tar file), the file is read
   again with :class:`_RestrictedUnpickler` as torch's ``pickle_module``, which then reads
@@ -37,6 +42,7 @@ import pickle
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +51,7 @@ import torch
 import torch.serialization as torch_serialization
 
 from app.errors import WeightsError
+from app.weights.pickle_scan import LATIN1, Refusal, Unreadable, scan_checkpoint
 
 try:
     from numpy._core import multiarray as _multiarray  # numpy 2
@@ -111,6 +118,16 @@ def _rebuild_from_type(func: Callable[..., Any], new_type: type, args: tuple, st
 _REBUILDS: dict[str, Callable[..., Any]] = {name: getattr(torch._utils, name) for name in (
     "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
     "_rebuild_parameter_with_state")}
+
+
+def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it (``(text, 'latin1')``); other codecs can be quadratic."""
+    if type(text) is not str or encoding not in LATIN1 or errors != "strict":
+        raise _Refused(f"asks _codecs.encode for the {str(encoding)[:40]!r} codec (only latin1 is read)",
+                       runs_code=False)
+    return _codecs.encode(text, "latin1")
+
+
 _STORAGES = ("Float", "Half", "BFloat16", "Double", "Long", "Int", "Short", "Char", "Byte", "Bool")
 _MULTIARRAY = {"_reconstruct": _multiarray._reconstruct, "scalar": _multiarray.scalar}
 
@@ -122,7 +139,7 @@ ALLOWED: dict[tuple[str, str], Any] = {
                                              bytearray, bool, slice)},
     ("collections", "OrderedDict"): OrderedDict,
     ("collections", "defaultdict"): defaultdict,
-    ("_codecs", "encode"): _codecs.encode,  # protocol-2 pickles spell bytes as _codecs.encode(text, "latin1")
+    ("_codecs", "encode"): _latin1_encode,  # protocol-2 pickles spell bytes as _codecs.encode(text, "latin1")
     **{("torch._utils", name): f for name, f in _REBUILDS.items()},
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
     ("torch", "Tensor"): torch.Tensor,
@@ -138,12 +155,11 @@ ALLOWED: dict[tuple[str, str], Any] = {
 }
 
 
-class _Refused(Exception):
+class _Refused(Refusal):
     """A pickle asked for something only a code-running pickle needs (``clause`` says what)."""
 
-    def __init__(self, clause: str) -> None:
-        super().__init__(clause)
-        self.clause = clause
+    def __init__(self, clause: str, runs_code: bool = True) -> None:
+        super().__init__(clause, runs_code)
 
 
 def _qualname(obj: object) -> str:
@@ -160,6 +176,16 @@ def _canonical(module: str, name: str) -> tuple[str, str]:
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
+def _classify(module: str, name: str) -> tuple[str, str] | None:
+    """The canonical name of an allowed global, None for one that becomes a placeholder; refused if it runs code."""
+    module, name = _canonical(module, name)
+    if (module, name) in ALLOWED:
+        return module, name
+    if module.partition(".")[0] in CODE_RUNNERS:
+        raise _Refused(f"refers to {module}.{name}")
+    return None
+
+
 class _RestrictedUnpickler(pickle._Unpickler):
     """Unpickler for checkpoints that hold harmless non-tensor objects; imports nothing.
 
@@ -169,12 +195,8 @@ class _RestrictedUnpickler(pickle._Unpickler):
     """
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: D401 - pickle API
-        module, name = _canonical(module, name)
-        if (module, name) in ALLOWED:
-            return ALLOWED[module, name]
-        if module.partition(".")[0] in CODE_RUNNERS:
-            raise _Refused(f"refers to {module}.{name}")
-        return _placeholder(module, name)
+        allowed = _classify(module, name)
+        return ALLOWED[allowed] if allowed else _placeholder(*_canonical(module, name))
 
     def load_build(self) -> None:
         """Pickle's BUILD (set an object's state), refused on classes and functions."""
@@ -239,24 +261,38 @@ def _refuse_torchscript(path: Path) -> None:
                            "file instead (see checkpoints/README.md).")
 
 
-def _refusal(path: Path, refused: _Refused) -> WeightsError:
+_GET_AGAIN = ("delete the file and get it again from the authors' release, or use the model's safetensors mirror "
+              "(`python -m app weights download MODEL_ID`).")
+
+
+def _refusal(path: Path, refused: Refusal) -> WeightsError:
+    if not refused.runs_code:
+        return WeightsError(
+            f"{path.name} {refused.clause}: a file built like that could crash the server or exhaust its memory or "
+            "time, so it was not loaded and was left untouched. A checkpoint of weights needs nothing of the kind: "
+            + _GET_AGAIN)
     return WeightsError(
         f"{path.name} {refused.clause}, which is how a pickle runs code; it was not loaded and was left untouched. "
-        "A checkpoint of weights needs nothing of the kind: delete the file and get it again from the authors' "
-        "release, or use the model's safetensors mirror (`python -m app weights download MODEL_ID`).")
+        "A checkpoint of weights needs nothing of the kind: " + _GET_AGAIN)
 
 
 def load_pickle(path: Path) -> object:
-    """``torch.load`` a release file safely: weights_only first, the restricted unpickler second."""
+    """``torch.load`` a release file safely: scanned first, then weights_only, then the restricted unpickler.
+
+    The scan (:func:`~app.weights.pickle_scan.scan_checkpoint`) bounds what either reader may cost.
+    """
     try:
         _refuse_torchscript(path)
+        scan_checkpoint(path, _classify)
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - declined (metadata, legacy tar) or unreadable: the second reader decides
             pass
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
-    except _Refused as refused:
+    except Refusal as refused:
         raise _refusal(path, refused) from None
+    except Unreadable as exc:
+        raise WeightsError(f"{path.name} is not a readable PyTorch checkpoint ({exc}).") from None
     except WeightsError:
         raise
     except Exception as exc:  # truncated or not a torch file at all
@@ -266,7 +302,9 @@ def load_pickle(path: Path) -> object:
 def _state_dict_of(obj: object, spec: OfficialFile) -> Mapping[str, torch.Tensor]:
     if spec.container is not None:
         if not isinstance(obj, Mapping) or spec.container not in obj:
-            keys = list(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
+            # names only: the repr of a key the file built could be as large as it likes
+            keys = [str(k)[:60] if isinstance(k, str) else type(k).__name__ for k in islice(obj, 8)] \
+                if isinstance(obj, Mapping) else type(obj).__name__
             raise WeightsError(f"{spec.name}: expected a dict with key '{spec.container}', found {keys}.")
         obj = obj[spec.container]
     if not isinstance(obj, Mapping):

@@ -1,0 +1,395 @@
+"""A checkpoint costs bounded memory and time, and ends in a message (issue 24).
+
+Every hostile pickle here is written opcode by opcode and put where torch reads it: the zip
+format's ``data.pkl`` (in a real ``torch.save`` archive), the legacy format's main record or
+its magic-number record (in a real legacy file), the legacy tar format's members. Each goes
+through ``load_pickle``, the one reader every loader uses (the web app, the CLI, ``weights
+verify/convert/fetch-official``; ``test_weights_security.py`` holds that). Each time: a
+``WeightsError`` naming the file and what it does, in well under a second, the process's
+peak memory as before, the file's bytes unchanged. The call runs under an address-space
+ceiling (1 GiB above what the process maps), so a regression fails the test with a
+``MemoryError`` instead of taking the machine down. ``test_the_payloads_are_real`` shows the
+readers, without the scan, really do allocate, crash or stall on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pickle
+import pickletools
+import resource
+import struct
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from app.errors import WeightsError
+from app.weights import pickle_scan
+from app.weights.official import _RestrictedPickleModule, load_pickle
+from tests.test_weights_security import _legacy, _tar, _zipped
+
+GB3 = 3_000_000_000
+MAGIC = 0x1950A86A20F9469CFC6C
+BOUNDED = "could crash the server or exhaust its memory or time, so it was not loaded and was left untouched"
+
+
+# ------------------------------------------------------------------ writing pickles by hand
+
+
+def _int(n: int) -> bytes:
+    if 0 <= n < 256:
+        return pickle.BININT1 + bytes([n])
+    if -(2 ** 31) <= n < 2 ** 31:
+        return pickle.BININT + struct.pack("<i", n)
+    data = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    return pickle.LONG1 + bytes([len(data)]) + data
+
+
+def _text(s: str) -> bytes:
+    data = s.encode("utf-8")
+    return pickle.BINUNICODE + struct.pack("<I", len(data)) + data
+
+
+def _bytes(b: bytes) -> bytes:
+    return pickle.BINBYTES + struct.pack("<I", len(b)) + b
+
+
+def _global(module: str, name: str) -> bytes:
+    return pickle.GLOBAL + f"{module}\n{name}\n".encode()
+
+
+def _call(module: str, name: str, *args: bytes) -> bytes:
+    """``module.name(*args)`` by REDUCE."""
+    return _global(module, name) + pickle.MARK + b"".join(args) + pickle.TUPLE + pickle.REDUCE
+
+
+def _record(body: bytes) -> bytes:
+    """One protocol-2 pickle whose value is what ``body`` leaves on the stack."""
+    return pickle.PROTO + b"\x02" + body + pickle.STOP
+
+
+def _in_dict(key: bytes, value: bytes = pickle.NONE) -> bytes:
+    return pickle.EMPTY_DICT + key + value + pickle.SETITEM
+
+
+# ------------------------------------------------------------------ real containers, one record replaced
+
+
+def zip_with(data_pkl: bytes, **members: bytes) -> bytes:
+    """A real ``torch.save`` zip archive with its ``data.pkl`` (and ``members``, by record name) replaced."""
+    source = zipfile.ZipFile(io.BytesIO(_zipped({"w": torch.ones(2)})))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as bundle:
+        prefix = source.namelist()[0].partition("/")[0]
+        for info in source.infolist():
+            record = info.filename.removeprefix(prefix + "/")
+            bundle.writestr(info, data_pkl if record == "data.pkl" else members.pop(record, source.read(info)))
+        for record, data in members.items():
+            bundle.writestr(f"{prefix}/{record}", data)
+    return out.getvalue()
+
+
+def _record_end(data: bytes, count: int) -> int:
+    """Offset after the first ``count`` pickle records of our own legacy file (read as opcodes, never run)."""
+    stream = io.BytesIO(data)
+    for _ in range(count):
+        for _op in pickletools.genops(stream):
+            pass
+    return stream.tell()
+
+
+def legacy_with(index: int, record: bytes) -> bytes:
+    """A real legacy file (magic number, protocol, sys_info, main, keys, blocks) with record ``index`` replaced."""
+    data = _legacy({"w": torch.ones(2)})
+    start, end = _record_end(data, index), _record_end(data, index + 1)
+    return data[:start] + record + data[end:]
+
+
+def in_magic_number(body: bytes) -> bytes:
+    """``body`` runs inside the magic-number record, whose value is still the magic number."""
+    return legacy_with(0, _record(body + pickle.POP + _int(MAGIC)))
+
+
+# ------------------------------------------------------------------ the hostile records
+
+
+def _memo_chain(step: bytes, times: int) -> bytes:
+    """``x = (); repeat: x = step(x)``, ``x`` living in memo slot 0; leaves ``x`` on the stack."""
+    slot = pickle.BINPUT + b"\0" + pickle.POP
+    return pickle.EMPTY_TUPLE + slot + (pickle.BINGET + b"\0" + step + slot) * times + pickle.BINGET + b"\0"
+
+
+def deep_key_by_opcodes(depth: int = 10 ** 6) -> bytes:
+    """``{((((...),),),): None}`` 10**6 deep: hashing the key overflows the C stack (1 MB)."""
+    return _record(_in_dict(pickle.EMPTY_TUPLE + pickle.TUPLE1 * depth))
+
+
+def deep_key_by_memo(depth: int = 10 ** 6) -> bytes:
+    """The same nesting without nested opcodes: ``x = (); repeat: x = (x,)`` through the memo."""
+    return _record(_in_dict(_memo_chain(pickle.TUPLE1, depth)))
+
+
+def bytearray_by_reduce(n: int = GB3) -> bytes:
+    return _call("builtins", "bytearray", _int(n))
+
+
+def bytearray_by_inst(n: int = GB3) -> bytes:
+    return pickle.MARK + _int(n) + pickle.INST + b"__builtin__\nbytearray\n"
+
+
+def numpy_object_array(count: int = 250_000_000) -> bytes:
+    """numpy's own spelling of an array, of Python objects: numpy allocates 8 bytes each before checking."""
+    empty = _call("numpy._core.multiarray", "_reconstruct", _global("numpy", "ndarray"), _int(0) + pickle.TUPLE1,
+                  _bytes(b"b"))
+    dtype = _call("numpy", "dtype", _text("O8"), pickle.NEWFALSE, pickle.NEWTRUE)
+    state = pickle.MARK + _int(1) + _int(count) + pickle.TUPLE1 + dtype + pickle.NEWFALSE + pickle.EMPTY_LIST \
+        + pickle.TUPLE
+    return empty + state + pickle.BUILD
+
+
+def numpy_huge_reconstruct() -> bytes:
+    return _call("numpy.core.multiarray", "_reconstruct", _global("numpy", "ndarray"), _int(GB3) + pickle.TUPLE1,
+                 _bytes(b"b"))
+
+
+PUNY = "".join(chr(0x4E00 + i) for i in range(64))  # the probe used 61 kB of distinct characters: 42 s
+
+
+def punycode_by_codecs() -> bytes:
+    return _call("_codecs", "encode", _text(PUNY), _text("punycode"))
+
+
+def punycode_by_str() -> bytes:
+    return _call("builtins", "str", _bytes(PUNY.encode("punycode")), _text("punycode"))
+
+
+def punycode_by_bytes() -> bytes:
+    return _call("builtins", "bytes", _text(PUNY), _text("punycode"))
+
+
+def colliding_keys(count: int = 20_000) -> bytes:
+    """Integers that share one hash (``n * (2**61 - 1)``): inserting them is quadratic (4 s for these)."""
+    keys = b"".join(_int(i * (2 ** 61 - 1)) + pickle.NONE for i in range(count))
+    return pickle.EMPTY_DICT + pickle.MARK + keys + pickle.SETITEMS
+
+
+def doubling_tuple_key(levels: int = 60) -> bytes:
+    """``t = (t, t)`` 60 times through the memo: 120 opcodes, a key that hashes 2**60 elements."""
+    return _in_dict(_memo_chain(pickle.DUP + pickle.TUPLE2, levels))
+
+
+def repeated_copies(size: int = 10 ** 5, copies: int = 10 ** 5) -> bytes:
+    """``list(L)`` of one memoised 10**5-element list, 10**5 times: 10**10 pointers from 1 MB."""
+    big = pickle.EMPTY_LIST + pickle.BINPUT + b"\1" + pickle.MARK + pickle.NONE * size + pickle.APPENDS + pickle.POP
+    copy = pickle.BINGET + b"\2" + pickle.BINGET + b"\1" + pickle.TUPLE1 + pickle.REDUCE
+    return big + _global("builtins", "list") + pickle.BINPUT + b"\2" + pickle.POP + pickle.EMPTY_LIST \
+        + pickle.MARK + copy * copies + pickle.APPENDS
+
+
+def legacy_storage(numel: int = 10 ** 9) -> bytes:
+    """A legacy main record whose tensor declares a storage of ``numel`` floats (torch allocates it first)."""
+    pid = pickle.MARK + _text("storage") + _global("torch", "FloatStorage") + _text("0") + _text("cpu") \
+        + _int(numel) + pickle.NONE + pickle.TUPLE + pickle.BINPERSID
+    tensor = _call("torch._utils", "_rebuild_tensor_v2", pid, _int(0), _int(2) + pickle.TUPLE1,
+                   _int(1) + pickle.TUPLE1, pickle.NEWFALSE, _call("collections", "OrderedDict"))
+    return _record(_in_dict(_text("w"), tensor))
+
+
+# ------------------------------------------------------------------ the cases
+
+#: (id, file bytes, what the message says the file does)
+CASES = [
+    ("deep-key-zip", lambda: zip_with(deep_key_by_opcodes()), "nests values more than 100 levels deep"),
+    ("deep-key-legacy", lambda: legacy_with(3, deep_key_by_opcodes()), "nests values more than 100 levels deep"),
+    ("deep-key-by-memo-zip", lambda: zip_with(deep_key_by_memo()), "nests values more than 100 levels deep"),
+    ("deep-key-by-memo-magic-number", lambda: in_magic_number(deep_key_by_memo()[2:-1] + pickle.POP),
+     "nests values more than 100 levels deep"),
+    ("bytearray-reduce-zip", lambda: zip_with(_record(bytearray_by_reduce())),
+     "asks builtins.bytearray for 3,000,000,000 bytes"),
+    ("bytearray-inst-zip", lambda: zip_with(_record(bytearray_by_inst())),
+     "asks builtins.bytearray for 3,000,000,000 bytes"),
+    ("bytearray-reduce-legacy-main", lambda: legacy_with(3, _record(_in_dict(_text("w"), bytearray_by_reduce()))),
+     "asks builtins.bytearray for 3,000,000,000 bytes"),
+    ("bytearray-reduce-magic-number", lambda: in_magic_number(bytearray_by_reduce()),
+     "asks builtins.bytearray for 3,000,000,000 bytes"),
+    ("bytearray-inst-magic-number", lambda: in_magic_number(bytearray_by_inst()),
+     "asks builtins.bytearray for 3,000,000,000 bytes"),
+    ("bytes-reduce-legacy-main", lambda: legacy_with(3, _record(_call("builtins", "bytes", _int(GB3)))),
+     "asks builtins.bytes for 3,000,000,000 bytes"),
+    ("numpy-object-array-zip", lambda: zip_with(_record(numpy_object_array())),
+     "holds a numpy array of Python objects"),
+    ("numpy-object-array-legacy", lambda: legacy_with(3, _record(numpy_object_array())),
+     "holds a numpy array of Python objects"),
+    ("numpy-reconstruct-shape-zip", lambda: zip_with(_record(numpy_huge_reconstruct())),
+     "asks numpy.core.multiarray._reconstruct for 3,000,000,000 bytes"),
+    ("punycode-codecs-zip", lambda: zip_with(_record(punycode_by_codecs())),
+     "asks _codecs.encode for the 'punycode' codec"),
+    ("punycode-codecs-magic-number", lambda: in_magic_number(punycode_by_codecs()),
+     "asks _codecs.encode for the 'punycode' codec"),
+    ("punycode-str-legacy", lambda: legacy_with(3, _record(punycode_by_str())), "asks builtins.str for the 'punycode'"),
+    ("punycode-bytes-zip", lambda: zip_with(_record(punycode_by_bytes())), "asks builtins.bytes for the 'punycode'"),
+    ("colliding-keys-zip", lambda: zip_with(_record(colliding_keys())),
+     "has more than 32 distinct keys with the same hash"),
+    ("doubling-tuple-key-legacy", lambda: legacy_with(3, _record(doubling_tuple_key())),
+     "makes its reader hash or copy more than"),
+    ("repeated-copies-zip", lambda: zip_with(_record(repeated_copies())), "makes its reader hash or copy more than"),
+    ("legacy-storage-of-1e9-floats", lambda: legacy_with(3, legacy_storage()),
+     "declares 4,000,000,000 bytes of tensor storage in a file of"),
+    ("zip-storage-longer-than-its-record", lambda: zip_with(_record(legacy_storage(10 ** 9)).replace(
+        pickle.NONE + pickle.TUPLE + pickle.BINPERSID, pickle.TUPLE + pickle.BINPERSID)),
+     "declares storage '0' of 4,000,000,000 bytes, but holds 8 for it"),
+    ("zip-deflated-member", lambda: _deflated(zip_with(_record(pickle.NONE))),
+     "has a compressed or encrypted zip member"),
+    ("tar-fifo-member", lambda: _tar_with_fifo(), "has a tar member 'storages' that is not a plain file"),
+]
+
+
+def _deflated(archive: bytes) -> bytes:
+    """The same archive with its storage record deflated (torch would inflate whatever size it declares)."""
+    source, out = zipfile.ZipFile(io.BytesIO(archive)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as bundle:
+        for info in source.infolist():
+            method = zipfile.ZIP_DEFLATED if info.filename.endswith("data/0") else zipfile.ZIP_STORED
+            bundle.writestr(info.filename, source.read(info), compress_type=method)
+    return out.getvalue()
+
+
+def _tar_with_fifo() -> bytes:
+    """torch extracts ``storages`` and opens it: as a FIFO the open never returns."""
+    plain = _tar({"tensors": pickle.dumps(0, protocol=2), "pickle": pickle.dumps({}, protocol=2)})
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        fifo = tarfile.TarInfo("storages")
+        fifo.type = tarfile.FIFOTYPE
+        tar.addfile(fifo)
+        with tarfile.open(fileobj=io.BytesIO(plain)) as source:
+            for info in source.getmembers():
+                tar.addfile(info, source.extractfile(info))
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def memory_ceiling(headroom: int = 1 << 30) -> Iterator[None]:
+    """At most ``headroom`` more address space than the process maps now: a bomb fails instead of swapping."""
+    mapped = int(Path("/proc/self/status").read_text().split("VmSize:")[1].split()[0]) * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + headroom, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _refused(path: Path) -> tuple[str, float, float]:
+    """``load_pickle`` on ``path`` under the ceiling: (message, seconds, growth of the peak in MB)."""
+    before, start = _peak_mb(), time.perf_counter()
+    with memory_ceiling(), pytest.raises(WeightsError) as error:
+        load_pickle(path)
+    return str(error.value), time.perf_counter() - start, _peak_mb() - before
+
+
+@pytest.mark.parametrize(("build", "says"), [pytest.param(build, says, id=name) for name, build, says in CASES])
+def test_a_hostile_checkpoint_is_refused_in_bounded_memory_and_time(build: Callable[[], bytes], says: str,
+                                                                    tmp_path: Path) -> None:
+    path = tmp_path / "best.ckpt"
+    path.write_bytes(data := build())
+
+    message, seconds, grown = _refused(path)
+
+    assert f"best.ckpt {says}" in message
+    assert BOUNDED in message and "get it again from the authors' release" in message
+    assert str(tmp_path) not in message  # the file's name, never where it lies
+    assert seconds < 2, f"{seconds:.1f} s"
+    assert grown < 100, f"peak memory grew by {grown:.0f} MB"
+    assert path.read_bytes() == data
+
+
+# ------------------------------------------------------------------ where the bounds are
+
+
+def test_the_bounds_sit_where_the_module_states_them(tmp_path: Path) -> None:
+    """Nesting of exactly ``MAX_DEPTH`` and ``bytes(MAX_MADE_BYTES)`` are read; one more is refused."""
+    path = tmp_path / "edge.pth"
+    deepest = pickle_scan.MAX_DEPTH - 2  # the dict and the tuple () itself are levels too
+    path.write_bytes(zip_with(deep_key_by_opcodes(deepest)))
+    assert len(load_pickle(path)) == 1
+    path.write_bytes(zip_with(deep_key_by_opcodes(deepest + 1)))
+    assert "nests values more than 100 levels deep" in _refused(path)[0]
+
+    path.write_bytes(zip_with(_record(_call("builtins", "bytes", _int(pickle_scan.MAX_MADE_BYTES)))))
+    assert load_pickle(path) == bytes(pickle_scan.MAX_MADE_BYTES)
+    path.write_bytes(zip_with(_record(_call("builtins", "bytes", _int(pickle_scan.MAX_MADE_BYTES + 1)))))
+    assert "asks builtins.bytes for 65,537 bytes (at most 65,536 in all)" in _refused(path)[0]
+
+
+def test_latin1_bytes_and_numpy_arrays_as_pickle_writes_them_still_load(tmp_path: Path) -> None:
+    """Protocol 2's ``_codecs.encode(text, 'latin1')``, ``bytearray``, sets and numpy arrays, in both formats."""
+    import numpy as np
+
+    value = {"raw": b"\x00\xff" * 50, "buffer": bytearray(b"ab"), "set": {1, 2}, "frozen": frozenset({(1, 2)}),
+             "array": np.arange(12, dtype=np.float32).reshape(3, 4), "text": np.array(["a", "bc"]),
+             "when": np.datetime64("2020-01-01", "ns"), "tensor": torch.arange(6).view(2, 3).t()}
+    for legacy in (False, True):
+        path = tmp_path / f"meta{legacy}.pth"
+        path.write_bytes(_legacy(value) if legacy else _zipped(value))
+        loaded = load_pickle(path)
+        assert {k: v for k, v in loaded.items() if k not in ("array", "text", "tensor")} == \
+            {k: v for k, v in value.items() if k not in ("array", "text", "tensor")}
+        assert np.array_equal(loaded["array"], value["array"]) and list(loaded["text"]) == ["a", "bc"]
+        assert torch.equal(loaded["tensor"], value["tensor"])
+
+
+def test_a_big_lama_shaped_checkpoint_scans_quickly(tmp_path: Path) -> None:
+    """Structure of big-lama's best.ckpt (generator, discriminator, Adam moments: 4,000 tensors), tiny values.
+
+    The scan's cost follows the opcodes, not the tensor bytes; the full-size file (612 MB) scans
+    in the same time (figures in ``app/weights/pickle_scan.py``).
+    """
+    state = {f"generator.model.{i}.weight": torch.zeros(1) for i in range(1000)} \
+        | {f"discriminator.model{i}.weight": torch.zeros(1) for i in range(300)}
+    moments = {i: {"step": torch.tensor(1.0), "exp_avg": torch.zeros(1), "exp_avg_sq": torch.zeros(1)}
+               for i in range(len(state))}
+    checkpoint = {"epoch": 40, "state_dict": state, "pytorch-lightning_version": "1.2.9",
+                  "optimizer_states": [{"state": moments, "param_groups": [{"lr": 1e-3, "params": list(moments)}]}]}
+    for legacy in (False, True):
+        path = tmp_path / "best.ckpt"
+        path.write_bytes(_legacy(checkpoint) if legacy else _zipped(checkpoint))
+        start = time.perf_counter()
+        pickle_scan.scan_checkpoint(path, lambda module, name: (module, name))
+        assert time.perf_counter() - start < 2
+
+
+# ------------------------------------------------------------------ the payloads are real
+
+
+def test_the_payloads_are_real(tmp_path: Path) -> None:
+    """Without the scan, torch's reader with our allowlist does try to allocate what the files ask for."""
+    for name, data in [("bytearray", legacy_with(3, _record(_in_dict(_text("w"), bytearray_by_reduce())))),
+                       ("storage", legacy_with(3, legacy_storage()))]:
+        path = tmp_path / f"{name}.pth"
+        path.write_bytes(data)
+        with memory_ceiling(), pytest.raises((MemoryError, RuntimeError), match="alloc|^$"):
+            torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
+
+
+@pytest.mark.slow
+def test_the_deep_key_kills_torchs_own_reader(tmp_path: Path) -> None:
+    """``torch.load(weights_only=True)``, which ``load_pickle`` tries first, dies of the 1 MB deep key."""
+    path = tmp_path / "deep.pth"
+    path.write_bytes(zip_with(deep_key_by_opcodes()))
+    code = f"import torch; torch.load({str(path)!r}, weights_only=True)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)))
+    assert done.returncode < 0, done.stderr.decode()[-500:]  # killed by a signal (SIGSEGV)
