@@ -136,11 +136,27 @@ def _side(size: int | Sequence[int]) -> int:
 
 def segmenter_spec(model_id: str | None = None) -> PretrainedSpec:
     """The segmenter ``model_id``; by default the first of :data:`~app.registry.SEGMENTER_PREFERENCE`
-    whose weights are here or can be downloaded (decided without network), else the last of them."""
+    that can be had, else the last of them (the one messages name when none can)."""
     if model_id is None:
         preferred = [_by_id(m) for m in registry.SEGMENTER_PREFERENCE]
-        return next((s for s in preferred if not unavailable_reason(s)), preferred[-1])
+        return next((s for s in preferred[:-1] if can_be_had(s)), preferred[-1])
     return _by_id(model_id)
+
+
+def can_be_had(spec: PretrainedSpec) -> bool:
+    """Its weights are here, or they are to be downloaded and the Hub answered for them.
+
+    The Hub is asked (a HEAD per file, remembered a few minutes: :mod:`app.weights.probe`) only for
+    weights not here yet, so EdgeTAM is preferred wherever its repo answers, even before its first
+    use pins a commit, and a repo that does not answer leaves the clicks to the next segmenter.
+    """
+    try:
+        location = pretrained.locate(spec)
+    except InpaintError:
+        return False
+    if location.status == "remote":
+        return pretrained.silence(spec) is None
+    return location.status != "missing"
 
 
 def _by_id(model_id: str) -> PretrainedSpec:

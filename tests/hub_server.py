@@ -5,7 +5,8 @@ It implements what ``huggingface_hub.hf_hub_download`` needs and nothing more:
 ``ETag`` (+ ``X-Linked-Etag``/``X-Linked-Size`` = sha256/size for LFS files, here every
 ``*.safetensors``), ``Content-Length``, ``Range: bytes=N-``; the Hub's ``X-Error-Code``
 404s (RepoNotFound / RevisionNotFound / EntryNotFound); and
-``GET /api/models/{repo_id}/revision/{revision}``. For ``HfApi.create_repo``/``upload_folder``
+``GET /api/models/{repo_id}/revision/{revision}`` (and ``/api/models/{repo_id}``: the default branch,
+``main``). For ``HfApi.create_repo``/``upload_folder``
 /``create_tag`` (with ``HF_HUB_DISABLE_XET=1``: the legacy LFS protocol, not Xet) it also takes
 ``POST /api/repos/create``, ``/api/validate-yaml``, ``.../preupload/{rev}``, the LFS batch API, ``PUT`` of the LFS
 object, ``.../commit/{rev}`` (NDJSON) and ``.../tag/{rev}``. Point huggingface_hub at it with
@@ -32,7 +33,7 @@ from urllib.parse import unquote
 import yaml
 
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
-_API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/revision/(?P<rev>[^/]+)$")
+_API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$")  # no revision: main
 _WRITE = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit|tag)/(?P<rev>[^/]+)$")
 _LFS_BATCH = re.compile(r"^/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$")
 
@@ -136,7 +137,7 @@ def _handler(server: HubServer) -> type[BaseHTTPRequestHandler]:
             if match := _RESOLVE.match(path):
                 return self._file(match["repo"], match["rev"], match["file"], body)
             if match := _API.match(path):
-                return self._info(match["repo"], match["rev"])
+                return self._info(match["repo"], match["rev"] or "main")
             self._send(404, b"", {"X-Error-Code": "RepoNotFound"})
 
         def do_POST(self) -> None:

@@ -9,6 +9,7 @@ object is known by construction.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import threading
@@ -25,7 +26,8 @@ from PIL import Image
 from app import model_cache, registry, selection
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.images import load_photo
-from app.segmenters import Segmenter, get_segmenter, segmenter_spec, unavailable_reason
+from app.segmenters import Segmenter, get_segmenter
+from app.weights import pretrained, probe
 from tests import tiny_pretrained
 from tests.test_weights_hub import hf_env, server  # noqa: F401 - fixtures
 
@@ -89,14 +91,6 @@ def test_without_weights_clicks_fall_back_to_grabcut_and_say_why(offline):
     assert selection.segmenter_status()["ready"] is False
     with pytest.raises(ModelUnavailableError, match="offline"):
         selection.select(rgb, [[180, 100, 1]], method="sam2.1-hiera-tiny")
-
-
-def test_an_unpinned_segmenter_is_never_downloaded(hub_env):  # noqa: F811
-    why = unavailable_reason(segmenter_spec("slimsam-77"))
-    assert "no commit" in why and "pins.json" in why
-    with pytest.raises(ModelUnavailableError, match="no commit"):
-        selection.select(scene()[0], [[180, 100, 1]], method="slimsam-77")
-    assert not hub_env.requests
 
 
 def test_grow_widens_the_selection_by_that_many_pixels(offline):
@@ -176,7 +170,7 @@ def test_the_photo_is_encoded_ahead_only_when_the_weights_are_here(hub_env, pins
     spec = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, spec, pins_file)
     photo = load_photo(scene()[0])
-    assert selection.prepare(photo) is None and not hub_env.requests  # remote: a visitor who paints starts nothing
+    assert selection.prepare(photo) is None and not hub_env.paths("GET")  # remote: a visitor who paints starts nothing
     selection.select(scene(seed=1)[0], [[180, 100, 1]])  # a click downloads the weights
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     assert selection.prepare(photo) is None  # there the GPU is attached only inside a GPU call
@@ -239,18 +233,98 @@ def test_sam2_stretches_the_photo_and_scales_x_and_y_apart(hub_env, pins_file): 
     assert embedding.scale == (64 / 320, 64 / 80) and embedding.valid == (64, 64)
 
 
-def test_clicks_prefer_edgetam_once_its_commit_is_pinned(hub_env, pins_file):  # noqa: F811
-    """Unpinned (as shipped) EdgeTAM is skipped for SAM 2.1; pinned, it serves the clicks, SAM 2.1 untouched."""
+def edgetam_on_hub(server, files: dict[str, bytes] | None = None) -> str:  # noqa: F811
+    """EdgeTAM's registry repo (no commit recorded anywhere) on the loopback Hub's main branch; returns the commit."""
+    return server.add(registry.pretrained("edgetam").weights.repo_id, files or tiny_pretrained.files_of("edgetam"))
+
+
+def fresh_cache(monkeypatch, folder) -> None:
+    """Another machine: an empty Hugging Face cache, nothing loaded, the same pins.json."""
+    monkeypatch.setenv("HF_HOME", str(folder))
+    model_cache.clear()
+    selection.forget_embeddings()
+
+
+def test_clicks_prefer_edgetam_wherever_the_hub_has_it_and_its_first_use_pins_the_commit(
+        hub_env, pins_file):  # noqa: F811
+    """EdgeTAM ships with no commit: SAM 2.1 serves while the Hub does not have it; once it does, EdgeTAM
+    is chosen, its first download is at the commit main is at, and that commit and each file's sha256
+    and size are recorded, only after it loaded. SAM 2.1 is never downloaded."""
     sam2, edgetam = registry.pretrained("sam2.1-hiera-tiny"), registry.pretrained("edgetam")
+    assert not edgetam.weights.revision
     tiny_pretrained.serve(hub_env, sam2, pins_file)
-    assert selection.segmenter_status()["segmenter"] == sam2.id
-    tiny_pretrained.serve(hub_env, edgetam, pins_file)
-    assert selection.segmenter_status()["segmenter"] == edgetam.id
+    assert selection.segmenter_status()["segmenter"] == sam2.id  # the Hub has no EdgeTAM repo
+    commit = edgetam_on_hub(hub_env)
+    probe.forget()
+    status = selection.segmenter_status()
+    assert status["segmenter"] == edgetam.id and status["ready"] and "pin that commit" in status["reason"]
+    assert not hub_env.paths("GET") and edgetam.id not in json.loads(pins_file.read_text())
     chosen = selection.select(scene(320, 80)[0], [[200, 40, 1]])
-    assert chosen.method == edgetam.id and chosen.mask.shape == (80, 320)
+    assert chosen.method == edgetam.id and chosen.mask.shape == (80, 320) and not chosen.note
+    files = tiny_pretrained.files_of("edgetam")
+    assert json.loads(pins_file.read_text())[edgetam.id] == {"first_use": {name: {
+        "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "from": f"{edgetam.weights.repo_id}@{commit}"}
+        for name, data in files.items()}}
+    gets = hub_env.paths("GET")
+    assert f"/api/models/{edgetam.weights.repo_id}" in gets
+    assert f"/{edgetam.weights.repo_id}/resolve/{commit}/model.safetensors" in gets
+    assert not any("/resolve/main/" in path for path in gets)  # every file at the commit, never at the branch
     embedding = get_segmenter(edgetam).encode(scene(320, 80)[0])
     assert embedding.scale == (64 / 320, 64 / 80)  # stretched to the square, as SAM 2
-    assert not any(f"/{sam2.id}/" in path for path in hub_env.paths())
+    assert not any(f"/{sam2.id}/" in path for path in gets)
+    assert pretrained.locate(edgetam).status == "cached"
+
+
+def test_the_recorded_commit_is_used_when_the_branch_moves(hub_env, pins_file, monkeypatch, tmp_path):  # noqa: F811
+    edgetam = registry.pretrained("edgetam")
+    commit = edgetam_on_hub(hub_env)
+    pretrained.obtain(edgetam)
+    recorded = pins_file.read_text()
+    moved = edgetam_on_hub(hub_env, {**tiny_pretrained.files_of("edgetam"), "model.safetensors": other_weights()})
+    assert moved != commit
+    fresh_cache(monkeypatch, tmp_path / "elsewhere")
+    hub_env.requests.clear()
+    assert selection.select(scene()[0], [[180, 100, 1]]).method == edgetam.id
+    assert f"/{edgetam.weights.repo_id}/resolve/{commit}/model.safetensors" in hub_env.paths("GET")
+    assert not any(moved in path or "/api/models/" in path or "/main/" in path for path in hub_env.paths("GET"))
+    assert pins_file.read_text() == recorded
+
+
+def other_weights() -> bytes:
+    """EdgeTAM's tiny weights with one value changed: a valid file of the same shape, other bytes."""
+    tensors = safetensors.torch.load(tiny_pretrained.files_of("edgetam")["model.safetensors"])
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 1
+    return safetensors.torch.save(tensors)
+
+
+@pytest.mark.parametrize("model_id", ["edgetam", "rtdetr-v2-r18"])
+def test_other_bytes_at_the_pinned_commit_are_refused_with_both_hashes_and_not_kept(
+        hub_env, pins_file, monkeypatch, tmp_path, model_id):  # noqa: F811
+    """EdgeTAM (no commit recorded) and the person detector (a commit, no sha256) are pinned on first use;
+    on another machine the Hub serving other bytes at that commit is refused, and nothing of it is kept."""
+    spec = registry.pretrained(model_id)
+    if model_id == "edgetam":
+        repo, commit = spec.weights.repo_id, edgetam_on_hub(hub_env)
+    else:
+        repo, commit = f"test/{spec.id}", tiny_pretrained.serve(hub_env, spec, pins_file)
+    first = pretrained.obtain(spec) / "model.safetensors"
+    pinned = json.loads(pins_file.read_text())[spec.id]["first_use"]["model.safetensors"]
+    assert pinned["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest() and pinned["from"] == f"{repo}@{commit}"
+    tensors = safetensors.torch.load(hub_env.repos[repo].commits[commit]["model.safetensors"])
+    tensors = {name: value + 1 if value.is_floating_point() else value for name, value in tensors.items()}
+    hub_env.repos[repo].commits[commit]["model.safetensors"] = tampered = safetensors.torch.save(tensors)
+    fresh_cache(monkeypatch, tmp_path / "elsewhere")
+    recorded = pins_file.read_text()
+    with pytest.raises(WeightsError) as refused:
+        pretrained.obtain(spec)
+    message = str(refused.value)
+    assert f"expected: {pinned['sha256']}" in message and "first use" in message
+    assert f"actual:   {hashlib.sha256(tampered).hexdigest()}" in message and "deleted again" in message
+    cache = tmp_path / "elsewhere" / "hub"
+    assert not [path for path in cache.rglob("*") if path.is_file() and path.parent.name in ("blobs", commit)]
+    assert pins_file.read_text() == recorded
+    assert pretrained.locate(spec).status == "remote"  # nothing cached: the next use downloads (and checks) again
 
 
 def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):  # noqa: F811
@@ -275,8 +349,10 @@ def test_sam21_as_published_loads_and_weights_left_unset_are_refused(hub_env, pi
     commit = hub_env.add(f"test/{spec.id}", {**files, "model.safetensors": safetensors.torch.save(tensors)})
     pins_file.write_text(json.dumps({spec.id: {"mirror": {"repo_id": f"test/{spec.id}", "revision": commit, "files": {
         "config.json": None, "model.safetensors": None}}}}))
-    with pytest.raises(WeightsError, match=f"1 weights of Sam2Model unset.*{dropped}"):
+    with pytest.raises(WeightsError, match=f"1 weights of Sam2Model unset.*{dropped}.*Nothing was pinned"):
         selection.select(scene()[0], [[180, 100, 1]], method=spec.id)
+    assert "first_use" not in json.loads(pins_file.read_text())[spec.id]
+    assert pretrained.locate(spec).status == "remote"  # the download that did not load was deleted again
 
 
 @pytest.mark.parametrize("args", [{"checkpoint_path": "/etc/passwd"}, {"pretrained_cfg_overlay": {"file": "x.pth"}}])

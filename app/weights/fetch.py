@@ -69,7 +69,7 @@ def _check_download(spec: ModelSpec, name: str, path: Path, expected: str | None
     if expected:
         actual = sha256_of(path, fresh=True)
         if actual != expected.lower():
-            _discard(path)
+            discard(path)
             raise WeightsError(_not_the_pinned_file(spec, name, expected.lower(), actual))
     verify_file(spec, name, path, expected)
 
@@ -88,7 +88,7 @@ def _not_the_pinned_file(spec: ModelSpec, name: str, expected: str, actual: str)
             f"The download was deleted again and nothing was loaded. {advice}")
 
 
-def _discard(path: Path) -> None:
+def discard(path: Path) -> None:
     """Delete a refused download from huggingface_hub's cache: the snapshot's entry and the blob it points to."""
     blob = path.resolve()
     path.unlink(missing_ok=True)
@@ -114,7 +114,7 @@ def pin_first_use(spec: ModelSpec, paths: dict[str, Path], downloaded: Collectio
         _load_strictly(spec, paths)
     except WeightsError as exc:
         for name in downloaded:
-            _discard(paths[name])
+            discard(paths[name])
         gone = " The download was deleted again." if downloaded else ""
         raise WeightsError(f"{exc} Nothing was pinned or loaded.{gone}") from exc
     record_first_use(spec, unpinned)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +42,7 @@ from typing import TypeVar
 
 import httpx2
 from huggingface_hub import (
+    HfApi,
     constants,
     get_hf_file_metadata,
     hf_hub_download,
@@ -467,6 +469,23 @@ def _transfer(file: HubFile, label: str, hub: HubSettings, progress: Progress | 
             f"Downloading {file.name} of {label} from {file.where} was interrupted and could not be resumed "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'connection lost'}). "
             "The partial file was discarded and nothing was loaded; check the connection and run again.") from exc
+
+
+def branch_commit(repo_id: str, label: str, hub: HubSettings) -> str:
+    """The commit ``repo_id``'s default branch is at now (one API call, under the download deadline).
+
+    A repo whose commit nobody recorded is pinned to this on its first download: every file is then
+    fetched at that commit, never at the branch (which may move between two files, or later).
+    huggingface_hub's errors pass through, as :func:`download_file`'s do.
+    """
+    def ask() -> str:
+        sha = HfApi(endpoint=hub.endpoint).model_info(repo_id, timeout=PROBE_TIMEOUT).sha or ""
+        if not re.fullmatch(r"[0-9a-f]{40}", sha):
+            raise WeightsError(f"The Hub ({hub.endpoint}) named no commit for {repo_id}'s default branch "
+                               f"({sha!r}); {label} was not downloaded.")
+        return sha
+
+    return within_deadline(f"the current commit of {repo_id} for {label}", ask)
 
 
 def _probe(file: HubFile, hub: HubSettings) -> None:

@@ -6,7 +6,15 @@ The same order as the inpainters' weights (:mod:`app.weights.resolve`), decided 
 2. huggingface_hub's cache at the pinned revision (pins.json's record first, then the registry's);
 3. a download of exactly the spec's files at that revision (same deadline, stall rule and
    progress bar as every other download: :func:`app.weights.hub.download_file`), each
-   safetensors file checked for truncation and against its sha256 when one is pinned.
+   safetensors file checked for truncation, and every file against its sha256 when one is pinned.
+
+Trust on first use (pins.json's ``first_use``, :mod:`app.weights.pins`): a repo with no recorded
+commit (EdgeTAM, SlimSAM as shipped) is pinned to the commit its default branch is at on the first
+download; every file is fetched at that commit, loaded strictly, and only then is each file's
+sha256 and size recorded with ``from: <repo>@<commit>``, which is the commit every later use
+fetches, whatever the branch does. A file with a commit but no sha256 (SAM 2.1, RT-DETRv2) is
+pinned the same way. Later downloads and cache hits must match, or are refused with both hashes;
+a download refused or not loading is deleted from the cache again, and nothing is pinned.
 
 Loading names the class from the registry, reads ``config.json``'s ``model_type`` first (a repo
 that now holds another architecture is refused), and calls ``from_pretrained`` on the local
@@ -17,8 +25,12 @@ folder only: ``local_files_only=True``, ``use_safetensors=True``, never ``trust_
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from huggingface_hub.errors import (
@@ -32,23 +44,52 @@ from huggingface_hub.errors import (
 
 from app.errors import ModelUnavailableError, WeightsError
 from app.registry import HubWeights, PretrainedSpec
-from app.weights import hub, pins
+from app.weights import hub, pins, probe
+from app.weights.fetch import discard
 from app.weights.resolve import Location, checkpoints_root
-from app.weights.verify import verify_file
+from app.weights.verify import check_safetensors, sha256_of, verify_file
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+_locks: dict[str, threading.Lock] = {}
+_locks_lock = threading.Lock()
 
 
 def weights_of(spec: PretrainedSpec) -> HubWeights:
-    """The repo, revision and files to use: pins.json's record for ``spec.id`` wins over the registry."""
+    """The repo, revision and files to use: pins.json's record for ``spec.id`` wins over the registry,
+    and a commit or sha256 neither names is the one pinned on first use here, once there is one."""
     recorded = pins.recorded_mirror(spec)  # type: ignore[arg-type] - only .id is read
     weights = recorded or spec.weights
     unsafe = [name for name in weights.files if not (name.endswith(".safetensors") or name == CONFIG)]
     if unsafe:
         raise WeightsError(f"{spec.name}: {', '.join(unsafe)} would be downloaded, but only config.json and "
                            ".safetensors files are (nothing downloaded is ever unpickled).")
-    return weights
+    return _with_first_use(weights, pins.first_use(spec))  # type: ignore[arg-type] - only .id is read
+
+
+def _with_first_use(weights: HubWeights, first: dict[str, pins.FirstUsePin]) -> HubWeights:
+    """``weights`` completed by their first-use pins: the commit (when none is recorded), each file's sha256.
+
+    A first-use pin holds only for the repo and commit it came from (its ``from``): a commit the
+    operator records later is other files, pinned afresh on their own first use.
+    """
+    revision = weights.revision or _first_use_commit(weights, first)
+    source = f"{weights.repo_id}@{revision}"
+    files = {name: sha or (first[name].sha256 if name in first and first[name].where == source else None)
+             for name, sha in weights.files.items()}
+    return replace(weights, revision=revision, files=files)
+
+
+def _first_use_commit(weights: HubWeights, first: dict[str, pins.FirstUsePin]) -> str:
+    """The commit every file of ``weights`` was pinned at on its first use here, or "" (not used yet)."""
+    sources = {first[name].where if name in first else "" for name in weights.files}
+    if len(sources) != 1:
+        return ""
+    repo, _, commit = sources.pop().rpartition("@")
+    return commit if repo == weights.repo_id else ""
 
 
 def local_folder(spec: PretrainedSpec) -> Path:
@@ -64,18 +105,19 @@ def locate(spec: PretrainedSpec) -> Location:
     settings = hub.settings()
     if cached_folder(spec, weights, settings):
         return Location("cached", f"cached from {weights.where}", source=weights.where)
-    why = _why_not(weights, settings)
+    why = _why_not(settings)
     if why:
         return Location("missing", f"{spec.name} is not available: {why}. Put {CONFIG} and {WEIGHTS} in {folder}/.",
                         public=_public(why))
+    if not weights.revision:
+        return Location("remote", f"will download ~{spec.approx_mb} MB from {weights.repo_id} on first use, at the "
+                        "commit its default branch is at then, and pin that commit in pins.json", via="mirror",
+                        public=f"downloads ~{spec.approx_mb} MB on first use")
     return Location("remote", f"will download ~{spec.approx_mb} MB from {weights.where} on first use",
                     via="mirror", public=f"downloads ~{spec.approx_mb} MB on first use")
 
 
-def _why_not(weights: HubWeights, settings: hub.HubSettings) -> str:
-    if not weights.revision:
-        return (f"no commit of {weights.repo_id} is pinned (record one in pins.json; a moving branch is never "
-                "downloaded)")
+def _why_not(settings: hub.HubSettings) -> str:
     if settings.offline:
         return "offline mode is on (HF_HUB_OFFLINE=1) and its files are not in the Hugging Face cache"
     return hub.unreachable_reason(settings.endpoint)
@@ -84,9 +126,15 @@ def _why_not(weights: HubWeights, settings: hub.HubSettings) -> str:
 def _public(why: str) -> str:
     if "offline" in why:
         return "this server is offline and does not have its weights"
-    if "pinned" in why:
-        return "its weights are not configured on this server"
     return "the Hugging Face Hub cannot be reached right now"
+
+
+def silence(spec: PretrainedSpec) -> probe.Silence | None:
+    """None when the Hub answered (now or recently, :mod:`app.weights.probe`) for every file ``spec`` would
+    download; else why not. A repo with no commit yet is asked at ``main``, where its first use pins one."""
+    weights = weights_of(spec)
+    revision = weights.revision or "main"
+    return probe.hub_silence(spec, [hub.HubFile(weights.repo_id, name, revision) for name in weights.files])
 
 
 def cached_folder(spec: PretrainedSpec, weights: HubWeights | None = None,
@@ -103,7 +151,7 @@ def cached_folder(spec: PretrainedSpec, weights: HubWeights | None = None,
 
 
 def obtain(spec: PretrainedSpec, progress: hub.Progress | None = None) -> Path:
-    """The folder of ``spec``'s verified files: local, cached, or downloaded now."""
+    """The folder of ``spec``'s verified files: local, cached, or downloaded now (pinned on first use)."""
     location = locate(spec)
     if location.status == "missing":
         raise ModelUnavailableError(location.reason)
@@ -111,41 +159,115 @@ def obtain(spec: PretrainedSpec, progress: hub.Progress | None = None) -> Path:
         folder = local_folder(spec)
         verify_file(spec, WEIGHTS, folder / WEIGHTS, None)  # type: ignore[arg-type]
         return folder
-    weights = weights_of(spec)
+    with _lock_for(spec.id):  # two first uses at once would resolve, download and pin twice
+        return _from_hub(spec, progress)
+
+
+def _lock_for(model_id: str) -> threading.Lock:
+    with _locks_lock:
+        return _locks.setdefault(model_id, threading.Lock())
+
+
+def _from_hub(spec: PretrainedSpec, progress: hub.Progress | None) -> Path:
+    """The cached or downloaded files of ``spec``, checked against their pins, the unpinned ones pinned now."""
+    weights = weights_of(spec)  # read under the lock: another request may have pinned it meanwhile
     settings = hub.settings()
+    if not weights.revision:
+        commit = _on_hub(spec, f"the Hub has no repo {weights.repo_id}", settings,
+                         lambda: hub.branch_commit(weights.repo_id, spec.name, settings))
+        weights = replace(weights, revision=commit)
+    files = {name: hub.HubFile(weights.repo_id, name, weights.revision) for name in weights.files}
+    downloaded = [name for name, file in files.items() if hub.cached_file(file, settings) is None]
+    for name in downloaded:
+        _on_hub(spec, f"{weights.where} has no {name} (check the pinned commit: pins.json, else the registry)",
+                settings, lambda file=files[name]: hub.download_file(file, spec.name, settings, progress))
     folder = cached_folder(spec, weights, settings)
     if folder is None:
-        for name in weights.files:
-            _download(spec, weights, name, settings, progress)
-        folder = cached_folder(spec, weights, settings)
-    if folder is None:
         raise WeightsError(f"{spec.name}: the files of {weights.where} were downloaded but are not in the cache.")
-    for name, sha in weights.files.items():
-        if name.endswith(".safetensors"):
-            verify_file(spec, name, folder / name, sha)  # type: ignore[arg-type]
+    _check_pins(spec, weights, folder, downloaded)
+    unpinned = [name for name, sha in weights.files.items() if not sha]
+    if unpinned:
+        _pin_first_use(spec, weights, folder, unpinned, downloaded, progress)
     return folder
 
 
-def _download(spec: PretrainedSpec, weights: HubWeights, name: str, settings: hub.HubSettings,
-              progress: hub.Progress | None) -> Path:
-    file = hub.HubFile(weights.repo_id, name, weights.revision)
+def _on_hub(spec: PretrainedSpec, absent: str, settings: hub.HubSettings, call: Callable[[], T]) -> T:
+    """``call()``, a Hub request for ``spec``, its errors made ``spec``'s messages (``absent``: what a 404 means)."""
     try:
-        return hub.download_file(file, spec.name, settings, progress)
+        return call()
     except WeightsError:
         raise
     except (RevisionNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError) as exc:
-        raise ModelUnavailableError(f"{spec.name} is not available: {weights.where} has no {name} "
-                                    f"({type(exc).__name__}); check the pinned commit in pins.json.") from exc
+        raise ModelUnavailableError(f"{spec.name} is not available: {absent}; {type(exc).__name__}.") from exc
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as exc:
         if not settings.offline:
             hub.mark_unreachable(settings.endpoint, exc.__cause__ or exc)
-        raise ModelUnavailableError(f"{spec.name} is not available: {_why_not(weights, hub.settings()) or exc}.") \
-            from exc
+        raise ModelUnavailableError(f"{spec.name} is not available: {_why_not(hub.settings()) or exc}.") from exc
     except OSError as exc:
-        raise WeightsError(f"Downloading {name} of {spec.name} from {weights.where} failed: {exc}") from exc
+        raise WeightsError(f"Downloading {spec.name}'s files from {settings.endpoint} failed: {exc}") from exc
     except Exception as exc:  # network stack errors (refused, DNS, timeout)
         hub.mark_unreachable(settings.endpoint, exc)
-        raise ModelUnavailableError(f"{spec.name} is not available: {_why_not(weights, hub.settings())}.") from exc
+        raise ModelUnavailableError(f"{spec.name} is not available: {_why_not(hub.settings())}.") from exc
+
+
+def _check_pins(spec: PretrainedSpec, weights: HubWeights, folder: Path, downloaded: Collection[str]) -> None:
+    """Every file against its sha256 pin (safetensors also for truncation). On a failure the files
+    just ``downloaded`` are deleted from the cache again: nothing of a refused download stays."""
+    for name, expected in weights.files.items():
+        path = folder / name
+        try:
+            if name.endswith(".safetensors"):
+                check_safetensors(path)
+            if expected and (actual := sha256_of(path, fresh=name in downloaded)) != expected.lower():
+                raise WeightsError(_refusal(spec, weights, name, expected.lower(), actual))
+        except WeightsError as exc:
+            raise WeightsError(f"{exc}{_discard_all(folder, downloaded)}") from exc
+
+
+def _refusal(spec: PretrainedSpec, weights: HubWeights, name: str, expected: str, actual: str) -> str:
+    first = pins.first_use(spec).get(name)  # type: ignore[arg-type] - only .id is read
+    if first is not None and first.sha256 == expected:
+        origin = f"pinned on its first use, from {first.where}, in {pins.pins_path()}"
+        advice = (f"If it changed on purpose, delete the \"first_use\" record of {spec.id} in that file to pin "
+                  "the new one; otherwise the Hub serves other bytes than it did at that commit.")
+    else:
+        origin = f"pinned for {spec.id} in the registry or {pins.pins_path()}"
+        advice = "The Hub serves other bytes than the pinned ones: check the repo before trying again."
+    return (f"{spec.name}: {name} of {weights.where} failed its sha256 check and was NOT used.\n"
+            f"  expected: {expected} ({origin})\n  actual:   {actual}\nNothing was loaded. {advice}")
+
+
+def _discard_all(folder: Path, downloaded: Collection[str]) -> str:
+    """Delete the files just downloaded into ``folder`` (snapshot entry and blob); says so, or ""."""
+    for name in downloaded:
+        discard(folder / name)
+    return " The download was deleted again." if downloaded else ""
+
+
+def _pin_first_use(spec: PretrainedSpec, weights: HubWeights, folder: Path, names: list[str],
+                   downloaded: Collection[str], progress: hub.Progress | None) -> None:
+    """Record ``names`` (sha256, size, ``repo@commit``) in pins.json once ``folder`` loads strictly.
+
+    Trust on first use: nothing pins these files, so any bytes the Hub sent would be accepted. The
+    first copy that loads as the declared class with every weight set is recorded, and every later
+    download and cache hit is held to it (and, for a repo with no recorded commit, to its commit).
+    """
+    if progress:
+        progress(1.0, f"Checking {spec.name}'s weights before pinning them")
+    try:
+        load(spec, folder, "cpu")
+    except WeightsError as exc:
+        raise WeightsError(f"{exc} Nothing was pinned.{_discard_all(folder, downloaded)}") from exc
+    pinned = {name: pins.FirstUsePin(sha256_of(folder / name), (folder / name).stat().st_size, weights.where)
+              for name in names}
+    try:
+        written = pins.record_first_use(spec, pinned)  # type: ignore[arg-type] - only .id is read
+    except OSError as exc:  # a read-only deployment: used now, but the next process resolves the branch again
+        log.warning("%s: could not record the first-use pins of %s in %s (%s); record them by hand: %s", spec.id,
+                    weights.where, pins.pins_path(), exc, {n: p.sha256 for n, p in pinned.items()})
+        return
+    log.info("%s: pinned %s on first use in %s", spec.id, ", ".join(
+        f"{name} (sha256 {pin.sha256})" for name, pin in pinned.items()) + f" of {weights.where}", written)
 
 
 def load(spec: PretrainedSpec, folder: Path, device: str | torch.device = "cpu") -> torch.nn.Module:

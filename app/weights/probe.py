@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,7 +21,7 @@ from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundE
 from huggingface_hub.utils import get_session
 
 from app.errors import WeightsError
-from app.registry import ModelSpec, OfficialArchive
+from app.registry import ModelSpec, OfficialArchive, PretrainedSpec
 from app.weights import hub, pins
 from app.weights.download import check_hop
 from app.weights.resolve import Location, hub_file, hub_files, official_name
@@ -46,7 +46,20 @@ _memo_lock = threading.Lock()
 
 def silence(spec: ModelSpec, location: Location) -> Silence | None:
     """None when the source of ``location`` (a ``remote`` one) answered now or recently; else why not."""
-    for url, ask in _sources(spec, location):
+    return _first_silence(_sources(spec, location))
+
+
+def hub_silence(spec: ModelSpec | PretrainedSpec, files: Iterable[hub.HubFile]) -> Silence | None:
+    """None when every one of ``files`` answered a HEAD now or recently; else why not.
+
+    For a segmenter's or detector's files (:mod:`app.weights.pretrained`), which :func:`silence`'s
+    locations do not describe: the click segmenter is chosen by whether its Hub repo answers.
+    """
+    return _first_silence([_hub_source(file, spec) for file in files])
+
+
+def _first_silence(sources: list[tuple[str, Ask]]) -> Silence | None:
+    for url, ask in sources:
         known, failure = _remembered(url)
         failure = failure if known else _ask(url, ask)
         if failure is not None:
@@ -73,7 +86,7 @@ def _sources(spec: ModelSpec, location: Location) -> list[tuple[str, Ask]]:
     return []
 
 
-def _hub_source(file: hub.HubFile, spec: ModelSpec) -> tuple[str, Ask]:
+def _hub_source(file: hub.HubFile, spec: ModelSpec | PretrainedSpec) -> tuple[str, Ask]:
     settings = hub.settings()
     url = hf_hub_url(file.repo_id, file.name, revision=file.revision, endpoint=settings.endpoint)
 
