@@ -406,10 +406,13 @@ class PretrainedSpec:
     ``trust_remote_code``) and ``config.json`` must declare ``model_type``.
 
     ``weights.revision`` is a 40-hex commit of the authors' repo, or "" while none is known:
-    an unpinned model is never downloaded (a moving branch is not a pin) until the operator
-    records the commit in pins.json (``{"<id>": {"mirror": {"repo_id": ..., "revision": ...,
-    "files": {...}}}}``, the record ``weights push`` writes for mirrors), which also wins over
-    the commit given here.
+    then the first download pins the commit the repo's default branch is at (every file fetched at
+    that commit, never at the moving branch), once the files load strictly, in pins.json's
+    ``first_use`` record with each file's sha256 and size; every later use fetches that commit and
+    must match those hashes. A file given without a sha256 is pinned on first use the same way. The
+    operator may record a commit instead (``{"<id>": {"mirror": {"repo_id": ..., "revision": ...,
+    "files": {...}}}}``, the record ``weights push`` writes for mirrors), which wins over the commit
+    given here.
     """
 
     id: str
@@ -436,7 +439,7 @@ SEGMENTERS: tuple[PretrainedSpec, ...] = (
         id="edgetam", name="EdgeTAM", task="segment", architecture="EdgeTamModel", model_type="edgetam",
         published_types=("edgetam_video",), licence=_APACHE, approx_mb=36,
         # The authors publish only edgetam.pt (a pickle); this is the transformers-format conversion
-        # the transformers docs use. No commit of it is known here: record one in pins.json to use it.
+        # the transformers docs use. No commit of it is known here: its first download pins one (pins.json).
         weights=HubWeights(repo="yonigozlan/EdgeTAM-hf", revision="", files=dict(_PRETRAINED_FILES)),
         description="SAM 2 distilled onto a RepViT backbone for phones: the fastest encode (its backbone is built "
                     "by timm, without downloading anything).",
@@ -483,10 +486,10 @@ DETECTORS: tuple[PretrainedSpec, ...] = (
     ),
 )
 
-#: Clicks use the first of these whose weights are here or can be downloaded, fastest encode first
-#: (docs/benchmarks/select.json; README, "Click to select"): EdgeTAM meets both latency goals but has
-#: no pinned commit yet, so SAM 2.1 serves until an operator records one. When none can run, the
-#: last is the one messages name.
+#: Clicks use the first of these whose weights are here, or are to be downloaded and the Hub answered
+#: for them (:func:`app.segmenters.can_be_had`), fastest encode first (docs/benchmarks/select.json;
+#: README, "Click to select"): EdgeTAM meets both latency goals, and its first download pins its commit,
+#: so SAM 2.1 serves only where EdgeTAM cannot be had. When none can run, the last is the one messages name.
 SEGMENTER_PREFERENCE = ("edgetam", "sam2.1-hiera-tiny")
 DEFAULT_DETECTOR = "rtdetr-v2-r18"
 

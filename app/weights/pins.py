@@ -23,6 +23,11 @@ of that model must have that sha256 and size, whichever mirror serves it::
                                                   "from": "me/big-lama@v1"}}}}
 
 Deleting that record accepts a new file at its next first use.
+
+A segmenter's or the person detector's first-use pins (:mod:`app.weights.pretrained`) cover
+``config.json`` too, and each holds only for the ``<repo>@<commit>`` in its ``from``: a repo with no
+recorded commit (EdgeTAM) is fetched at the commit its first use recorded there, wherever its
+branch has moved since, and a commit the operator records later is pinned afresh on its own first use.
 """
 
 from __future__ import annotations
