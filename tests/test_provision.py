@@ -128,7 +128,10 @@ def test_lama_comes_from_its_official_archive_and_the_others_need_a_mirror(serve
     assert (lama.status, lama.via) == ("remote", "archive")
     assert "~381 MB smartywu/big-lama/big-lama.zip" in lama.reason
     for spec in registry.NEURAL:
-        if spec.official_archive is None and spec.official_download is None:
+        if spec.official_drive is not None:  # EdgeConnect, RFR-Net, PIC: the authors' Drive (tests/test_gdrive.py)
+            drive = locate(spec)
+            assert (drive.status, drive.via) == ("remote", "archive") and "Google Drive" in drive.reason, spec.id
+        elif spec.official_archive is None and spec.official_download is None:
             state = model_cache.availability(spec)
             assert not state.ok and "no Hub mirror is configured" in state.reason, spec.id
     monkeypatch.setenv(registry.HUB_NAMESPACE_ENV, "someone")  # a deployer's mirrors

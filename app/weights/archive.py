@@ -93,18 +93,25 @@ def check_pins(source: OfficialArchive, path: Path) -> None:
 def extract_members(spec: ModelSpec, archive: Path, folder: Path | None = None) -> list[Path]:
     """Write the registry's members of ``archive`` into ``folder`` (default ``checkpoints/<id>/``), all or none."""
     source = spec.official_archive
-    folder = folder or local_dir(spec)
+    return extract_named(archive, source.members, folder or local_dir(spec), source.max_member_bytes)
+
+
+def extract_named(archive: Path, members: dict[str, str], folder: Path, max_member_bytes: int) -> list[Path]:
+    """Write ``members`` (path inside -> file name) of ``archive`` into ``folder``, all or none, each checked first.
+
+    Shared by the Hub archive (LaMa) and the authors' zips on Google Drive (:mod:`app.weights.gdrive`).
+    """
     try:
         with zipfile.ZipFile(archive) as bundle:
-            infos = {target: _checked_member(bundle, archive, member, target, source)
-                     for member, target in source.members.items()}
+            infos = {target: _checked_member(bundle, archive, member, target, max_member_bytes)
+                     for member, target in members.items()}
             return _extract_all(bundle, infos, folder, archive)
     except zipfile.BadZipFile as exc:
         raise WeightsError(f"{archive.name} is not a valid zip archive ({exc}); fetch it again.") from exc
 
 
 def _checked_member(bundle: zipfile.ZipFile, archive: Path, member: str, target: str,
-                    source: OfficialArchive) -> zipfile.ZipInfo:
+                    max_member_bytes: int) -> zipfile.ZipInfo:
     """The member's ZipInfo, refused before anything is written if it cannot be a sane release file."""
     if not target or Path(target).name != target or target in {".", ".."}:
         raise WeightsError(f"The registry names '{target}' as a file to extract; it must be a plain file name.")
@@ -115,9 +122,9 @@ def _checked_member(bundle: zipfile.ZipFile, archive: Path, member: str, target:
     refused = f"{archive.name}: {member} was not extracted (nor anything else)"
     if info.flag_bits & 0x1:
         raise WeightsError(f"{refused}: it is encrypted, and official archives are not.")
-    if info.file_size > source.max_member_bytes:
+    if info.file_size > max_member_bytes:
         raise WeightsError(f"{refused}: it would unpack to {info.file_size:,} bytes, more than the "
-                           f"{source.max_member_bytes:,} allowed for one file (max_member_bytes in the registry).")
+                           f"{max_member_bytes:,} allowed for one file (max_member_bytes in the registry).")
     if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
         raise WeightsError(f"{refused}: it would unpack to {info.file_size / max(info.compress_size, 1):,.0f} times "
                            f"its packed size (at most {MAX_RATIO} is allowed), which is how a zip bomb looks.")

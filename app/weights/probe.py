@@ -2,9 +2,9 @@
 
 :func:`app.weights.resolve.locate` decides from disk and settings alone where weights would come
 from; for a ``remote`` location that is only a plan. Before a model is listed as ready the plan's
-source is asked once (a HEAD request: the Hub mirror's files, the authors' archive on the Hub or
-their HTTPS file), and the answer is remembered (:data:`ANSWER_SECONDS` when it answered,
-:data:`hub.UNREACHABLE_SECONDS` when it did not), so listing the models on every page costs at most
+source is asked once (a HEAD request: the Hub mirror's files, the authors' archive on the Hub,
+their HTTPS file or their Google Drive release), and the answer is remembered (:data:`ANSWER_SECONDS`
+when it answered, :data:`hub.UNREACHABLE_SECONDS` when it did not), so listing the models on every page costs at most
 one short request per source every few minutes. Nothing is downloaded here.
 """
 
@@ -22,7 +22,7 @@ from huggingface_hub.utils import get_session
 
 from app.errors import WeightsError
 from app.registry import ModelSpec, OfficialArchive, PretrainedSpec
-from app.weights import hub, pins
+from app.weights import gdrive, hub, pins
 from app.weights.download import check_hop
 from app.weights.resolve import Location, hub_file, hub_files, official_name
 
@@ -83,7 +83,20 @@ def _sources(spec: ModelSpec, location: Location) -> list[tuple[str, Ask]]:
         return [] if hub.cached_file(file, hub.settings()) else [_hub_source(file, spec)]
     if source is not None:
         return [(source.url, lambda: _head(source.url, official_name(spec)))]
+    if spec.official_drive is not None:
+        return [(f"{gdrive.DRIVE}/{spec.official_drive.id}", lambda: _drive(spec))]
     return []
+
+
+def _drive(spec: ModelSpec) -> Silence | None:
+    """Drive asked for ``spec``'s release; an unreachable Drive is remembered for every model on it."""
+    failure = gdrive.probe(spec)
+    if failure is None:
+        return None
+    silent = Silence(failure.reason, failure.public)
+    if failure.unreachable:
+        _remember(gdrive.DRIVE, silent, hub.UNREACHABLE_SECONDS)
+    return silent
 
 
 def _hub_source(file: hub.HubFile, spec: ModelSpec | PretrainedSpec) -> tuple[str, Ask]:

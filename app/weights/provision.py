@@ -9,7 +9,8 @@ from it runs), strictly loaded into the network and written as safetensors into
 ``$HF_HOME/inpaint-studio/<id>/``. The pickle is deleted again; only the safetensors and its
 model card stay, so a restart of the app loads them without downloading or converting.
 mmagic's releases (DeepFill, PConv, GLCIC) come the same way from download.openmmlab.com
-(:mod:`app.weights.download`). A failure at any step leaves nothing half-written behind.
+(:mod:`app.weights.download`), and EdgeConnect's, RFR-Net's and PIC's from the authors' Google Drive
+(:mod:`app.weights.gdrive`, pinned on first use). A failure at any step leaves nothing half-written behind.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from app.errors import ModelUnavailableError
 from app.registry import ModelSpec, OfficialDownload
-from app.weights import hub, pins
+from app.weights import gdrive, hub, pins
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.convert import CARD_NAME, convert
 from app.weights.download import fetch_download
@@ -66,9 +67,10 @@ def provision(spec: ModelSpec, progress: hub.Progress | None = None) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder))
         try:
-            _official_files(spec, staging, progress)
+            pin = _official_files(spec, staging, progress)
             _report(progress, f"Converting {spec.name} to safetensors")
-            done = convert(spec, staging, check=True)
+            done = convert(spec, staging, check=True)  # strict load: only now may a first download be pinned
+            pin()
             os.replace(done.card, folder / CARD_NAME)
             os.replace(done.weights, target)  # last: its presence means "provisioned"
         finally:
@@ -76,18 +78,28 @@ def provision(spec: ModelSpec, progress: hub.Progress | None = None) -> Path:
     return target
 
 
-def _official_files(spec: ModelSpec, staging: Path, progress: hub.Progress | None) -> None:
-    """The authors' release files of ``spec`` in ``staging``: downloaded as they are, or out of their archive."""
+def _official_files(spec: ModelSpec, staging: Path, progress: hub.Progress | None) -> gdrive.Pinning:
+    """The authors' release files of ``spec`` in ``staging`` (as they are, or out of their archive or Drive folder).
+
+    Returns what to do once they converted and loaded strictly: pin Drive files on their first use.
+    """
     source = pins.official(spec)
+    if source is None and spec.official_drive is not None:
+        return gdrive.fetch_release(spec, staging, progress)
     if isinstance(source, OfficialDownload):
         path = fetch_download(source, staging, progress)
         if not source.sha256:  # held to the name's prefix only: say what to pin
             log.warning("%s: downloaded %s, sha256 %s; pin it in pins.json ({\"%s\": {\"archive\": {\"sha256\": ...,"
                         " \"size\": %d}}})", spec.id, source.file, sha256_of(path), spec.id, path.stat().st_size)
-        return
+        return _nothing
     archive = fetch_archive(spec, progress)
     _report(progress, f"Extracting {archive.name}")
     extract_members(spec, archive, staging)
+    return _nothing
+
+
+def _nothing() -> None:
+    """Hub archives and HTTPS files are pinned in the registry or pins.json: nothing to pin on first use."""
 
 
 def _report(progress: hub.Progress | None, message: str) -> None:

@@ -8,7 +8,8 @@ First hit wins:
    official archive on an earlier first use (:mod:`app.weights.provision`);
 3. the configured Hub mirror (:func:`mirror`) in huggingface_hub's cache at its pinned revision;
 4. a download (``remote``): from the mirror when one is configured, else the authors' official
-   archive on the Hub (downloaded or found preloaded in the cache, then converted), unless
+   archive on the Hub (downloaded or found preloaded in the cache, then converted), their HTTPS
+   file or their Google Drive release (downloaded, converted, pinned on first use), unless
    offline, nothing is configured or the Hub was just unreachable (``missing``, with the
    message that says what to provide).
 
@@ -203,6 +204,8 @@ def official_name(spec: ModelSpec) -> str:
         return f"{spec.official_archive.repo}/{spec.official_archive.file}"
     if spec.official_download:
         return f"{spec.official_download.file} from {urlsplit(spec.official_download.url).hostname}"
+    if spec.official_drive:
+        return f"the authors' {spec.official_drive.where}"
     return "nothing"
 
 
@@ -210,7 +213,7 @@ def _official_location(spec: ModelSpec, settings: hub.HubSettings) -> Location |
     """The authors' own file as a source: already in the cache (a preloaded archive), or downloadable now."""
     source = pins.official(spec)
     if source is None:
-        return None
+        return _drive_location(spec, settings)
     if isinstance(source, OfficialArchive):
         if not source.sha256:
             return None
@@ -224,6 +227,16 @@ def _official_location(spec: ModelSpec, settings: hub.HubSettings) -> Location |
     size = f"{size} " if size.startswith("~") else ""  # "the weights" says nothing here
     return Location("remote", f"will download {size}{official_name(spec)} and convert it on first use", via="archive",
                     public=f"downloads {size}the authors' weights on first use")
+
+
+def _drive_location(spec: ModelSpec, settings: hub.HubSettings) -> Location | None:
+    """The authors' Google Drive release as a source (asked by app.weights.probe before it counts as ready)."""
+    release = spec.official_drive
+    if release is None or settings.offline:
+        return None
+    size = f"~{release.size / 1e6:.0f} MB " if release.size else ""
+    return Location("remote", f"will download {size}{official_name(spec)} and convert it on first use", via="archive",
+                    public=f"downloads {size}the authors' weights from Google Drive on first use")
 
 
 def cached_location(spec: ModelSpec, paths: dict[str, Path]) -> Location:
@@ -301,6 +314,6 @@ def missing_message(spec: ModelSpec, why: str) -> str:
                  f"{', '.join(weights.files)} from {where(spec)} into {hub.settings().cache_dir}")
     elif spec.weights is not None:
         text += f", or mirror them once with `python -m app weights push {spec.id} --namespace <yours>`"
-    if spec.official_archive or spec.official_download:
+    if spec.official_archive or spec.official_download or spec.official_drive:
         text += f"; the app converts the official {official_name(spec)} by itself once it can download it"
     return text + "."
