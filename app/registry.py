@@ -112,6 +112,31 @@ class OfficialDownload:
 
 
 @dataclass(frozen=True)
+class GoogleDriveRelease:
+    """The authors' release on Google Drive (EdgeConnect, RFR-Net, PIC): fetched and converted on first use.
+
+    Drive publishes no hash, so the first download that converts and loads strictly is pinned in
+    pins.json (``first_use``, sha256 and size) and every later one must match it
+    (:mod:`app.weights.gdrive`). ``id`` is what the authors' README links to: a folder, a zip, or
+    the release file itself (``container``; ``auto`` asks Drive whether it lists the id as a folder).
+    """
+
+    id: str  # the Drive folder or file id from the authors' README
+    #: file the network needs, as released (a path suffix inside the folder or zip) -> official name saved under;
+    #: only these are downloaded or extracted (the generators; PIC's discriminator too, it rates samples)
+    files: dict[str, str]
+    container: Literal["folder", "zip", "file", "auto"] = "auto"
+    size: int | None = None  # approximate bytes downloaded, for display only (nothing is pinned here)
+    max_bytes: int = 2 << 30  # one downloaded file past this is cut off and refused (size cap before reading)
+    max_member_bytes: int = 2 << 30  # a zip member unpacking past this is refused (as for the Hub archive)
+
+    @property
+    def where(self) -> str:
+        """How messages name the source (no server path, nothing a visitor cannot read)."""
+        return f"Google Drive {'folder' if self.container == 'folder' else 'file'} {self.id}"
+
+
+@dataclass(frozen=True)
 class Card:
     """Facts for the model card and the UI's licence line."""
 
@@ -148,6 +173,7 @@ class ModelSpec:
     weights: HubWeights | None = None
     official_archive: OfficialArchive | None = None
     official_download: OfficialDownload | None = None
+    official_drive: GoogleDriveRelease | None = None
     card: Card = field(default_factory=Card)
 
     def __post_init__(self) -> None:
@@ -258,6 +284,18 @@ def _mirror(repo: str) -> HubWeights:
     return HubWeights(repo=repo, revision=MIRROR_REVISION, files={"model.safetensors": None})
 
 
+#: EdgeConnect's per-dataset Drive folders (its README); each holds EdgeModel_gen/dis.pth, InpaintingModel_gen/dis.pth.
+#: (scripts/download_model.sh fetches one zip of all three instead: 1bXYYcFFbvTsoZUnaoePNEObPzfx1DkPV.)
+_EDGECONNECT_DRIVE = {"places2": "158ch9Psjop0mQEdeIp9DKjrYIGTDsZKN", "celeba": "13JgMA5sKMYgRwHBp4f7PBc5orNJ_Cv-p",
+                      "psv": "1hMGVz6Ck3erpP3BRNzG90HNCJl85kveN"}
+#: RFR-Net's one Drive folder (Paris StreetView and CelebA only; Places2 was never added): checkpoint_<dataset>.pth.
+_RFR_DRIVE = "1EbRSL6SlJqeMliT9qU8V5g0idJqvirZr"
+_RFR_FILES = {"psv": "checkpoint_paris.pth", "celeba": "checkpoint_celeba.pth"}
+#: Pluralistic's *_random models, one Drive link each (README "Pretrained Models"): a folder or an archive.
+_PIC_DRIVE = {"celebahq": "1nLq-W7eAZErqsvB1Q8h1yQT_l7_kZBXT", "psv": "1D67Y1AtsMy_opysxtt06D7vZrDUKvDAm",
+              "places2": "1L4NAHQqyEJ_ANt4SfEP1hdEVdGrteu4L", "imagenet": "1hS6D4gjOkvEOlAEOAKxCCzjhpCoddU2S"}
+
+
 def _edgeconnect(dataset: str, label: str, default: bool = False) -> ModelSpec:
     return _neural(
         "app.models.edgeconnect:EdgeConnect",
@@ -265,6 +303,9 @@ def _edgeconnect(dataset: str, label: str, default: bool = False) -> ModelSpec:
         description="Draws the missing edges first, then paints along them; you can draw edges to steer it."
         + (" General-purpose." if default else ""),
         weights=_mirror(f"edgeconnect-{dataset}"), card=_EDGECONNECT,
+        official_drive=GoogleDriveRelease(_EDGECONNECT_DRIVE[dataset], container="folder", size=86_000_000,
+                                          files={"EdgeModel_gen.pth": "EdgeModel_gen.pth",
+                                                 "InpaintingModel_gen.pth": "InpaintingModel_gen.pth"}),
     )
 
 
@@ -273,7 +314,12 @@ def _rfr(dataset: str, label: str) -> ModelSpec:
         "app.models.rfr:RFRNet", id=f"rfr-{dataset}", name=f"RFR-Net ({label})", licence=_RFR_LICENCE,
         description="Fills large holes progressively from the border inward.",
         weights=_mirror(f"rfr-{dataset}"), card=_RFR,
+        official_drive=GoogleDriveRelease(_RFR_DRIVE, container="folder",
+                                          files={_RFR_FILES[dataset]: "checkpoint.pth"}),
     )
+
+
+_PIC_FILES = ("latest_net_E.pth", "latest_net_G.pth", "latest_net_D.pth")  # D rates the samples
 
 
 def _pic(dataset: str, label: str) -> ModelSpec:
@@ -281,6 +327,8 @@ def _pic(dataset: str, label: str) -> ModelSpec:
         "app.models.pic:Pluralistic", id=f"pic-{dataset}", name=f"Pluralistic ({label})", licence=_NC, diverse=True,
         description="Several different plausible fills per hole; pick the one you like.",
         weights=_mirror(f"pic-{dataset}"), card=_PIC,
+        official_drive=GoogleDriveRelease(_PIC_DRIVE[dataset], container="auto",
+                                          files={name: name for name in _PIC_FILES}),
     )
 
 
