@@ -129,7 +129,8 @@ def _grabcut(photo: Photo, points: list[Point], box: Box | None, note: str) -> S
 
 
 def segmenter_status(model_id: str | None = None) -> dict[str, Any]:
-    """What clicks will use now: ``{"segmenter": id, "ready": bool, "reason": str}`` (no network)."""
+    """What clicks will use now: ``{"segmenter": id, "ready": bool, "reason": str}`` (nothing downloaded; the
+    default is chosen by whether the Hub answered for it, asked at most every few minutes: :mod:`app.weights.probe`)."""
     chosen = segmenter_spec(model_id)
     why = unavailable_reason(chosen)
     return {"segmenter": chosen.id, "name": chosen.name, "licence": str(chosen.licence), "ready": not why,

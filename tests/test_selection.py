@@ -290,6 +290,17 @@ def test_the_recorded_commit_is_used_when_the_branch_moves(hub_env, pins_file, m
     assert pins_file.read_text() == recorded
 
 
+def test_two_first_uses_at_once_resolve_download_and_pin_once(hub_env, pins_file):  # noqa: F811
+    edgetam = registry.pretrained("edgetam")
+    commit = edgetam_on_hub(hub_env)
+    with ThreadPoolExecutor(2) as pool:
+        folders = list(pool.map(lambda _: pretrained.obtain(edgetam), range(2)))
+    assert folders[0] == folders[1] and folders[0].name == commit
+    gets = hub_env.paths("GET")
+    assert gets.count(f"/api/models/{edgetam.weights.repo_id}") == 1
+    assert gets.count(f"/{edgetam.weights.repo_id}/resolve/{commit}/model.safetensors") == 1
+
+
 def other_weights() -> bytes:
     """EdgeTAM's tiny weights with one value changed: a valid file of the same shape, other bytes."""
     tensors = safetensors.torch.load(tiny_pretrained.files_of("edgetam")["model.safetensors"])
