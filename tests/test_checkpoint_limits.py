@@ -33,7 +33,7 @@ import torch
 
 from app.errors import WeightsError
 from app.weights import pickle_scan
-from app.weights.official import _RestrictedPickleModule, load_pickle
+from app.weights.official import _classify, _RestrictedPickleModule, load_pickle
 from tests.test_weights_security import _legacy, _tar, _zipped
 
 GB3 = 3_000_000_000
@@ -194,6 +194,22 @@ def repeated_copies(size: int = 10 ** 5, copies: int = 10 ** 5) -> bytes:
         + pickle.MARK + copy * copies + pickle.APPENDS
 
 
+def repeated_latin1(copies: int = 20_000) -> bytes:
+    """``_codecs.encode(text, 'latin1')`` of one memoised 1 MB text, kept 20,000 times: 20 GB from 1.1 MB."""
+    encode = _global("_codecs", "encode") + pickle.BINPUT + b"\1" + pickle.POP \
+        + _text("x" * (1 << 20)) + _text("latin1") + pickle.TUPLE2 + pickle.BINPUT + b"\2" + pickle.POP
+    again = pickle.BINGET + b"\1" + pickle.BINGET + b"\2" + pickle.REDUCE
+    return encode + pickle.EMPTY_LIST + pickle.MARK + again * copies + pickle.APPENDS
+
+
+def placeholder_keeping_arguments(size: int = 10 ** 5, calls: int = 10 ** 5) -> bytes:
+    """An unknown class called 10**5 times with one memoised 10**5-tuple: each instance keeps its own copy."""
+    args = pickle.MARK + pickle.NONE * size + pickle.TUPLE + pickle.BINPUT + b"\1" + pickle.POP
+    call = pickle.BINGET + b"\2" + pickle.BINGET + b"\1" + pickle.REDUCE
+    return args + _global("lightning", "Callback") + pickle.BINPUT + b"\2" + pickle.POP + pickle.EMPTY_LIST \
+        + pickle.MARK + call * calls + pickle.APPENDS
+
+
 def legacy_storage(numel: int = 10 ** 9) -> bytes:
     """A legacy main record whose tensor declares a storage of ``numel`` floats (torch allocates it first)."""
     pid = pickle.MARK + _text("storage") + _global("torch", "FloatStorage") + _text("0") + _text("cpu") \
@@ -240,7 +256,14 @@ CASES = [
      "has more than 32 distinct keys with the same hash"),
     ("doubling-tuple-key-legacy", lambda: legacy_with(3, _record(doubling_tuple_key())),
      "makes its reader hash or copy more than"),
-    ("repeated-copies-zip", lambda: zip_with(_record(repeated_copies())), "makes its reader hash or copy more than"),
+    ("repeated-copies-zip", lambda: zip_with(_record(repeated_copies())),
+     "makes builtins.list and other calls copy more than"),
+    ("repeated-latin1-legacy", lambda: legacy_with(3, _record(repeated_latin1())),
+     "makes _codecs.encode and other calls copy more than"),
+    ("placeholder-keeping-arguments-zip", lambda: zip_with(_record(placeholder_keeping_arguments())),
+     "makes lightning.Callback and other calls copy more than"),
+    ("frame-of-3-gb-magic-number", lambda: in_magic_number(pickle.FRAME + struct.pack("<Q", GB3)),
+     "is not a readable PyTorch checkpoint (declares a frame of 3,000,000,000 bytes"),
     ("legacy-storage-of-1e9-floats", lambda: legacy_with(3, legacy_storage()),
      "declares 4,000,000,000 bytes of tensor storage in a file of"),
     ("zip-storage-longer-than-its-record", lambda: zip_with(_record(legacy_storage(10 ** 9)).replace(
@@ -309,7 +332,8 @@ def test_a_hostile_checkpoint_is_refused_in_bounded_memory_and_time(build: Calla
     message, seconds, grown = _refused(path)
 
     assert f"best.ckpt {says}" in message
-    assert BOUNDED in message and "get it again from the authors' release" in message
+    if "not a readable" not in says:  # a malformed file says so; a well-formed bomb says what it would cost
+        assert BOUNDED in message and "get it again from the authors' release" in message
     assert str(tmp_path) not in message  # the file's name, never where it lies
     assert seconds < 2, f"{seconds:.1f} s"
     assert grown < 100, f"peak memory grew by {grown:.0f} MB"
@@ -367,7 +391,7 @@ def test_a_big_lama_shaped_checkpoint_scans_quickly(tmp_path: Path) -> None:
         path = tmp_path / "best.ckpt"
         path.write_bytes(_legacy(checkpoint) if legacy else _zipped(checkpoint))
         start = time.perf_counter()
-        pickle_scan.scan_checkpoint(path, lambda module, name: (module, name))
+        pickle_scan.scan_checkpoint(path, _classify)
         assert time.perf_counter() - start < 2
 
 
@@ -393,3 +417,80 @@ def test_the_deep_key_kills_torchs_own_reader(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120,
                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)))
     assert done.returncode < 0, done.stderr.decode()[-500:]  # killed by a signal (SIGSEGV)
+
+
+# ------------------------------------------------------------------ the figures in app/weights/pickle_scan.py
+
+
+def _big_lama_shaped(folder: Path) -> dict[str, Path]:
+    """best.ckpt as Lightning writes it for big-lama (zeros of the real shapes), in both formats."""
+    import argparse
+    import json
+
+    from tests.conftest import REFERENCE
+
+    manifest = REFERENCE / "manifests" / "lama_generator.json"
+    entries = json.loads(manifest.read_text())["entries"] if manifest.is_file() else \
+        [{"key": f"model.{i}.weight", "shape": [192, 192, 3, 3]} for i in range(989)]  # 51 M values too
+    state = {f"generator.{e['key']}": torch.zeros(e["shape"]) for e in entries} \
+        | {f"discriminator.model{i}.{j}.weight": torch.zeros(64, 64, 4, 4) for i in range(5) for j in range(60)}
+    moments = {i: {"step": torch.tensor(1.0), "exp_avg": torch.zeros_like(v), "exp_avg_sq": torch.zeros_like(v)}
+               for i, v in enumerate(state.values())}
+    checkpoint = {"epoch": 40, "global_step": 1000, "pytorch-lightning_version": "1.2.9", "state_dict": state,
+                  "optimizer_states": [{"state": moments, "param_groups": [{"lr": 1e-3, "params": list(moments)}]}],
+                  "hyper_parameters": argparse.Namespace(lr=1e-3, generator={"kind": "ffc_resnet", "n_blocks": 18})}
+    paths = {"zip": folder / "best.ckpt", "legacy": folder / "best_legacy.ckpt"}
+    torch.save(checkpoint, paths["zip"])
+    torch.save(checkpoint, paths["legacy"], _use_new_zipfile_serialization=False)
+    return paths
+
+
+def _measure(read: Callable[[], object]) -> tuple[float, float]:
+    """(best of 3 seconds, peak MB of Python allocations) of ``read()``."""
+    import gc
+    import tracemalloc
+
+    seconds = []
+    for _ in range(3):
+        gc.collect()
+        start = time.perf_counter()
+        read()
+        seconds.append(time.perf_counter() - start)
+    tracemalloc.start()
+    read()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return min(seconds), peak / 1e6
+
+
+def main() -> None:
+    """``python -m tests.test_checkpoint_limits``: what the scan costs on a real-shaped and on the worst files."""
+    import functools
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, path in _big_lama_shaped(Path(tmp)).items():
+            cost = pickle_scan.scan_checkpoint(path, _classify)
+            scan, peak = _measure(functools.partial(pickle_scan.scan_checkpoint, path, _classify))
+            start = time.perf_counter()
+            load_pickle(path)
+            total = time.perf_counter() - start
+            print(f"big-lama-shaped {kind}: {path.stat().st_size / 1e6:.0f} MB, {cost.ops:,} opcodes: "
+                  f"scan {scan:.2f} s ({scan / cost.ops * 1e6:.1f} us/opcode), {peak:.0f} MB; "
+                  f"load_pickle {total:.1f} s")
+            path.unlink()
+        n = pickle_scan.MAX_OPS - 8
+        worst = {"lists": pickle.MARK + pickle.EMPTY_LIST * n + pickle.POP_MARK + pickle.NONE,
+                 "ints": pickle.EMPTY_LIST + pickle.MARK + _int(1 << 20) * n + pickle.APPENDS}
+        for kind, body in worst.items():
+            path = Path(tmp) / f"{kind}.pth"
+            path.write_bytes(zip_with(_record(body)))
+            scan, peak = _measure(functools.partial(pickle_scan.scan_checkpoint, path, _classify))
+            read, read_peak = _measure(functools.partial(torch.load, path, weights_only=False,
+                                                         pickle_module=_RestrictedPickleModule))
+            print(f"worst ({n:,} opcodes of {kind}): scan {scan:.2f} s, {peak:.0f} MB; "
+                  f"torch's restricted reader {read:.2f} s, {read_peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -42,6 +42,7 @@ from app.weights.resolve import (
     locate,
     mirror,
     missing_message,
+    provisioned_dir,
     where,
 )
 from app.weights.verify import verify_file
@@ -73,7 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     push.add_argument("id", metavar="MODEL_ID")
     push.add_argument("--namespace", help="your Hub user or organisation (repo name from the registry)")
     push.add_argument("--repo", help="namespace/name, instead of --namespace")
-    push.add_argument("--folder", type=Path, help="converted folder (default checkpoints/<id>/)")
+    push.add_argument("--folder", type=Path, help="converted folder (default checkpoints/<id>/, else the weights "
+                      "the app converted from the authors' release on first use)")
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", help="Hub token (default: HF_TOKEN or `hf auth login`)")
     push.add_argument("--no-record", action="store_true", help=f"do not write the pins file ({pins.PINS_ENV})")
@@ -260,7 +262,7 @@ def _verify_local(spec: ModelSpec, location: Location) -> str:
 
 def _push(args: argparse.Namespace) -> int:
     spec = registry.get(args.id)
-    folder = args.folder or local_dir(spec)
+    folder = args.folder or _push_folder(spec)
     repo = _push_repo(spec, args)
     if not (folder / SAFETENSORS_NAME).is_file() or not (folder / CARD_NAME).is_file():
         if not find_local(spec, folder):
@@ -276,6 +278,18 @@ def _push(args: argparse.Namespace) -> int:
         path = pins.record_mirror(spec, repo, oid, {SAFETENSORS_NAME: sha})
         print(f"recorded {repo}@{oid} (sha256 {sha}) for {spec.id} in {path}: commit that file with the app")
     return 0
+
+
+def _push_folder(spec: ModelSpec) -> Path:
+    """``checkpoints/<id>/`` when it holds weights, else what the app converted from the authors' release.
+
+    A model that came from the authors' Google Drive (or Hub archive, or HTTPS file) on its first use
+    has its safetensors and card in the cache already, checked and pinned: mirroring it is one step.
+    """
+    local, converted = local_dir(spec), provisioned_dir(spec)
+    if find_local(spec, local) or not (converted / SAFETENSORS_NAME).is_file() or not (converted / CARD_NAME).is_file():
+        return local
+    return converted
 
 
 def _push_repo(spec: ModelSpec, args: argparse.Namespace) -> str:

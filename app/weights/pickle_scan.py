@@ -14,39 +14,47 @@ constructing anything: no global is imported or called. Every value it tracks ca
 nesting depth, its size once expanded (a tuple that repeats a memoised tuple is hashed in
 full every time), its constant value when small, and what the checks need (a storage's
 bytes, a dtype's item size). A file is refused (:class:`Refusal`) as soon as reading it would
-go past one of these bounds (module constants):
+go past one of these bounds (module constants), or as unreadable (:class:`Unreadable`) where
+torch would fail anyway:
 
-* ``MAX_DEPTH`` (100) levels of nesting, memo included (real checkpoints: under 20);
-* ``MAX_OPS`` (2**21) opcodes per file, all records together;
-* ``MAX_WORK`` (2**24) element operations the reader does beyond reading opcodes: hashing
-  keys (a tuple costs its expanded size), copying containers into ``list``/``set``/...;
+* ``MAX_DEPTH`` (100) levels of nesting, memo included (big-lama's OmegaConf config: 22);
+* ``MAX_OPS`` (2**20) opcodes per file, all records together (big-lama's best.ckpt: ~170,000);
+* ``MAX_WORK`` (2**23) element operations beyond reading opcodes: hashing keys (a tuple costs
+  its expanded size: hashes are not cached), copying containers, setting attributes;
 * ``MAX_COLLISIONS`` (32) distinct constant keys sharing one hash, ``MAX_OPAQUE_KEYS`` (1024)
-  keys whose hash is predictable but not computed here (numpy scalars);
-* ``MAX_MADE_BYTES`` (64 KiB) that calls may allocate beyond the file's own bytes
-  (``bytes(n)``, ``bytearray(n)``, an empty numpy array's shape);
+  keys whose hash is predictable but not computed here (numpy scalars, ``torch.Size``);
+* ``MAX_MADE_BYTES`` (64 KiB) that calls may allocate from a number (``bytes(n)``,
+  ``bytearray(n)``, an empty numpy array's shape);
+* ``COPY_FACTOR`` x the file's size + ``COPY_FLOOR`` (4 x + 16 MiB) that calls may copy from the
+  file's own values (a memoised text encoded, a tuple unpacked, a list copied, again and again);
 * storages: the bytes declared over distinct keys are those the file holds (zip: each
-  ``data/<key>`` member is at least as long as declared; legacy and tar: every block is
-  there, of the declared size) -- so tensors cost at most the file's size;
-* a tensor view at most ``MAX_VIEW_BYTES_OVER_FILE`` (1 MiB) larger than the file;
-* every call of an allowed global has a policy (:data:`_POLICIES`); the rest are refused:
-  text codecs only in :data:`SAFE_ENCODINGS` (``_codecs.encode`` only latin1), numpy arrays
-  only rebuilt as numpy pickles them and never of Python objects, ``numpy.ndarray`` and
+  ``data/<key>`` member is at least as long as declared; legacy and tar: every block is there,
+  of the declared size), and a tensor view at most ``MAX_VIEW_BYTES_OVER_FILE`` (1 MiB) larger
+  than the file;
+* every call of an allowed global has a policy (:data:`_POLICIES`); the rest are refused: text
+  codecs only in :data:`SAFE_ENCODINGS` (``_codecs.encode`` only latin1), numpy arrays only
+  rebuilt as numpy pickles them and never of Python objects, ``numpy.ndarray`` and
   ``torch.Tensor`` never called, iterables only containers the pickle built itself;
-* zip: members stored (not compressed), each at most the file's size, no duplicates, and the
-  same list of records to Python's ``zipfile`` as to torch's reader; tar: the three members
-  torch extracts are plain files (a FIFO would hang the reader, a link read another file);
-* a text opcode's line at most ``MAX_LINE`` (1 MiB).
+* zip: members stored (not compressed), each at most the file's size, no duplicates, the same
+  records to Python's ``zipfile`` as to torch's reader; tar: the three members torch extracts
+  are plain files (a FIFO would hang it, a link would make it read another file);
+* a text opcode's line at most ``MAX_LINE`` (1 MiB), a frame at most what remains.
 
 Unknown globals (OmegaConf, argparse...) stay allowed, as inert placeholders; their arguments
 are bounded like everything else. What runs code is decided by the caller's ``resolve`` (the
 allowlist in :mod:`app.weights.official`), which raises its own refusal.
 
-Cost of the scan (measured, see ``tests/test_checkpoint_limits.py``): a Lightning checkpoint
-shaped like big-lama's ``best.ckpt`` (4,000 tensors: generator, discriminator, Adam moments;
-51 M generator values, 612 MB) scans in 0.11 s and 4 MB; the worst file the bounds admit
-(2**21 opcodes of new lists kept in the memo) in about 6 s and 420 MB (at most ~200 bytes
-per opcode). Reading a file that passes costs torch at most its tensors (the file's size)
-plus its Python objects (at most ``MAX_OPS`` of them).
+So a file that passes costs torch at most: its tensors (the file's size), the copies above,
+64 KiB, and one small object per opcode (~70 bytes: 70 MB at ``MAX_OPS``). The scan itself
+costs at most ~160 bytes per opcode (160 MB at ``MAX_OPS``) and reads only the pickles (zip
+records whole, as torch does; legacy files through ``mmap``, skipping the storage blocks).
+Measured on the shared 2-core development machine with ``python -m tests.test_checkpoint_limits``
+(figures vary 2x with the load): a Lightning checkpoint shaped like big-lama's
+``best.ckpt`` (850 MB, 4,700 tensors: generator, discriminator, Adam moments) scans in
+0.5-0.7 s (164,000 opcodes zip, 180,000 legacy: 3-4 us each) with 14-16 MB of peak memory,
+while ``load_pickle`` takes 2.5-6 s in all; the worst files the bounds admit (2**20 opcodes of
+lists, or of ints) scan in 2-3.7 s with at most 160 MB, where torch's reader takes 0.6-3.5 s
+and 68 MB.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import torch.serialization as torch_serialization
@@ -74,6 +82,7 @@ MAX_WORK = 1 << 23
 MAX_COLLISIONS = 32
 MAX_OPAQUE_KEYS = 1024
 MAX_MADE_BYTES = 1 << 16
+COPY_FACTOR, COPY_FLOOR = 4, 1 << 24  # bytes calls may copy from the file's values: 4 x its size + 16 MiB
 MAX_VIEW_BYTES_OVER_FILE = 1 << 20
 MAX_LINE = 1 << 20
 MAX_NDIM = 64
@@ -156,7 +165,8 @@ class _Budget:
 
     def __init__(self, file_size: int) -> None:
         self.file_size = file_size
-        self.ops = self.work = self.made = self.opaque_keys = self.module_ids = 0
+        self.ops = self.work = self.made = self.copied = self.opaque_keys = self.module_ids = 0
+        self.copy_limit = COPY_FACTOR * file_size + COPY_FLOOR
         self.first_of_hash: dict[int, Any] = {}
         self.collisions: dict[int, list] = {}
 
@@ -164,6 +174,13 @@ class _Budget:
         self.work += units
         if self.work > MAX_WORK:
             raise Refusal(f"makes its reader hash or copy more than {MAX_WORK:,} elements (nested or repeated keys)")
+
+    def copy(self, nbytes: int, what: str) -> None:
+        """Memory a call fills from values the file holds; a memoised value can be copied again and again."""
+        self.copied += nbytes
+        if self.copied > self.copy_limit:
+            raise Refusal(f"makes {what} and other calls copy more than {self.copy_limit:,} bytes in all "
+                          f"({COPY_FACTOR} times the file's size + {COPY_FLOOR >> 20} MiB)")
 
     def make(self, nbytes: int, what: str) -> None:
         self.made += nbytes
@@ -232,6 +249,18 @@ class _Stream:
         self.pos += n
 
 
+class _Buffer(io.BytesIO):
+    """A record read whole (zip): ``BytesIO`` never over-allocates; ``left`` for frame checks."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.size = len(data)
+
+    @property
+    def left(self) -> int:
+        return self.size - self.tell()
+
+
 class _Mapped(_Stream):
     """A whole file through ``mmap``: genops reads with mmap's own (C) ``read``, which never over-allocates.
 
@@ -269,9 +298,9 @@ class _Machine:
         self.metastack: list[list[V]] = []
         self.memo: dict[int, V] = {}
 
-    def run(self, stream: _Stream | io.BytesIO) -> V:
+    def run(self, stream: _Stream | _Buffer) -> V:
         """The record's value, once its STOP is read; ``stream`` is then right after it."""
-        budget, dispatch = self.budget, _DISPATCH
+        budget, dispatch, self.stream = self.budget, _DISPATCH, stream
         try:
             for opcode, arg, _ in pickletools.genops(stream):  # stops after STOP, raises if none
                 budget.ops += 1
@@ -447,6 +476,11 @@ class _Machine:
     def nothing(self, _: Any) -> None:
         pass
 
+    def frame(self, size: int) -> None:
+        """The pure-Python reader reads a whole frame at once: it must be there."""
+        if size > self.stream.left:
+            raise Unreadable(f"declares a frame of {size:,} bytes where {self.stream.left:,} remain")
+
     def refuse_op(self, _: Any) -> None:
         raise Unreadable("uses out-of-band buffers or the copyreg extension registry, which torch does not give")
 
@@ -504,9 +538,11 @@ class _Machine:
         if func.kind != "global":
             raise Unreadable(f"calls a {func.describe()}, which is not callable")
         depth = 1 + max((a.depth for a in (*args, kwargs) if a is not None), default=0)
+        name = f"{func.info[0]}.{func.info[1]}"
+        self.budget.spend(len(args))
+        self.budget.copy(8 * len(args), name)  # ``func(*args)`` unpacks them into a new tuple, which a stand-in keeps
         if func.value == "placeholder":  # an inert stand-in keeps its arguments
             return V("object", depth=depth)
-        name = f"{func.info[0]}.{func.info[1]}"
         if func.value != "allowed" or func.info not in _POLICIES:
             raise Refusal(f"calls {name}, which no checkpoint does")
         if kwargs is not None and (kwargs.kind != "dict" or kwargs.items):
@@ -595,6 +631,7 @@ def _bytes(kind: str) -> Callable[[_Machine, list[V], str], V]:
         first = args[0]
         if first.kind == "str":
             _encoding(args[1:], name)
+            machine.budget.copy(4 * first.size, name)
             return V(kind, hashing=hashing, info=4 * first.size)
         if len(args) > 1:
             raise Unreadable(f"calls {name} with an encoding for a {first.describe()}")
@@ -605,9 +642,11 @@ def _bytes(kind: str) -> Callable[[_Machine, list[V], str], V]:
             machine.budget.make(max(count, 0), name)
             return V(kind, hashing=hashing, info=count)
         if first.kind in ("bytes", "bytearray"):  # a copy
-            machine.budget.spend(first.size)
+            machine.budget.copy(first.size, name)
             return V(kind, hashing=hashing, info=first.size)
-        return V(kind, hashing=hashing, info=len(_iterable(machine, first, name)))
+        count = len(_iterable(machine, first, name))
+        machine.budget.copy(count, name)
+        return V(kind, hashing=hashing, info=count)
     return policy
 
 
@@ -619,8 +658,10 @@ def _str(machine: _Machine, args: list[V], name: str) -> V:
         if first.kind not in ("bytes", "bytearray"):
             raise Unreadable(f"calls {name} with an encoding for a {first.describe()}")
         _encoding(args[1:], name)
+        machine.budget.copy(4 * first.size, name)
         return V("str", hashing=RANDOM, info=first.size)
     if first.kind in ("str", "number"):
+        machine.budget.copy(first.size, name)
         return V("str", hashing=RANDOM, info=first.size)
     raise Refusal(f"calls {name} on a {first.describe()}")  # repr of a shared structure grows exponentially
 
@@ -650,6 +691,7 @@ def _copy(kind: str, hashing: str) -> Callable[[_Machine, list[V], str], V]:
         if len(args) > 1:
             raise Unreadable(f"calls {name} with more than one argument")
         items = _iterable(machine, args[0], name) if args else []
+        machine.budget.copy(32 * len(items), name)  # a pointer, or a hash-table entry, per element
         if kind in ("set", "frozenset"):
             for item in items:
                 machine.budget.key(item)
@@ -685,6 +727,7 @@ def _latin1(machine: _Machine, args: list[V], name: str) -> V:
     if not args or args[0].kind != "str":
         raise Refusal(f"calls {name} on a {args[0].describe() if args else 'nothing'}")
     _encoding(args[1:], name, LATIN1)
+    machine.budget.copy(args[0].size, name)
     text = args[0].value
     if isinstance(text, str):
         try:
@@ -721,6 +764,7 @@ def _np_scalar(machine: _Machine, args: list[V], name: str) -> V:
         return args[1] if len(args) > 1 else V("object")  # numpy returns the object itself
     if len(args) > 1 and args[1].kind not in ("bytes", "str"):
         raise Refusal(f"calls {name} with a {args[1].describe()} as its data")
+    machine.budget.copy(args[0].info["itemsize"], name)
     return V("number", hashing=OPAQUE)
 
 
@@ -767,7 +811,15 @@ def _view(budget: _Budget, itemsize: int, shape: tuple[int, ...], strides: int, 
 def _rebuild_parameter(machine: _Machine, args: list[V], name: str) -> V:
     if not args or args[0].kind != "tensor":
         raise Unreadable(f"calls {name} without a tensor")
+    if len(args) > 3:
+        _object_state(machine, args[3], name)
     return V("tensor")
+
+
+def _object_state(machine: _Machine, state: V, name: str) -> None:
+    """A state dict set attribute by attribute: one entry per key, in a new object each time."""
+    machine.budget.spend(1 + state.size)
+    machine.budget.copy(32 * state.size, name)
 
 
 def _rebuild_from_type(machine: _Machine, args: list[V], name: str) -> V:
@@ -782,6 +834,7 @@ def _rebuild_from_type(machine: _Machine, args: list[V], name: str) -> V:
     if new_type.kind != "global" or new_type.info not in (("torch", "Tensor"), ("torch.nn.parameter", "Parameter")):
         kind = f"{new_type.info[0]}.{new_type.info[1]}" if new_type.kind == "global" else f"a {new_type.describe()}"
         raise Refusal(f"rebuilds a tensor as {kind}", runs_code=True)
+    _object_state(machine, args[3], name)
     return _POLICIES[func.info](machine, _arguments(inner), qual)
 
 
@@ -818,9 +871,11 @@ def _build(machine: _Machine, target: V, state: V) -> None:
         _build_array(machine, state)
     elif target.kind == "dtype":
         _build_dtype(target, state)
-    elif target.kind not in ("object", "dict"):
+    elif target.kind == "dict":  # an OrderedDict's attributes
+        _object_state(machine, state, "BUILD")
+    elif target.kind != "object":  # a placeholder keeps the state as it is
         raise Refusal(f"sets the state of a {target.describe()}")
-    machine.budget.spend(1 + state.size)
+    machine.budget.spend(1)
     target.depth = max(target.depth, state.depth + 1)
     if target.depth > MAX_DEPTH:
         raise Refusal(f"nests values more than {MAX_DEPTH} levels deep")
@@ -839,6 +894,7 @@ def _build_array(machine: _Machine, state: V) -> None:
     nbytes = math.prod(_shape(shape, "a numpy array")) * dtype.info["itemsize"]
     if data.kind not in ("bytes", "str", "bytearray") or nbytes > data.size:
         raise Refusal(f"declares a numpy array of {nbytes:,} bytes with {data.size:,} bytes of data")
+    machine.budget.copy(nbytes, "numpy")
 
 
 def _build_dtype(target: V, state: V) -> None:
@@ -875,7 +931,7 @@ _HANDLERS: dict[str, Callable[[_Machine, Any], None]] = {
     "GLOBAL": _Machine.global_op, "STACK_GLOBAL": _Machine.stack_global, "REDUCE": _Machine.reduce,
     "NEWOBJ": _Machine.newobj, "NEWOBJ_EX": _Machine.newobj_ex, "INST": _Machine.inst, "OBJ": _Machine.obj,
     "BUILD": _Machine.build, "PERSID": _Machine.persid, "BINPERSID": _Machine.binpersid,
-    "PROTO": _Machine.nothing, "FRAME": _Machine.nothing, "STOP": _Machine.nothing,
+    "PROTO": _Machine.nothing, "FRAME": _Machine.frame, "STOP": _Machine.nothing,
     **dict.fromkeys(("NEXT_BUFFER", "READONLY_BUFFER", "EXT1", "EXT2", "EXT4"), _Machine.refuse_op),
 }
 #: By genops' opcode objects (identity), so the loop does one lookup per opcode.
@@ -944,7 +1000,15 @@ def _pid_items(pid: V) -> list[V]:
 # --------------------------------------------------------------------------- the formats
 
 
-def scan_checkpoint(path: Path, resolve: Resolve) -> None:
+class Cost(NamedTuple):
+    """What reading a file that passed will cost, in the units of the bounds."""
+
+    ops: int
+    work: int
+    copied: int
+
+
+def scan_checkpoint(path: Path, resolve: Resolve) -> Cost:
     """Refuse ``path`` (:class:`Refusal`, :class:`Unreadable`) unless reading it stays within the module's bounds.
 
     The format is decided as ``torch.load`` decides it: zip by its first bytes, then the
@@ -954,16 +1018,16 @@ def scan_checkpoint(path: Path, resolve: Resolve) -> None:
     with open(path, "rb") as f, _collector_paused():
         if torch_serialization._is_zipfile(f):
             _scan_zip(f, budget, resolve)
-            return
-        tar = _open_tar(f)
-        if tar is not None:
+        elif (tar := _open_tar(f)) is not None:
             with tar:
                 _TarScan(tar, budget, resolve).run()
-            return
-        if budget.file_size == 0:
+        elif budget.file_size == 0:
             raise Unreadable("an empty file")
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            _scan_legacy(_Mapped(mapped), budget, resolve)
+        else:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                mapped.madvise(mmap.MADV_RANDOM)  # the storage blocks are skipped: no read-ahead into them
+                _scan_legacy(_Mapped(mapped), budget, resolve)
+    return Cost(budget.ops, budget.work, budget.copied)
 
 
 @contextlib.contextmanager
@@ -1011,7 +1075,7 @@ def _scan_zip(f: BinaryIO, budget: _Budget, resolve: Resolve) -> None:
 
         for info in infos:
             if info.filename.endswith(".pkl"):  # read whole, as torch does (stored, at most the file's size)
-                _Machine(budget, resolve, persistent).run(io.BytesIO(bundle.read(info)))
+                _Machine(budget, resolve, persistent).run(_Buffer(bundle.read(info)))
 
 
 def _zip_members(f: BinaryIO, bundle: zipfile.ZipFile, budget: _Budget) -> list[zipfile.ZipInfo]:
