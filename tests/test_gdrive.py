@@ -27,7 +27,7 @@ from app.weights.gdrive import matches
 from app.weights.resolve import locate, provisioned_dir
 from tests import drive_server
 from tests.drive_server import DriveServer, drive_id
-from tests.test_weights_hub import go_offline, spec_for
+from tests.test_weights_hub import go_offline, hf_env, server, spec_for  # noqa: F401 - fixtures
 
 TINY, DIS, FOLDER = drive_id(1), drive_id(2), drive_id(3)
 
@@ -40,16 +40,16 @@ def tls(tmp_path_factory) -> tuple[ssl.SSLContext, Path]:
 @pytest.fixture
 def drive(tls, monkeypatch, tmp_path, checkpoints) -> Iterator[DriveServer]:
     """A loopback Drive in front of gdown, a fresh HF_HOME, and no Hub mirror for anything."""
-    server = DriveServer(tls[0])
-    drive_server.use(monkeypatch, server.proxy, tls[1])
+    running = DriveServer(tls[0])
+    drive_server.use(monkeypatch, running.proxy, tls[1])
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
     hub.forget_unreachable()
     model_cache.clear()
-    yield server
+    yield running
     model_cache.clear()
-    server.stop()
+    running.stop()
 
 
 def release(value: float = 5.0) -> tuple[bytes, dict[str, torch.Tensor]]:
@@ -240,3 +240,24 @@ def test_edgeconnect_comes_from_its_drive_folder_on_first_use(drive, monkeypatch
     assert sorted(json.loads(pins_file.read_text())[spec.id]["first_use"]) == ["EdgeModel_gen.pth",
                                                                               "InpaintingModel_gen.pth"]
     assert sorted(p.name for p in provisioned_dir(spec).iterdir()) == ["README.md", "model.safetensors"]
+
+
+def test_weights_push_mirrors_the_drive_release_in_one_step(drive, server, hf_env, monkeypatch, pins_file,  # noqa: F811
+                                                            capsys):
+    """Converted and pinned on first use from Drive; `weights push` uploads that safetensors and records the mirror."""
+    from huggingface_hub import constants
+
+    from app.weights import cli
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the test Hub speaks plain LFS only
+    data, _ = release()
+    serve_folder(drive, data)
+    spec = tiny_on_drive(monkeypatch)
+    model_cache.get_inpainter(spec)
+    converted = (provisioned_dir(spec) / "model.safetensors").read_bytes()
+    assert cli.main(["push", spec.id, "--repo", "pushns/tiny-drive"]) == 0, capsys.readouterr().err
+    commit, files, _ = server.resolve("pushns/tiny-drive", "v1")
+    assert set(files) == {"model.safetensors", "README.md"} and files["model.safetensors"] == converted
+    record = json.loads(pins_file.read_text())[spec.id]
+    assert record["mirror"]["repo_id"] == "pushns/tiny-drive" and record["mirror"]["revision"] == commit
+    assert "tiny.pth" in record["first_use"]  # the Drive file's pin stays beside the mirror's
