@@ -336,6 +336,11 @@ def test_other_bytes_at_the_pinned_commit_are_refused_with_both_hashes_and_not_k
     assert not [path for path in cache.rglob("*") if path.is_file() and path.parent.name in ("blobs", commit)]
     assert pins_file.read_text() == recorded
     assert pretrained.locate(spec).status == "remote"  # nothing cached: the next use downloads (and checks) again
+    if model_id == "edgetam":  # refused bytes count as no answer for a while: SAM 2.1 serves the clicks meanwhile
+        tiny_pretrained.serve(hub_env, registry.pretrained("sam2.1-hiera-tiny"), pins_file)
+        assert selection.segmenter_status()["segmenter"] == "sam2.1-hiera-tiny"
+        probe.forget()
+        assert selection.segmenter_status()["segmenter"] == spec.id
 
 
 def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):  # noqa: F811

@@ -172,6 +172,7 @@ def _from_hub(spec: PretrainedSpec, progress: hub.Progress | None) -> Path:
     """The cached or downloaded files of ``spec``, checked against their pins, the unpinned ones pinned now."""
     weights = weights_of(spec)  # read under the lock: another request may have pinned it meanwhile
     settings = hub.settings()
+    asked = [hub.HubFile(weights.repo_id, name, weights.revision or "main") for name in weights.files]  # by silence()
     if not weights.revision:
         commit = _on_hub(spec, f"the Hub has no repo {weights.repo_id}", settings,
                          lambda: hub.branch_commit(weights.repo_id, spec.name, settings))
@@ -184,10 +185,14 @@ def _from_hub(spec: PretrainedSpec, progress: hub.Progress | None) -> Path:
     folder = cached_folder(spec, weights, settings)
     if folder is None:
         raise WeightsError(f"{spec.name}: the files of {weights.where} were downloaded but are not in the cache.")
-    _check_pins(spec, weights, folder, downloaded)
-    unpinned = [name for name, sha in weights.files.items() if not sha]
-    if unpinned:
-        _pin_first_use(spec, weights, folder, unpinned, downloaded, progress)
+    try:
+        _check_pins(spec, weights, folder, downloaded)
+        unpinned = [name for name, sha in weights.files.items() if not sha]
+        if unpinned:
+            _pin_first_use(spec, weights, folder, unpinned, downloaded, progress)
+    except WeightsError as exc:  # the Hub answers with bytes refused: the next segmenter serves for a while
+        probe.refused(spec, asked, str(exc))
+        raise
     return folder
 
 

@@ -67,6 +67,17 @@ def _first_silence(sources: list[tuple[str, Ask]]) -> Silence | None:
     return None
 
 
+def refused(spec: ModelSpec | PretrainedSpec, files: Iterable[hub.HubFile], reason: str) -> None:
+    """``files`` answered with bytes that were refused (a failed sha256 pin, or a first download that did
+    not load): for :data:`ANSWER_SECONDS` they count as silent, so :func:`hub_silence` lets the next
+    segmenter serve instead of every click downloading and refusing them again."""
+    endpoint = hub.settings().endpoint
+    failure = Silence(reason, f"the Hugging Face Hub sends {spec.name} weights this server refuses")
+    for file in files:
+        _remember(hf_hub_url(file.repo_id, file.name, revision=file.revision, endpoint=endpoint), failure,
+                  ANSWER_SECONDS)
+
+
 def forget() -> None:
     """Ask again next time (tests, and a retry after the network came back)."""
     with _memo_lock:
