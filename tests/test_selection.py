@@ -275,6 +275,17 @@ def test_clicks_prefer_edgetam_wherever_the_hub_has_it_and_its_first_use_pins_th
     assert pretrained.locate(edgetam).status == "cached"
 
 
+def test_with_the_hub_down_an_unpinned_edgetam_is_not_chosen_and_clicks_fall_back(hub_env, pins_file,  # noqa: F811
+                                                                                  monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: refused at once
+    status = selection.segmenter_status()
+    assert status["segmenter"] == "sam2.1-hiera-tiny" and not status["ready"] and "could not be reached" in status[
+        "reason"]
+    chosen = selection.select(scene()[0], [[180, 100, 1]])
+    assert chosen.method == "grabcut" and "SAM 2.1" in chosen.note
+    assert not pins_file.exists()
+
+
 def test_the_recorded_commit_is_used_when_the_branch_moves(hub_env, pins_file, monkeypatch, tmp_path):  # noqa: F811
     edgetam = registry.pretrained("edgetam")
     commit = edgetam_on_hub(hub_env)
