@@ -176,7 +176,7 @@ def _from_hub(spec: PretrainedSpec, progress: hub.Progress | None) -> Path:
     if not weights.revision:
         commit = _on_hub(spec, f"the Hub has no repo {weights.repo_id}", settings,
                          lambda: hub.branch_commit(weights.repo_id, spec.name, settings))
-        weights = replace(weights, revision=commit)
+        weights = _with_first_use(replace(weights, revision=commit), pins.first_use(spec))  # type: ignore[arg-type]
     files = {name: hub.HubFile(weights.repo_id, name, weights.revision) for name in weights.files}
     downloaded = [name for name, file in files.items() if hub.cached_file(file, settings) is None]
     for name in downloaded:
