@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import torch
 
@@ -32,6 +32,7 @@ from app.weights.hub import Progress
 from app.weights.loader import instantiate, load_state
 from app.weights.provision import obtain
 from app.weights.resolve import locate
+from app.weights.sources import Source, describe_source, download_phrase
 
 MAX_LOADED_ENV = "INPAINT_MAX_LOADED_MODELS"
 MEMORY_ENV = "INPAINT_MODEL_MEMORY_MB"
@@ -79,6 +80,33 @@ def availability(spec: ModelSpec) -> Availability:
     if silent is not None:
         return Availability(False, silent.reason, silent.public)
     return Availability(location.status != "missing", location.reason, location.public)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """How the page and ``weights list`` offer a model: ready, downloads on first use, or unavailable (and why)."""
+
+    state: Literal["ready", "download", "unavailable"]
+    source: Source  # where its weights come from (app.weights.sources), named the same everywhere
+    public: str  # one line for a visitor: "" when ready, the download's size and source, or why it cannot run
+    reason: str = ""  # the operator's detail (availability().reason): for the server log and the CLI
+
+
+def offer(spec: ModelSpec) -> Offer:
+    """:func:`availability` split into the three states a visitor sees, with the source described once."""
+    state = availability(spec)
+    try:
+        location = locate(spec) if spec.kind != "classical" else None
+    except InpaintError:
+        location = None
+    source = describe_source(spec, location)
+    if not state.ok:
+        return Offer("unavailable", source, state.public, state.reason)
+    if location is None or location.status != "remote":
+        return Offer("ready", source, "", state.reason)
+    if not location.public.startswith("downloads"):  # e.g. an archive already downloaded, converted on first use
+        return Offer("ready", source, location.public, state.reason)
+    return Offer("download", source, download_phrase(source), state.reason)
 
 
 def needs_download(spec: ModelSpec) -> bool:

@@ -24,7 +24,7 @@ from PIL import Image
 from app import disk, masks, options, pipeline, regions, registry, results, select_ui, workers
 from app.errors import BadImageError, InpaintError, ModelUnavailableError, WeightsError
 from app.images import Photo, check_size, decoding, load_photo, preview
-from app.model_cache import availability, needs_download
+from app.model_cache import availability, needs_download, offer
 from app.options import Knob, Options
 
 log = logging.getLogger(__name__)
@@ -57,29 +57,66 @@ def guide_help() -> str:
     return "; ".join(parts)
 
 
-def model_choices() -> tuple[list[tuple[str, str]], list[str], str]:
-    """(label, id) of every model, the ids that cannot run here, and a Markdown table of all of them.
+class ModelList(NamedTuple):
+    """The model list as one visit shows it: what can be ticked, and the rest folded away with why."""
 
-    Unavailable models stay in the list (disabled in the page) with a reason written for a
-    visitor; the operator's detail (folders, files, commands) is in the CLI and the server log.
+    choices: list[tuple[str, str]]  # (label, id) of the ready models and those that download on first use
+    unavailable: list[str]  # ids of the models that cannot run here: not in ``choices``, listed in ``folded``
+    heading: str  # the fold's one line: how many, and why ("" when every model can run)
+    folded: str  # Markdown: each unavailable model with its reason, for a visitor
+    table: str  # Markdown: every model with its licence and state
+
+
+def model_choices() -> ModelList:
+    """Every model in one of three states: ready, downloads on first use (size and source), or unavailable.
+
+    Only the first two are ticks: 18 greyed-out boxes made the list three screens long on a phone
+    and pushed Erase far below the photo. The unavailable ones are folded behind one line, each
+    with a reason written for a visitor; the operator's detail (folders, commands) is in the CLI
+    and the server log.
     """
-    choices, unavailable, rows = [], [], ["| model | licence | status |", "|---|---|---|"]
+    choices, unavailable, reasons, folded = [], [], [], []
+    rows = ["| model | licence | status |", "|---|---|---|"]
     for spec in registry.MODELS:
-        state = availability(spec)
-        if not state.ok:
+        shown = offer(spec)
+        if shown.state == "unavailable":
             unavailable.append(spec.id)
-            log.info("%s unavailable: %s", spec.id, state.reason)
-        choices.append((spec.name if state.ok else f"{spec.name} (unavailable)", spec.id))
-        status = ("ready" + (f" ({state.public})" if state.public else "")) if state.ok else \
-            f"unavailable: {state.public}"
+            reasons.append(shown.public)
+            folded.append(f"- **{spec.name}**: {shown.public}")
+            log.info("%s unavailable: %s", spec.id, shown.reason)
+        else:
+            choices.append((f"{spec.name} — {shown.public}" if shown.state == "download" else spec.name, spec.id))
+        status = {"ready": "ready" + (f" ({shown.public})" if shown.public else ""),
+                  "download": shown.public, "unavailable": f"unavailable: {shown.public}"}[shown.state]
         rows.append(f"| **{spec.name}** — {spec.description} | {spec.licence} | {status} |")
-    return choices, unavailable, "\n".join(rows)
+    return ModelList(choices, unavailable, fold_heading(reasons), "\n".join(folded),
+                     "\n".join(rows))
 
 
-def on_load() -> tuple[dict, str]:
-    """The model list and its table as they stand for this visit (the ticks stay: the defaults need no weights)."""
-    choices, _, table = model_choices()
-    return gr.update(choices=choices), table
+def fold_heading(reasons: list[str]) -> str:
+    """The fold's one line for the unavailable models' ``reasons``: how many, and the reason when all share one."""
+    if not reasons:
+        return ""
+    count = f"{len(reasons)} more model{'s' if len(reasons) > 1 else ''} unavailable"
+    if len(set(reasons)) > 1:
+        return f"{count} on this server — why"
+    return f"{count}: {_plural(reasons[0]) if len(reasons) > 1 else reasons[0]}"
+
+
+def _plural(reason: str) -> str:
+    """A visitor reason written for one model, said of several ("its weights" -> "their weights")."""
+    return reason.replace("its weights", "their weights").replace("it is ", "they are ")
+
+
+def on_load() -> tuple[dict, dict, str, str]:
+    """The model list, its fold and the table as they stand for this visit.
+
+    The ticks stay (the defaults need no weights); a Hub that came back makes its models tickable.
+    """
+    shown = model_choices()
+    return (gr.update(choices=shown.choices), gr.update(label=shown.heading or "Unavailable models",
+                                                       visible=bool(shown.unavailable)),
+            shown.folded, shown.table)
 
 
 def _user_error(exc: Exception) -> gr.Error:
@@ -559,7 +596,7 @@ def api_input(knob: Knob) -> gr.components.Component:
 
 def build() -> gr.Blocks:
     """The whole studio as a Blocks app (launch it with :func:`launch`)."""
-    choices, unavailable, table = model_choices()
+    shown = model_choices()
     colours = brush_colours()
     guides = guide_help()
     # Gradio forgets uploads after the age of app.disk too (the sweep also caps their size).
@@ -589,8 +626,11 @@ def build() -> gr.Blocks:
                                       columns=3, height="auto", allow_preview=False, object_fit="cover",
                                       elem_id="examples")
             with gr.Column(scale=2, min_width=300):
-                models = gr.CheckboxGroup(choices, value=[m for m in registry.DEFAULT_MODELS if m not in unavailable],
-                                          label="Models", elem_id="models")
+                models = gr.CheckboxGroup(shown.choices, label="Models", elem_id="models",
+                                          value=[m for m in registry.DEFAULT_MODELS if m not in shown.unavailable])
+                with gr.Accordion(shown.heading or "Unavailable models", open=False, visible=bool(shown.unavailable),
+                                  elem_id="unavailable-models") as fold:
+                    folded = gr.Markdown(shown.folded, elem_id="unavailable-list")
                 controls = {k.name: knob_control(k) for k in options.KNOBS if not k.advanced}
                 with gr.Accordion("Advanced", open=False):
                     controls |= {k.name: knob_control(k) for k in options.KNOBS if k.advanced}
@@ -599,7 +639,7 @@ def build() -> gr.Blocks:
                     cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel")
                 status = gr.Markdown(elem_id="status")
                 with gr.Accordion("Models and licences", open=False):
-                    models_table = gr.Markdown(table)
+                    models_table = gr.Markdown(shown.table)
         view = gr.Radio(list(results.VIEWS), value=results.VIEWS[0], label="Compare", elem_id="view")
         gallery = gr.Gallery(label="The fills where they differ (click one for the whole photo)", columns=4,
                              height="auto", object_fit="contain", allow_preview=False, elem_id="gallery")
@@ -648,7 +688,7 @@ def build() -> gr.Blocks:
         demo.unload(on_unload)
         # Asked again per visit (sources' answers are remembered a few minutes): a Hub that was down
         # when the Space started does not leave its models unavailable until a restart.
-        demo.load(on_load, None, [models, models_table], js=DISABLE_UNAVAILABLE_JS, api_name=False, queue=False)
+        demo.load(on_load, None, [models, fold, folded, models_table], api_name=False, queue=False)
         _api_endpoint()
         from app.select_api import declare_endpoints  # /select and /people (issue 17)
 
@@ -687,27 +727,13 @@ def on_example(event: gr.SelectData):
     return (*load_example(str(ASSETS / photo_name), str(ASSETS / mask_name)), str(ASSETS / photo_name))
 
 
-#: Page script: the unavailable models' checkboxes stay in the list but cannot be ticked.
-DISABLE_UNAVAILABLE_JS = """() => {
-  const apply = () => {
-    for (const label of document.querySelectorAll('#models label')) {
-      const off = label.textContent.trim().endsWith('(unavailable)');
-      label.classList.toggle('unavailable', off);
-      label.querySelector('input')?.toggleAttribute('disabled', off);
-    }
-  };
-  apply();
-  // The list is re-rendered when a visit refreshes it: apply again to the new checkboxes.
-  const models = document.querySelector('#models');
-  if (models && !models.dataset.watched) {
-    models.dataset.watched = '1';
-    new MutationObserver(apply).observe(models, {childList: true, subtree: true, characterData: true});
-  }
-}"""
-
-#: Captions under the tiles rather than over them; on phone-sized screens two tiles a row.
+#: Captions under the tiles rather than over them; on phone-sized screens two tiles a row. The examples
+#: take their thumbnails' height (Gradio's 320 px minimum left ~190 px empty, Erase further down on phones);
+#: the unavailable models' one line reads from the left, like the list above it.
 CSS = """
-#models label.unavailable { opacity: 0.55; }
+#examples .grid-wrap { min-height: 0 !important; }
+#unavailable-models .label-wrap { text-align: left; gap: 0.5rem; }
+#unavailable-models .label-wrap .icon { flex-shrink: 0; align-self: center; height: auto; }
 #gallery .thumbnail-item, #examples .thumbnail-item { display: flex; flex-direction: column; height: auto; }
 #gallery, #gallery .grid-wrap, #examples, #examples .grid-wrap { height: auto !important; max-height: none !important; }
 #gallery .caption-label, #examples .caption-label { position: static; max-width: none; white-space: normal;
@@ -715,7 +741,6 @@ CSS = """
 @media (max-width: 640px) {
   #editor { height: 440px !important; }
   #gallery .grid-container { --grid-cols: 2 !important; }
-  #models label.unavailable { font-size: 0.75rem; }
 }
 """
 

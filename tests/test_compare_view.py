@@ -142,18 +142,35 @@ def test_an_edge_guide_across_the_hole_does_not_leave_a_strip_of_the_object(phot
     assert not changed[outside].any()
 
 
-def test_unavailable_models_stay_listed_with_a_reason_for_visitors(monkeypatch, tmp_path):
+def test_unavailable_models_are_folded_behind_one_line_with_a_reason_for_visitors(monkeypatch, tmp_path):
+    """Only what can run is a tick; the rest is one line saying how many and why, each listed inside (issue 25)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
     model_cache.clear()
-    choices, unavailable, table = ui.model_choices()
-    assert [i for _, i in choices] == registry.ids()  # every model stays in the list
+    shown = ui.model_choices()
     neural = [spec.id for spec in registry.NEURAL]
-    assert set(unavailable) == set(neural)
-    assert all(label.endswith("(unavailable)") for label, i in choices if i in unavailable)
-    assert "this server is offline" in table
-    assert str(tmp_path) not in table and "python -m app" not in table  # no server paths or commands
+    assert [i for _, i in shown.choices] == [spec.id for spec in registry.CLASSICAL]
+    assert set(shown.unavailable) == set(neural)
+    assert shown.heading == f"{len(neural)} more models unavailable: this server is offline and does not have " \
+        "their weights"
+    folded = shown.folded.splitlines()
+    assert len(folded) == len(neural) and all("this server is offline" in line for line in folded)
+    assert all(spec.name in shown.folded for spec in registry.NEURAL)
+    assert "this server is offline" in shown.table
+    for text in (shown.table, shown.folded, shown.heading):  # no server paths or commands
+        assert str(tmp_path) not in text and "python -m app" not in text and "weights push" not in text
     assert str(tmp_path) in model_cache.availability(registry.get(neural[0])).reason  # the operator keeps the detail
+
+
+def test_the_fold_says_why_in_one_line_whatever_the_reasons():
+    assert ui.fold_heading([]) == ""
+    assert ui.fold_heading(["it is not part of this installation"]) == \
+        "1 more model unavailable: it is not part of this installation"
+    assert ui.fold_heading(["its weights are not installed on this server"] * 2) == \
+        "2 more models unavailable: their weights are not installed on this server"
+    assert ui.fold_heading(["its weights are not installed on this server",
+                            "the Hugging Face Hub cannot be reached right now"]) == \
+        "2 more models unavailable on this server — why"
 
 
 @pytest.mark.parametrize("hub_state", ["offline", "answers", "down"])
@@ -174,16 +191,22 @@ def test_ui_cli_library_and_api_agree_on_what_can_run(monkeypatch, tmp_path, cap
         monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
         monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
         monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
-        _, unavailable, table = ui.model_choices()
+        shown = ui.model_choices()
+        unavailable, table = shown.unavailable, shown.table
         library = {row["id"]: row["available"] for row in api.list_models()}
         assert cli.main(["list"]) == 0
-        listed = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+        listed_lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+        listed = {model_id: line.split()[1] for model_id, line in listed_lines.items()}
         for model_id in registry.ids():
             ok = model_id not in unavailable
             assert library[model_id] == ok and (listed[model_id] != "missing") == ok, model_id
         assert ("lama" in unavailable) == (hub_state != "answers")
         assert hub_server.paths("GET") == []  # listing downloads nothing
         assert len(hub_server.paths("HEAD")) == (hub_state == "answers")  # asked once, remembered
+    if hub_state == "answers":  # a tick that says what the first use downloads, and from where
+        assert ("LaMa (big-lama) — downloads 381 MB from the Hugging Face Hub on first use", "lama") in shown.choices
+        assert "first use" in listed_lines["lama"] and "381 MB" in listed_lines["lama"]
+        assert "the Hugging Face Hub" in listed_lines["lama"]
     if hub_state == "down":
         rows = {row.split("**")[1]: row for row in table.splitlines()[2:]}
         assert rows["LaMa (big-lama)"].endswith("unavailable: the Hugging Face Hub cannot be reached right now |")
@@ -199,16 +222,19 @@ def test_each_visit_asks_again_so_a_hub_that_came_back_makes_its_models_ready(mo
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    models, table = ui.on_load()
-    assert ("LaMa (big-lama) (unavailable)", "lama") in models["choices"]
+    models, fold, folded, table = ui.on_load()
+    assert "lama" not in [i for _, i in models["choices"]] and "LaMa (big-lama)" in folded
+    assert fold["visible"] and fold["label"].endswith("unavailable on this server — why")
     with HubServer() as hub_server:  # the Hub is back; the memory of its silence has expired
         hub_server.add("smartywu/big-lama", {"big-lama.zip": b"x"})
         monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
         probe.forget()
         hub.forget_unreachable()
-        models, table = ui.on_load()
-    assert ("LaMa (big-lama)", "lama") in models["choices"] and "value" not in models  # the visitor's ticks stay
-    assert "the authors' weights on first use" in table
+        models, fold, folded, table = ui.on_load()
+    lama = ("LaMa (big-lama) — downloads 381 MB from the Hugging Face Hub on first use", "lama")
+    assert lama in models["choices"] and "value" not in models  # the visitor's ticks stay
+    assert "LaMa (big-lama)" not in folded
+    assert "downloads 381 MB from the Hugging Face Hub on first use" in table
 
 
 def test_a_diverse_models_samples_get_their_own_row_in_sample_order():

@@ -100,11 +100,11 @@ def test_api_endpoint_is_named_and_models_come_from_the_registry():
     demo = ui.build()
     names = [d.api_name for d in demo.fns.values()]
     assert "inpaint" in names
-    choices, _, table = ui.model_choices()
-    assert ("OpenCV Telea", "telea") in choices
+    shown = ui.model_choices()
+    assert ("OpenCV Telea", "telea") in shown.choices
     from app import registry
 
-    assert all(spec.name in table for spec in registry.MODELS)
+    assert all(spec.name in shown.table for spec in registry.MODELS)
 
 
 def test_api_inpaint(tmp_path):

@@ -217,6 +217,26 @@ class StudioPage:
             label = box.evaluate("e => e.closest('label').innerText").strip()
             box.set_checked(label in names)
 
+    def model_labels(self) -> list[str]:
+        """The labels of the model list's ticks, in order (ready models and those that download on first use)."""
+        return [text.strip() for text in self.page.locator("#models label").all_inner_texts()]
+
+    def unavailable_heading(self) -> str:
+        """The one line the unavailable models are folded behind ("16 more models unavailable: ...")."""
+        return self.page.locator("#unavailable-models button").first.inner_text().strip()
+
+    def unavailable_reasons(self) -> dict[str, str]:
+        """Opens the fold; model name -> its line there (name and the visitor's reason)."""
+        if not self.page.locator("#unavailable-list").is_visible():
+            self.page.locator("#unavailable-models button").first.click()
+        self.page.locator("#unavailable-list li").first.wait_for()
+        items = self.page.locator("#unavailable-list li").all_inner_texts()
+        return {text.split(":", 1)[0].strip(): text.strip() for text in items}
+
+    def top_of(self, selector: str) -> float:
+        """Where the top of ``selector`` lies on the page, in CSS px from the page's top (scroll-independent)."""
+        return self.page.locator(selector).first.evaluate("e => e.getBoundingClientRect().top + window.scrollY")
+
     def set_seed(self, seed: int) -> None:
         field = self.page.locator("#seed input")
         field.fill(str(seed))

@@ -119,13 +119,19 @@ def test_model_whose_weights_went_missing(studio, studio_page: StudioPage):
     serves_next_request(studio_page)
 
 
-def test_unavailable_models_are_listed_with_the_reason(studio, studio_page: StudioPage):
-    """A model with no weights at all stays in the list, disabled, and the licence table says why (for a visitor)."""
-    lama = studio_page.page.locator("#models label").filter(has_text="LaMa (big-lama)")
-    assert lama.inner_text().strip() == "LaMa (big-lama) (unavailable)"
-    assert lama.locator("input").is_disabled()
-    studio_page.page.get_by_text("Models and licences").click()
-    row = studio_page.page.locator("tr", has_text="LaMa (big-lama)").inner_text()
+def test_unavailable_models_are_folded_away_with_the_reason(studio, studio_page: StudioPage):
+    """A model with no weights is not a tick: the closed fold under the list says how many and why (issue 25)."""
+    page = studio_page.page
+    assert page.locator("#models label").filter(has_text="LaMa (big-lama)").count() == 0
+    heading = studio_page.unavailable_heading()
+    assert heading.startswith("16 more models unavailable") and "this server is offline" in heading
+    assert not page.locator("#unavailable-list").is_visible()  # folded until asked
+    item = studio_page.unavailable_reasons()["LaMa (big-lama)"]
+    assert "this server is offline" in item
+    assert str(studio.checkpoints) not in item and "best.ckpt" not in item
+    studio_page.shot("unavailable-fold")
+    page.get_by_text("Models and licences").click()
+    row = page.locator("tr", has_text="LaMa (big-lama)").inner_text()
     assert "unavailable" in row and "this server is offline" in row
     assert str(studio.checkpoints) not in row and "best.ckpt" not in row
     studio_page.shot("licence-table")
