@@ -113,8 +113,9 @@ def why_not_measured(spec: ModelSpec) -> str:
     location = locate(spec)
     if location.status in ON_DISK:
         return ""
-    return (f"weights not on this machine ({location.reason}); the benchmarks never download: put them in "
-            f"{_shown(local_dir(spec))}/ or the Hugging Face cache to include it")
+    return (f"weights not on this machine ({location.reason}); the benchmarks never download: "
+            f"`python -m app weights check {spec.id}` fetches and checks them (or put them in "
+            f"{_shown(local_dir(spec))}/) to include it")
 
 
 def _shown(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""``python -m app weights list|download|fetch-official|convert|verify|push`` — the weights toolbox.
+"""``python -m app weights list|download|fetch-official|convert|verify|check|push`` — the weights toolbox.
 
 ``push`` is the one step a deployer runs per model: it converts the authors' files in
 ``checkpoints/<id>/`` (when not done yet), writes the model card, uploads both to the
@@ -34,6 +34,7 @@ from app.weights.provision import obtain
 from app.weights.resolve import (
     SAFETENSORS_NAME,
     Location,
+    approx_size,
     describe_expected,
     find_local,
     hub_files,
@@ -44,7 +45,6 @@ from app.weights.resolve import (
     provisioned_dir,
     where,
 )
-from app.weights.sources import describe_source
 from app.weights.verify import verify_file
 
 
@@ -53,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser("weights", help="list, download, convert, verify and mirror model weights",
                                    description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="weights_command", metavar="COMMAND", required=True)
-    sub.add_parser("list", help="every model: local / cached / first use / missing, size, source, licence")
+    sub.add_parser("list", help="every model: local / cached / missing, size, licence")
     download = sub.add_parser("download", help="fetch weights into the Hugging Face cache (mirror, or the "
                               "authors' Hub archive converted)")
     download.add_argument("ids", nargs="*", metavar="MODEL_ID")
@@ -70,6 +70,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     conv.add_argument("--no-check", action="store_true", help="skip the strict load into the network")
     verify = sub.add_parser("verify", help="check files, sha256 pins and a strict load")
     verify.add_argument("ids", nargs="*", metavar="MODEL_ID", help="default: every model with weights here")
+    check = sub.add_parser("check", help="fetch, load and run each model on example photos; flag fills much worse "
+                           "than Telea's or degenerate (a bad conversion)")
+    check.add_argument("ids", nargs="*", metavar="MODEL_ID")
+    check.add_argument("--all", action="store_true", help="every neural model")
+    check.add_argument("--evalset", type=Path, default=None,
+                       help="evaluation set with masks/object/ (default $INPAINT_EVALSET or ../shared/evalset)")
+    check.add_argument("--photos", type=int, default=3, help="evaluation photos to score (default 3)")
     push = sub.add_parser("push", help="convert if needed, upload to a Hub repo, tag it, record the pins")
     push.add_argument("id", metavar="MODEL_ID")
     push.add_argument("--namespace", help="your Hub user or organisation (repo name from the registry)")
@@ -86,7 +93,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Run a parsed ``weights`` command; 0 on success, 1 on failure (message on stderr)."""
     commands = {"list": _list, "download": _download, "fetch-official": _fetch_official, "convert": _convert,
-                "verify": _verify, "push": _push}
+                "verify": _verify, "check": _check, "push": _push}
     try:
         return commands[args.weights_command](args)
     except InpaintError as exc:
@@ -110,23 +117,25 @@ def _neural(ids: list[str], every: bool) -> list[ModelSpec]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    """One line per model: status, size, where its weights come from (named as the page and README name it), licence."""
-    rows = [("MODEL", "STATUS", "SIZE", "SOURCE", "LICENCE")] + [_row(spec) for spec in registry.MODELS]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    rows = [("MODEL", "STATUS", "SIZE", "LICENCE")] + [_row(spec) for spec in registry.MODELS]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
     return 0
 
 
-def _row(spec: ModelSpec) -> tuple[str, str, str, str, str]:
+def _row(spec: ModelSpec) -> tuple[str, str, str, str]:
     if spec.kind == "classical":
-        return spec.id, "built-in", "-", describe_source(spec).label, spec.licence
+        return spec.id, "built-in", "-", spec.licence
     location = locate(spec)
     status = {"remote": "first use"}.get(location.status, location.status)  # fetched when first chosen
     if not availability(spec).ok:  # the UI, the library and the API say the same
         status = "missing"
-    source = describe_source(spec, location)  # named offline too: where it would come from
-    return spec.id, status, source.size, source.label, spec.licence
+    if location.paths:
+        size = f"{sum(p.stat().st_size for p in location.paths) / 1e6:.0f} MB"
+    else:
+        size = approx_size(spec) if location.status == "remote" else "-"
+    return spec.id, status, size, spec.licence
 
 
 # --------------------------------------------------------------------------- download
@@ -253,6 +262,17 @@ def _verify_local(spec: ModelSpec, location: Location) -> str:
     pinned = hub_files(spec).get(SAFETENSORS_NAME)
     match = "no pin" if not pinned else "matches the Hub pin" if pinned == sha else "differs from the Hub pin"
     return f"{entry.path} sha256 {sha} ({match})"
+
+
+# ------------------------------------------------------------------------------ check
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Fetch, load and run each model, and compare its fills with Telea's (see :mod:`app.weights.check`)."""
+    from app.weights import check  # imports the benchmark's metrics: only for this command
+    from benchmarks.common import evalset_dir
+
+    return check.run(_neural(args.ids, args.all), evalset_dir(args.evalset), args.photos)
 
 
 # ------------------------------------------------------------------------------- push
