@@ -34,7 +34,6 @@ from app.weights.provision import obtain
 from app.weights.resolve import (
     SAFETENSORS_NAME,
     Location,
-    approx_size,
     describe_expected,
     find_local,
     hub_files,
@@ -45,6 +44,7 @@ from app.weights.resolve import (
     provisioned_dir,
     where,
 )
+from app.weights.sources import describe_source
 from app.weights.verify import verify_file
 
 
@@ -53,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser("weights", help="list, download, convert, verify and mirror model weights",
                                    description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="weights_command", metavar="COMMAND", required=True)
-    sub.add_parser("list", help="every model: local / cached / missing, size, licence")
+    sub.add_parser("list", help="every model: local / cached / first use / missing, size, source, licence")
     download = sub.add_parser("download", help="fetch weights into the Hugging Face cache (mirror, or the "
                               "authors' Hub archive converted)")
     download.add_argument("ids", nargs="*", metavar="MODEL_ID")
@@ -117,25 +117,23 @@ def _neural(ids: list[str], every: bool) -> list[ModelSpec]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = [("MODEL", "STATUS", "SIZE", "LICENCE")] + [_row(spec) for spec in registry.MODELS]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    """One line per model: status, size, where its weights come from (named as the page and README name it), licence."""
+    rows = [("MODEL", "STATUS", "SIZE", "SOURCE", "LICENCE")] + [_row(spec) for spec in registry.MODELS]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
     return 0
 
 
-def _row(spec: ModelSpec) -> tuple[str, str, str, str]:
+def _row(spec: ModelSpec) -> tuple[str, str, str, str, str]:
     if spec.kind == "classical":
-        return spec.id, "built-in", "-", spec.licence
+        return spec.id, "built-in", "-", describe_source(spec).label, spec.licence
     location = locate(spec)
     status = {"remote": "first use"}.get(location.status, location.status)  # fetched when first chosen
     if not availability(spec).ok:  # the UI, the library and the API say the same
         status = "missing"
-    if location.paths:
-        size = f"{sum(p.stat().st_size for p in location.paths) / 1e6:.0f} MB"
-    else:
-        size = approx_size(spec) if location.status == "remote" else "-"
-    return spec.id, status, size, spec.licence
+    source = describe_source(spec, location)  # named offline too: where it would come from
+    return spec.id, status, source.size, source.label, spec.licence
 
 
 # --------------------------------------------------------------------------- download
