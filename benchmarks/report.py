@@ -128,8 +128,9 @@ def models_section(data: dict) -> str:
     return "## Models\n\n" + table(["model", "kind", "status"], rows) + (
         "\n\nOnly models whose weights are on the machine are measured: the scripts never download weights "
         "and never score networks with random or synthetic weights, whose output says nothing about the "
-        "published models. Drop the official weights into `checkpoints/<id>/` (see the project README) and "
-        "re-run the commands to add a neural model to every table.")
+        "published models. `python -m app weights check <id>` fetches and checks a model's weights (or drop the "
+        "official files into `checkpoints/<id>/`, see the project README); re-run the commands to add it to every "
+        "table.")
 
 
 # --------------------------------------------------------------------------- quality
