@@ -158,6 +158,16 @@ def test_offline_it_says_it_needs_the_network(files, hf_env, checkpoints, monkey
     assert files.gets == []
 
 
+def test_with_the_authors_server_down_it_says_it_needs_the_network(files, hf_env, checkpoints,  # noqa: F811
+                                                                   monkeypatch, capsys):
+    serve(files, monkeypatch, ["fill-good"])
+    files.shutdown()
+    files.server_close()
+    assert main(["check", "fill-good", "--photos", "0"]) == 1
+    line = lines_of(capsys.readouterr().out)["fill-good"]
+    assert line.startswith("fill-good: needs the network") and "127.0.0.1 could not be reached" in line
+
+
 def test_classical_fills_pass_and_each_conversion_mistake_is_named():
     """The rule on real fills: Navier-Stokes (another method) passes against Telea; Telea's own fill damaged the
     way conversions damage fills is flagged, each with what looked wrong."""

@@ -69,6 +69,7 @@ FLAT_STD = 1.0  # levels
 VARIED_STD = 4.0  # levels
 SAME_SHARE = 0.9  # share of hole pixels, mean over all photos
 NAN_MARKER = "NaN/inf"  # in the pipeline's message for a non-finite fill
+UNREACHABLE = "cannot be reached"  # in the visitor's words of every unreachable source (app.weights.probe)
 
 Print = Callable[[str], None]
 
@@ -246,16 +247,21 @@ def _mean_psnr(measures: Sequence[Measure]) -> float:
 # ----------------------------------------------------------------------------- checking
 
 
-def needs_network() -> str:
-    """Why ``spec``'s weights cannot be fetched from here: offline or the Hub unreachable ("" = go ahead).
+def needs_network(spec: ModelSpec) -> str:
+    """Why ``spec``'s weights cannot be fetched from here: offline, or its source unreachable ("" = go ahead).
 
-    Only asked for a model whose weights are not on this machine yet; any other reason they cannot be had
-    (no source configured, a refused file) is what fetching them raises.
+    Only asked for a model whose weights are not on this machine yet. Its source (Hub, the authors'
+    server, Drive) is asked the way the page asks it (:func:`~app.model_cache.availability`, one HEAD);
+    any other reason the weights cannot be had (no source configured, a file gone) is what fetching raises.
     """
     settings = hub.settings()
     if settings.offline:
         return "HF_HUB_OFFLINE is set"
-    return hub.unreachable_reason(settings.endpoint)
+    down = hub.unreachable_reason(settings.endpoint)
+    if down:
+        return down
+    state = model_cache.availability(spec)
+    return state.reason if not state.ok and UNREACHABLE in state.public else ""
 
 
 def check(spec: ModelSpec, found: Sequence[Case], references: Sequence[np.ndarray]) -> Report:
@@ -283,14 +289,14 @@ def _fetch_and_load(report: Report) -> None:
     spec = report.spec
     location = locate(spec)
     if location.status in {"remote", "missing"}:
-        report.offline = needs_network()
+        report.offline = needs_network(spec)
         if report.offline:
             raise InpaintError(report.offline)
         started = time.perf_counter()
         try:
             obtain(spec, location)
         except InpaintError:
-            report.offline = needs_network()  # the Hub went unreachable on the way: say that, not the traceback
+            report.offline = hub.unreachable_reason(hub.settings().endpoint)  # the Hub went away on the way
             raise
         report.download_s = time.perf_counter() - started
     started = time.perf_counter()
