@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import _codecs
 import _compat_pickle
+import functools
 import pickle
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
@@ -51,7 +52,7 @@ import torch
 import torch.serialization as torch_serialization
 
 from app.errors import WeightsError
-from app.weights.pickle_scan import LATIN1, Refusal, Unreadable, scan_checkpoint
+from app.weights.pickle_scan import LATIN1, Refusal, Unreadable, scan_checkpoint, shown
 
 try:
     from numpy._core import multiarray as _multiarray  # numpy 2
@@ -123,7 +124,7 @@ _REBUILDS: dict[str, Callable[..., Any]] = {name: getattr(torch._utils, name) fo
 def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
     """``_codecs.encode`` as protocol-2 pickles use it (``(text, 'latin1')``); other codecs can be quadratic."""
     if type(text) is not str or encoding not in LATIN1 or errors != "strict":
-        raise _Refused(f"asks _codecs.encode for the {str(encoding)[:40]!r} codec (only latin1 is read)",
+        raise _Refused(f"asks _codecs.encode for the {shown(str(encoding), 40)!r} codec (only latin1 is read)",
                        runs_code=False)
     return _codecs.encode(text, "latin1")
 
@@ -163,11 +164,11 @@ class _Refused(Refusal):
 
 
 def _qualname(obj: object) -> str:
-    """``module.name`` of what the pickle named (a placeholder says what it stands for)."""
+    """``module.name`` of what the pickle named (a placeholder says what it stands for), cut for a message."""
     if isinstance(obj, type) and hasattr(obj, "origin"):
-        return obj.origin
+        return shown(obj.origin)
     name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
-    return f"{getattr(obj, '__module__', None) or '?'}.{name}"
+    return shown(f"{getattr(obj, '__module__', None) or '?'}.{name}")
 
 
 def _canonical(module: str, name: str) -> tuple[str, str]:
@@ -182,7 +183,7 @@ def _classify(module: str, name: str) -> tuple[str, str] | None:
     if (module, name) in ALLOWED:
         return module, name
     if module.partition(".")[0] in CODE_RUNNERS:
-        raise _Refused(f"refers to {module}.{name}")
+        raise _Refused(f"refers to {shown(f'{module}.{name}')}")
     return None
 
 
@@ -207,8 +208,12 @@ class _RestrictedUnpickler(pickle._Unpickler):
     dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: load_build}
 
 
+@functools.lru_cache(maxsize=4096)
 def _placeholder(module: str, name: str) -> type:
-    """A do-nothing class standing in for ``module.name`` from the pickle (keeps what it is given)."""
+    """A do-nothing class standing in for ``module.name`` from the pickle (keeps what it is given).
+
+    One class per name, shared (a class costs ~2 kB; the scan allows 1,024 names per file).
+    """
 
     class Placeholder:
         origin = f"{module}.{name}"

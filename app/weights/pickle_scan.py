@@ -38,7 +38,8 @@ torch would fail anyway:
 * zip: members stored (not compressed), each at most the file's size, no duplicates, the same
   records to Python's ``zipfile`` as to torch's reader; tar: the three members torch extracts
   are plain files (a FIFO would hang it, a link would make it read another file);
-* a text opcode's line at most ``MAX_LINE`` (1 MiB), a frame at most what remains.
+* a text opcode's line at most ``MAX_LINE`` (1 MiB); a frame at most what remains, and a
+  record ending where its frame ends (else the next legacy record would start elsewhere).
 
 Unknown globals (OmegaConf, argparse...) stay allowed, as inert placeholders; their arguments
 are bounded like everything else. What runs code is decided by the caller's ``resolve`` (the
@@ -87,6 +88,9 @@ MAX_VIEW_BYTES_OVER_FILE = 1 << 20
 MAX_LINE = 1 << 20
 MAX_NDIM = 64
 MAX_MODULE_IDS = 16  # legacy ('module', ...) persistent ids: each makes torch parse source code
+MAX_PLACEHOLDERS = 1024  # distinct unknown globals: the restricted reader makes a class for each
+MAX_ZIP_DIRECTORY = 1 << 22  # bytes of zip directory: Python keeps ~350 bytes per entry (46 on disk)
+MAX_TAR_MEMBERS = 64  # torch's tar format has three
 #: Codecs that are linear and that pickles use; names exactly as Python's pickle writes them.
 SAFE_ENCODINGS = frozenset({"latin1", "latin-1", "iso-8859-1", "utf-8", "utf8", "ascii"})
 LATIN1 = frozenset({"latin1", "latin-1", "iso-8859-1"})
@@ -147,6 +151,11 @@ _KIND_NAMES = {"str": "string", "ndarray": "numpy array", "dtype": "numpy dtype"
                "global": "class or function", "number": "number"}
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """A name the file chose, cut for a message (it can be a megabyte long)."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _literal(value: Any) -> V:
     """A value written in the pickle itself."""
     if isinstance(value, (str, bytes)):
@@ -167,6 +176,7 @@ class _Budget:
         self.file_size = file_size
         self.ops = self.work = self.made = self.copied = self.opaque_keys = self.module_ids = 0
         self.copy_limit = COPY_FACTOR * file_size + COPY_FLOOR
+        self.placeholders: set[tuple[str, str]] = set()
         self.first_of_hash: dict[int, Any] = {}
         self.collisions: dict[int, list] = {}
 
@@ -294,6 +304,7 @@ class _Machine:
 
     def __init__(self, budget: _Budget, resolve: Resolve, persistent: Callable[[V], V]) -> None:
         self.budget, self.resolve, self.persistent = budget, resolve, persistent
+        self.frame_end: int | None = None
         self.stack: list[V] = []
         self.metastack: list[list[V]] = []
         self.memo: dict[int, V] = {}
@@ -309,6 +320,8 @@ class _Machine:
                 dispatch[opcode](self, arg)
         except (ValueError, EOFError, struct.error, OverflowError, MemoryError) as exc:
             raise Unreadable(f"bad pickle data: {str(exc)[:200]}") from None
+        if self.frame_end is not None and stream.tell() < self.frame_end:  # the next record would start elsewhere
+            raise Unreadable("ends a pickle record inside a frame, where torch's readers would part ways")
         return self.pop()
 
     # stack
@@ -477,9 +490,17 @@ class _Machine:
         pass
 
     def frame(self, size: int) -> None:
-        """The pure-Python reader reads a whole frame at once: it must be there."""
+        """Protocol 4's frames, as the pure-Python reader reads them (torch's weights-only reader has none).
+
+        It reads a whole frame at once (so the frame must be there), refuses a frame begun inside
+        another, and after a STOP skips what is left of the frame (see :meth:`run`).
+        """
+        here = self.stream.tell()
+        if self.frame_end is not None and here < self.frame_end:
+            raise Unreadable("starts a pickle frame inside another")
         if size > self.stream.left:
             raise Unreadable(f"declares a frame of {size:,} bytes where {self.stream.left:,} remain")
+        self.frame_end = here + size
 
     def refuse_op(self, _: Any) -> None:
         raise Unreadable("uses out-of-band buffers or the copyreg extension registry, which torch does not give")
@@ -497,6 +518,10 @@ class _Machine:
         module = {"torch.tensor": "torch._tensor"}.get(module, module)
         canonical = self.resolve(module, name)  # raises for a global that runs code
         if canonical is None:
+            placeholders = self.budget.placeholders
+            placeholders.add((module, name))
+            if len(placeholders) > MAX_PLACEHOLDERS:
+                raise Refusal(f"names more than {MAX_PLACEHOLDERS:,} different unknown classes or functions")
             return V("global", info=(module, name), value="placeholder")
         return V("global", info=canonical, value="allowed")
 
@@ -604,8 +629,8 @@ def _encoding(args: list[V], name: str, codecs: frozenset[str] = SAFE_ENCODINGS)
     """Text codecs must be named by a constant among the linear ones (punycode is quadratic)."""
     encoding = args[0].value if args else "utf-8"
     if not isinstance(encoding, str) or encoding not in codecs:
-        shown = repr(encoding) if isinstance(encoding, str) else "a computed"
-        raise Refusal(f"asks {name} for the {shown} codec (only {', '.join(sorted(codecs))} are read)")
+        named = repr(shown(encoding, 40)) if isinstance(encoding, str) else "a computed"
+        raise Refusal(f"asks {name} for the {named} codec (only {', '.join(sorted(codecs))} are read)")
     if len(args) > 1 and args[1].value not in SAFE_ERRORS:
         raise Refusal(f"asks {name} for an unusual codec error handler")
     if len(args) > 2:
@@ -827,12 +852,13 @@ def _rebuild_from_type(machine: _Machine, args: list[V], name: str) -> V:
     if len(args) != 4:
         raise Unreadable(f"calls {name} with {len(args)} arguments")
     func, new_type, inner = args[0], args[1], args[2]
-    qual = f"{func.info[0]}.{func.info[1]}" if func.kind == "global" else f"a {func.describe()}"
+    qual = shown(f"{func.info[0]}.{func.info[1]}") if func.kind == "global" else f"a {func.describe()}"
     if func.kind != "global" or func.value != "allowed" or func.info[0] != "torch._utils" \
             or func.info[1] not in (*_TENSOR_REBUILDS, *_PARAMETER_REBUILDS):
         raise Refusal(f"rebuilds a tensor with {qual}", runs_code=True)
     if new_type.kind != "global" or new_type.info not in (("torch", "Tensor"), ("torch.nn.parameter", "Parameter")):
-        kind = f"{new_type.info[0]}.{new_type.info[1]}" if new_type.kind == "global" else f"a {new_type.describe()}"
+        kind = shown(f"{new_type.info[0]}.{new_type.info[1]}") if new_type.kind == "global" \
+            else f"a {new_type.describe()}"
         raise Refusal(f"rebuilds a tensor as {kind}", runs_code=True)
     _object_state(machine, args[3], name)
     return _POLICIES[func.info](machine, _arguments(inner), qual)
@@ -866,7 +892,7 @@ _POLICIES: dict[tuple[str, str], Callable[[_Machine, list[V], str], V]] = {
 def _build(machine: _Machine, target: V, state: V) -> None:
     """BUILD (set an object's state): placeholders keep it; numpy arrays and dtypes are checked; nothing else."""
     if target.kind == "global":
-        raise Refusal(f"sets attributes of {target.info[0]}.{target.info[1]}", runs_code=True)
+        raise Refusal(f"sets attributes of {shown(f'{target.info[0]}.{target.info[1]}')}", runs_code=True)
     if target.kind == "ndarray":
         _build_array(machine, state)
     elif target.kind == "dtype":
@@ -1051,6 +1077,12 @@ def _collector_paused() -> Iterator[None]:
 
 def _scan_zip(f: BinaryIO, budget: _Budget, resolve: Resolve) -> None:
     """torch's zip format: every member stored and consistent; every ``*.pkl`` record scanned."""
+    directory = zipfile._EndRecData(f)
+    if directory is None:
+        raise Unreadable("a zip archive without its directory")
+    if directory[zipfile._ECD_SIZE] > MAX_ZIP_DIRECTORY:
+        raise Refusal(f"has a zip directory of {directory[zipfile._ECD_SIZE]:,} bytes "
+                      f"(at most {MAX_ZIP_DIRECTORY:,}: about 45,000 tensors)")
     try:
         bundle = zipfile.ZipFile(f)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -1160,7 +1192,13 @@ def _scan_legacy(stream: _Stream, budget: _Budget, resolve: Resolve) -> None:
 
 
 def _open_tar(f: BinaryIO) -> tarfile.TarFile | None:
-    """The tar archive ``torch.load`` would open (it tries ``tarfile`` first on a file at offset 0), else None."""
+    """The tar archive ``torch.load`` would open (it tries ``tarfile`` first on a file at offset 0), else None.
+
+    ``tarfile`` reads every header before torch asks for a member, extension headers (PAX, GNU
+    long names, sparse maps) of any size included: :func:`_plain_tar` walks them first.
+    """
+    if not _plain_tar(f):
+        return None
     f.seek(0)
     try:
         return tarfile.open(fileobj=f, mode="r:", format=tarfile.PAX_FORMAT)
@@ -1168,6 +1206,31 @@ def _open_tar(f: BinaryIO) -> tarfile.TarFile | None:
         return None
     except Exception as exc:  # noqa: BLE001 - torch.load would fail on it the same way
         raise Unreadable(f"a damaged tar archive: {str(exc)[:200]}") from None
+
+
+def _plain_tar(f: BinaryIO) -> bool:
+    """Whether ``tarfile`` will open ``f``; refused if it holds what torch's tar writer never makes.
+
+    Block by block with ``tarfile``'s own header parser (``frombuf``, which reads one block and
+    nothing more), stopping where ``tarfile`` stops: at most ``MAX_TAR_MEMBERS`` headers, each
+    of a plain file or folder, so that no extension header can change how the rest is read.
+    """
+    offset = count = 0
+    while True:
+        f.seek(offset)
+        try:
+            info = tarfile.TarInfo.frombuf(f.read(tarfile.BLOCKSIZE), tarfile.ENCODING, "surrogateescape")
+        except tarfile.EOFHeaderError:
+            return True  # tarfile opens it, empty from here on
+        except tarfile.HeaderError:
+            return offset > 0  # tarfile refuses a first header it cannot read, stops at a later one
+        count += 1
+        if count > MAX_TAR_MEMBERS:
+            raise Refusal(f"is a tar archive of more than {MAX_TAR_MEMBERS} members (torch writes three)")
+        if info.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE):
+            raise Refusal(f"has a tar header of type {info.type!r}, which torch's tar writer never makes (links, "
+                          "pipes and extension headers can make the reader read another file, wait or fill memory)")
+        offset += tarfile.BLOCKSIZE + (-(-info.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE if info.isreg() else 0)
 
 
 def _tar_member(tar: tarfile.TarFile, name: str, budget: _Budget) -> tuple[_Stream, Any]:
