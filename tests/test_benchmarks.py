@@ -97,7 +97,8 @@ def test_neural_models_count_only_with_weights_on_disk(checkpoints, tmp_path, mo
     selection = common.select_models(["telea", "lama", "rfr-psv"])
     assert [s.id for s in selection.models] == ["telea", "lama"]
     assert "local weights" in selection.weights["lama"]
-    assert "never download" in selection.skipped["rfr-psv"] or "not available" in selection.skipped["rfr-psv"]
+    reason = selection.skipped["rfr-psv"]  # no weights here, and their source (the authors' Drive) does not answer
+    assert "never download" in reason or "not available" in reason or "could not be reached" in reason
     assert selection.skipped["patchmatch"].startswith("not requested")
 
 
