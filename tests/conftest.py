@@ -142,6 +142,20 @@ def pins_file(tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_real_google_drive(monkeypatch) -> None:
+    """No test reaches the real Google Drive, online or not: https:// requests go to a port where nothing listens.
+
+    EdgeConnect, RFR-Net and PIC come from the authors' Drive, so listing the models asks Drive whether
+    it answers; every test's own servers are plain http:// on loopback, which this leaves direct.
+    tests/test_gdrive.py points the same settings at its loopback Drive.
+    """
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
 @pytest.fixture
 def checkpoints(tmp_path, monkeypatch) -> Path:
     """An empty ``checkpoints/`` root the app's loader reads from."""
