@@ -434,8 +434,8 @@ def test_a_big_lama_shaped_checkpoint_scans_quickly(tmp_path: Path) -> None:
         path = tmp_path / "best.ckpt"
         path.write_bytes(_legacy(checkpoint) if legacy else _zipped(checkpoint))
         start = time.perf_counter()
-        pickle_scan.scan_checkpoint(path, _classify)
-        assert time.perf_counter() - start < 2
+        assert pickle_scan.scan_checkpoint(path, _classify).ops > 40_000
+        assert time.perf_counter() - start < 3  # ~0.2 s here; room for a loaded 2-core machine
 
 
 # ------------------------------------------------------------------ the payloads are real
