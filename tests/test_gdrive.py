@@ -90,7 +90,7 @@ def test_first_use_lists_the_folder_downloads_only_what_is_needed_converts_and_p
     location = locate(spec)
     assert (location.status, location.via) == ("remote", "archive") and "Google Drive folder" in location.reason
     assert model_cache.availability(spec).ok  # Drive answered for the folder: one request, nothing downloaded
-    assert drive.requests == [f"HEAD drive.google.com/embeddedfolderview?id={FOLDER}"]
+    assert drive.requests == [f"GET drive.google.com/embeddedfolderview?id={FOLDER}"]
 
     model = model_cache.get_inpainter(spec)
     assert torch.equal(model.conv.weight, state["conv.weight"])
@@ -170,6 +170,17 @@ def test_offline_mode_or_no_answer_is_unavailable_with_the_reason(drive, monkeyp
     go_offline(monkeypatch)
     state = model_cache.availability(spec)
     assert not state.ok and "offline" in state.reason and f"Google Drive folder {FOLDER}" in state.reason
+
+
+def test_a_release_drive_no_longer_has_is_not_offered_as_ready(drive, monkeypatch):
+    spec = tiny_on_drive(monkeypatch)  # FOLDER is not on this Drive
+    state = model_cache.availability(spec)
+    assert not state.ok and "embeddedfolderview" in state.reason and "HTTP 404" in state.reason
+    assert state.public == "the authors' weights are not on Google Drive where this server expects them"
+    spec = tiny_on_drive(monkeypatch, id=TINY, container="auto")  # neither a folder nor a file there
+    assert not model_cache.availability(spec).ok
+    assert [r.split("?")[0] for r in drive.requests[-2:]] == ["GET drive.google.com/embeddedfolderview",
+                                                             "GET drive.google.com/uc"]
 
 
 def test_a_dripping_drive_stops_at_the_deadline_and_leaves_nothing(drive, monkeypatch, tmp_path):

@@ -287,17 +287,22 @@ class NoAnswer:
 def probe(spec: ModelSpec) -> NoAnswer | None:
     """None when Drive answers for ``spec``'s release now; else why not.
 
-    One short request, nothing downloaded: the folder view of a folder, gdown's first address for a file.
+    Nothing is downloaded: a GET of the folder view (a few kB) for a folder, of gdown's first address
+    for a file (Drive answers it with a redirect, which is not followed); ``auto`` asks both. A GET,
+    not a HEAD: these are pages, and only their GET is what gdown relies on.
     """
     release = spec.official_drive
-    view = "embeddedfolderview" if release.container == "folder" else "uc"
-    url = f"{DRIVE}/{view}?id={release.id}"
-    try:
-        response = requests.head(url, timeout=PROBE_TIMEOUT, allow_redirects=False)
-    except requests.RequestException as exc:
-        return NoAnswer(f"{spec.name}: Google Drive could not be reached ({type(exc).__name__})",
-                        "Google Drive, where the authors publish its weights, cannot be reached right now", True)
-    if response.status_code >= 400 and (release.container != "auto" or response.status_code >= 500):
-        return NoAnswer(f"{spec.name}: {url} answered HTTP {response.status_code}",
-                        "the authors' weights are not on Google Drive where this server expects them", False)
-    return None
+    views = {"folder": ("embeddedfolderview",), "auto": ("embeddedfolderview", "uc")}.get(release.container, ("uc",))
+    status, url = 0, ""
+    for view in views:
+        url = f"{DRIVE}/{view}?id={release.id}"
+        try:
+            with requests.get(url, timeout=PROBE_TIMEOUT, allow_redirects=False, stream=True) as response:
+                status = response.status_code
+        except requests.RequestException as exc:
+            return NoAnswer(f"{spec.name}: Google Drive could not be reached ({type(exc).__name__})",
+                            "Google Drive, where the authors publish its weights, cannot be reached right now", True)
+        if status < 400:
+            return None
+    return NoAnswer(f"{spec.name}: {url} answered HTTP {status}",
+                    "the authors' weights are not on Google Drive where this server expects them", False)
