@@ -33,7 +33,7 @@ import torch
 
 from app.errors import WeightsError
 from app.weights import pickle_scan
-from app.weights.official import _classify, _RestrictedPickleModule, load_pickle
+from app.weights.official import OfficialFile, _classify, _RestrictedPickleModule, load_pickle, read_official_file
 from tests.test_weights_security import _legacy, _tar, _zipped
 
 GB3 = 3_000_000_000
@@ -537,3 +537,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def test_a_state_dict_keyed_by_something_else_than_names_is_a_message(tmp_path: Path) -> None:
+    path = tmp_path / "gen.pth"
+    torch.save({"generator": {1: torch.zeros(2), (2, 3): torch.ones(1)}}, path)
+    with pytest.raises(WeightsError, match=r"gen.pth: a key of its state_dict is a int, not a name"):
+        read_official_file(path, OfficialFile("gen.pth", "", container="generator"))

@@ -321,6 +321,8 @@ def map_keys(state: Mapping[str, torch.Tensor], spec: OfficialFile) -> dict[str,
     """Official keys of one file -> our ``<component>.<key>`` layout."""
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
+        if not isinstance(key, str):  # a state_dict's keys are names; anything else is not a release of ours
+            raise WeightsError(f"{spec.name}: a key of its state_dict is a {type(key).__name__}, not a name.")
         if spec.prefix and key.startswith(spec.prefix):
             key = key[len(spec.prefix):]
         elif spec.prefix and spec.only_prefixed:
