@@ -98,7 +98,8 @@ def test_a_fresh_space_erases_with_lama_and_a_restart_reuses_the_conversion(tmp_
                "INPAINT_HUB_NAMESPACE": "", **NO_DRIVE}
         with running_app(tmp_path / "first", **env) as app:
             table = model_table(app.url)
-            assert re.search(r"\*\*LaMa \(big-lama\)\*\*.*\| ready \(downloads ~\d+ MB the authors' weights", table)
+            first_use = r"\| downloads \d+ [kM]B from the Hugging Face Hub on first use \|"
+            assert re.search(r"\*\*LaMa \(big-lama\)\*\*.*" + first_use, table)
             for line in table.splitlines():
                 if "EdgeConnect" in line or "RFR-Net" in line or "Pluralistic" in line:
                     assert "unavailable: Google Drive, where the authors publish its weights, cannot be reached" in line
