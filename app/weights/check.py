@@ -264,23 +264,40 @@ def needs_network(spec: ModelSpec) -> str:
     return state.reason if not state.ok and UNREACHABLE in state.public else ""
 
 
-def check(spec: ModelSpec, found: Sequence[Case], references: Sequence[np.ndarray]) -> Report:
-    """Fetch (when not here), load and run ``spec`` on every case; the report says what looked wrong."""
+class Reference:
+    """Telea's fills of the cases, made once, and only when some model got as far as running."""
+
+    def __init__(self, found: Sequence[Case]) -> None:
+        self.cases = list(found)
+        self._fills: list[np.ndarray] | None = None
+
+    def fills(self) -> list[np.ndarray]:
+        if self._fills is None:
+            self._fills = [fill(REFERENCE, case)[0] for case in self.cases]
+        return self._fills
+
+    def truth(self) -> list[Measure]:
+        """Telea's own scores on the evaluation photos, for the quality margin."""
+        return [measure(case, ref, ref, 0.0) for case, ref in zip(self.cases, self.fills(), strict=True) if case.truth]
+
+
+def check(spec: ModelSpec, reference: Reference) -> Report:
+    """Fetch (when not here), load and run ``spec`` on every case, and judge its fills against Telea's."""
     report = Report(spec)
     try:
         _fetch_and_load(report)
     except InpaintError as exc:
         report.failure = report.failure or str(exc)
         return report
-    measures = []
-    for case, reference in zip(found, references, strict=True):
+    for case, telea in zip(reference.cases, reference.fills(), strict=True):
         try:
             filled, seconds = fill(spec.id, case)
         except InpaintError as exc:
             _run_failed(report, case, exc)
             return report
-        measures.append(measure(case, filled, reference, seconds))
-    report.measures = measures
+        report.measures.append(measure(case, filled, telea, seconds))
+    report.reference = reference.truth()
+    report.problems += judge(report.measures, report.reference)
     return report
 
 
@@ -351,13 +368,10 @@ def run(specs: Sequence[ModelSpec], evalset: Path | None, photos: int = PHOTOS, 
         out("No photos to check with: neither bundled examples in assets/ nor an evaluation set.")
         return 1
     out(_header(found))
-    references = [fill(REFERENCE, case)[0] for case in found]
-    truth = [measure(case, ref, ref, 0.0) for case, ref in zip(found, references, strict=True) if case.truth]
+    reference = Reference(found)
     bad = 0
     for spec in specs:
-        report = check(spec, found, references)
-        report.reference = truth
-        report.problems += judge(report.measures, truth)
+        report = check(spec, reference)
         out(describe(report))
         bad += not report.ok
     return 1 if bad else 0
