@@ -26,6 +26,7 @@ from app.errors import BadImageError, InpaintError, ModelUnavailableError, Weigh
 from app.images import Photo, check_size, decoding, load_photo, preview
 from app.model_cache import availability, needs_download, offer
 from app.options import Knob, Options
+from app.weights.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +62,27 @@ class ModelList(NamedTuple):
     """The model list as one visit shows it: what can be ticked, and the rest folded away with why."""
 
     choices: list[tuple[str, str]]  # (label, id) of the ready models and those that download on first use
+    info: str  # under the list's label: what the downloads' mark means, with their sizes and sources
     unavailable: list[str]  # ids of the models that cannot run here: not in ``choices``, listed in ``folded``
     heading: str  # the fold's one line: how many, and why ("" when every model can run)
     folded: str  # Markdown: each unavailable model with its reason, for a visitor
     table: str  # Markdown: every model with its licence and state
 
 
+#: Marks a tick whose model downloads its weights on first use (:func:`download_info` says from where).
+DOWNLOAD_MARK = "↓"
+
+
 def model_choices() -> ModelList:
     """Every model in one of three states: ready, downloads on first use (size and source), or unavailable.
 
     Only the first two are ticks: 18 greyed-out boxes made the list three screens long on a phone
-    and pushed Erase far below the photo. The unavailable ones are folded behind one line, each
-    with a reason written for a visitor; the operator's detail (folders, commands) is in the CLI
-    and the server log.
+    and pushed Erase far below the photo. A download's tick is its name and a mark, one line on a
+    phone; the list's info gives sizes and sources per source. The unavailable ones are folded
+    behind one line, each with a reason written for a visitor; the operator's detail (folders,
+    commands) is in the CLI and the server log.
     """
-    choices, unavailable, reasons, folded = [], [], [], []
+    choices, downloads, unavailable, reasons, folded = [], [], [], [], []
     rows = ["| model | licence | status |", "|---|---|---|"]
     for spec in registry.MODELS:
         shown = offer(spec)
@@ -84,13 +91,32 @@ def model_choices() -> ModelList:
             reasons.append(shown.public)
             folded.append(f"- **{spec.name}**: {shown.public}")
             log.info("%s unavailable: %s", spec.id, shown.reason)
+        elif shown.state == "download":
+            downloads.append((spec.name, shown.source))
+            choices.append((f"{spec.name} {DOWNLOAD_MARK}", spec.id))
         else:
-            choices.append((f"{spec.name} — {shown.public}" if shown.state == "download" else spec.name, spec.id))
+            choices.append((spec.name, spec.id))
         status = {"ready": "ready" + (f" ({shown.public})" if shown.public else ""),
                   "download": shown.public, "unavailable": f"unavailable: {shown.public}"}[shown.state]
         rows.append(f"| **{spec.name}** — {spec.description} | {spec.licence} | {status} |")
-    return ModelList(choices, unavailable, fold_heading(reasons), "\n".join(folded),
+    return ModelList(choices, download_info(downloads), unavailable, fold_heading(reasons), "\n".join(folded),
                      "\n".join(rows))
+
+
+def download_info(downloads: list[tuple[str, Source]]) -> str:
+    """E.g. "↓ downloads its weights when first chosen: LaMa (big-lama), 381 MB, from the Hugging Face Hub;
+    8 models from the authors' server (size unknown)" — one clause per source ("" when nothing downloads)."""
+    by_source: dict[str, list[tuple[str, Source]]] = {}
+    for name, source in downloads:
+        by_source.setdefault(source.label, []).append((name, source))
+    clauses = []
+    for label, group in by_source.items():
+        sizes = {source.size for _, source in group}
+        size = sizes.pop() if len(sizes) == 1 else "sizes under Models and licences"
+        who = group[0][0] if len(group) == 1 else f"{len(group)} models"
+        each = " each" if len(group) > 1 and size.endswith("B") else ""
+        clauses.append(f"{who} from {label} ({size}{each})")
+    return f"{DOWNLOAD_MARK} downloads its weights when first chosen: {'; '.join(clauses)}." if clauses else ""
 
 
 def fold_heading(reasons: list[str]) -> str:
@@ -114,8 +140,8 @@ def on_load() -> tuple[dict, dict, str, str]:
     The ticks stay (the defaults need no weights); a Hub that came back makes its models tickable.
     """
     shown = model_choices()
-    return (gr.update(choices=shown.choices), gr.update(label=shown.heading or "Unavailable models",
-                                                       visible=bool(shown.unavailable)),
+    return (gr.update(choices=shown.choices, info=shown.info or None),
+            gr.update(label=shown.heading or "Unavailable models", visible=bool(shown.unavailable)),
             shown.folded, shown.table)
 
 
@@ -626,7 +652,7 @@ def build() -> gr.Blocks:
                                       columns=3, height="auto", allow_preview=False, object_fit="cover",
                                       elem_id="examples")
             with gr.Column(scale=2, min_width=300):
-                models = gr.CheckboxGroup(shown.choices, label="Models", elem_id="models",
+                models = gr.CheckboxGroup(shown.choices, label="Models", elem_id="models", info=shown.info or None,
                                           value=[m for m in registry.DEFAULT_MODELS if m not in shown.unavailable])
                 with gr.Accordion(shown.heading or "Unavailable models", open=False, visible=bool(shown.unavailable),
                                   elem_id="unavailable-models") as fold:
@@ -729,7 +755,8 @@ def on_example(event: gr.SelectData):
 
 #: Captions under the tiles rather than over them; on phone-sized screens two tiles a row. The examples
 #: take their thumbnails' height (Gradio's 320 px minimum left ~190 px empty, Erase further down on phones);
-#: the unavailable models' one line reads from the left, like the list above it.
+#: the unavailable models' one line reads from the left, like the list above it. On a phone the model
+#: list scrolls past 45% of the screen, so Erase stays near the photo however many models can download.
 CSS = """
 #examples .grid-wrap { min-height: 0 !important; }
 #unavailable-models .label-wrap { text-align: left; gap: 0.5rem; }
@@ -741,6 +768,8 @@ CSS = """
 @media (max-width: 640px) {
   #editor { height: 440px !important; }
   #gallery .grid-container { --grid-cols: 2 !important; }
+  #models label { padding: 4px 8px; font-size: 0.8rem; }
+  #models > div.wrap:not(.default) { max-height: 45vh; overflow-y: auto; }
 }
 """
 

@@ -162,6 +162,18 @@ def test_unavailable_models_are_folded_behind_one_line_with_a_reason_for_visitor
     assert str(tmp_path) in model_cache.availability(registry.get(neural[0])).reason  # the operator keeps the detail
 
 
+def test_the_downloads_say_their_sizes_and_sources_once_per_source():
+    from app.weights.sources import Source
+
+    hub, server = Source("hub", "the Hugging Face Hub", 381_428_720), Source("server", "the authors' server")
+    drive = Source("drive", "the authors' Google Drive", 86_000_000, approx=True)
+    assert ui.download_info([]) == ""
+    assert ui.download_info([("LaMa", hub), ("DeepFill v1", server), ("DeepFill v2", server), ("EdgeConnect", drive),
+                             ("EdgeConnect (faces)", drive)]) == \
+        "↓ downloads its weights when first chosen: LaMa from the Hugging Face Hub (381 MB); 2 models from the " \
+        "authors' server (size unknown); 2 models from the authors' Google Drive (~86 MB each)."
+
+
 def test_the_fold_says_why_in_one_line_whatever_the_reasons():
     assert ui.fold_heading([]) == ""
     assert ui.fold_heading(["it is not part of this installation"]) == \
@@ -204,7 +216,9 @@ def test_ui_cli_library_and_api_agree_on_what_can_run(monkeypatch, tmp_path, cap
         assert hub_server.paths("GET") == []  # listing downloads nothing
         assert len(hub_server.paths("HEAD")) == (hub_state == "answers")  # asked once, remembered
     if hub_state == "answers":  # a tick that says what the first use downloads, and from where
-        assert ("LaMa (big-lama) — downloads 381 MB from the Hugging Face Hub on first use", "lama") in shown.choices
+        assert ("LaMa (big-lama) ↓", "lama") in shown.choices
+        assert shown.info == "↓ downloads its weights when first chosen: LaMa (big-lama) from the Hugging Face Hub " \
+            "(381 MB)."
         assert "first use" in listed_lines["lama"] and "381 MB" in listed_lines["lama"]
         assert "the Hugging Face Hub" in listed_lines["lama"]
     if hub_state == "down":
@@ -231,8 +245,8 @@ def test_each_visit_asks_again_so_a_hub_that_came_back_makes_its_models_ready(mo
         probe.forget()
         hub.forget_unreachable()
         models, fold, folded, table = ui.on_load()
-    lama = ("LaMa (big-lama) — downloads 381 MB from the Hugging Face Hub on first use", "lama")
-    assert lama in models["choices"] and "value" not in models  # the visitor's ticks stay
+    assert ("LaMa (big-lama) ↓", "lama") in models["choices"] and "value" not in models  # the visitor's ticks stay
+    assert "LaMa (big-lama) from the Hugging Face Hub (381 MB)" in models["info"]
     assert "LaMa (big-lama)" not in folded
     assert "downloads 381 MB from the Hugging Face Hub on first use" in table
 
