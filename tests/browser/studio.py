@@ -223,7 +223,7 @@ class StudioPage:
 
     def unavailable_heading(self) -> str:
         """The one line the unavailable models are folded behind ("16 more models unavailable: ...")."""
-        return self.page.locator("#unavailable-models button").first.inner_text().strip()
+        return self.page.locator("#unavailable-models .label-wrap > span:not(.icon)").first.inner_text().strip()
 
     def unavailable_reasons(self) -> dict[str, str]:
         """Opens the fold; model name -> its line there (name and the visitor's reason)."""
