@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import threading
 from collections.abc import Callable
@@ -52,3 +54,9 @@ def never_blocking(fifo: Path, call: Callable[[], T], timeout: float = 10.0) -> 
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def run_async(coroutine):
+    """``asyncio.run`` in a thread of its own: the browser tests' Playwright keeps an event loop in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

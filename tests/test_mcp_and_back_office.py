@@ -3,9 +3,7 @@ Gradio's operator routes (traffic monitoring, the reload stream, run history) ar
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import concurrent.futures
 import io
 from collections.abc import Iterator
 
@@ -21,16 +19,12 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from app import options, serving, ui
-from tests.helpers import box_hole, textured
+from tests.helpers import box_hole, run_async, textured
 from tests.server import AppProcess, running_app
 
 SCHEMA = "gradio_api/mcp/schema"
 
 
-def run_async(coroutine):
-    """``asyncio.run`` in a thread of its own: the browser tests' Playwright keeps an event loop in this one."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 STREAMABLE_HTTP, SSE = "gradio_api/mcp/", "gradio_api/mcp/sse"  # the two transports Gradio 6.31 serves
 #: What a visitor must not reach: Gradio's traffic statistics, the reload stream of ``gradio app.py``
 #: (endless when open), the run-history page and its Hub routes, the screen-recording converter (ffmpeg).

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from app import disk, results, ui, uploads
-from tests.helpers import textured
+from tests.helpers import run_async, textured
 
 MB = 1 << 20
 
@@ -200,8 +200,6 @@ def test_the_client_is_the_address_the_proxies_saw(monkeypatch):
 def test_an_upload_stops_waiting_once_its_event_has_run_but_a_photo_in_use_stays_held(folder):
     """The gate holds an upload for the event it was sent for; once any event has run with it, only a
     session's own hold (the page's photo) keeps it: an API client's inputs stop counting against it."""
-    import asyncio
-
     seen = []
     with gr.Blocks() as demo:
         field, out = gr.File(type="filepath"), gr.Textbox()
@@ -211,7 +209,7 @@ def test_an_upload_stops_waiting_once_its_event_has_run_but_a_photo_in_use_stays
     photo = _stored(folder, "photo.png", 1000, "10.0.0.1")
     results.in_use_by("visitor", str(photo))
     for path in (api_input, photo):
-        asyncio.run(demo.process_api(0, [{"path": str(path), "meta": {"_type": "gradio.FileData"}}]))
+        run_async(demo.process_api(0, [{"path": str(path), "meta": {"_type": "gradio.FileData"}}]))
     assert seen and "10.0.0.1" not in disk.holds.waiting()
     assert disk.holds.uploads_of("10.0.0.1") == 1000, "the photo in use still counts against its client"
     disk.sweep(folder, cap=0)
