@@ -75,14 +75,7 @@ def _check_download(spec: ModelSpec, name: str, path: Path, expected: str | None
 
 
 def _not_the_pinned_file(spec: ModelSpec, name: str, expected: str, actual: str) -> str:
-    first = pins.first_use(spec).get(name)
-    if first is not None and first.sha256 == expected:
-        origin = f"pinned on its first use, from {first.where}, in {pins.pins_path()}"
-        advice = (f"If the mirror was re-uploaded on purpose, delete the \"first_use\" record of {spec.id} in that "
-                  "file to accept the new one; otherwise someone changed the mirror's file.")
-    else:
-        origin = f"pinned for {spec.id} in the registry or {pins.pins_path()}"
-        advice = "The mirror now serves other bytes than the pinned ones: check it before trying again."
+    origin, advice = pins.why_pinned(spec, name, expected, "the mirror now serves other bytes than the pinned ones")
     return (f"{spec.name}: {name} downloaded from {where(spec)} failed its sha256 check and was NOT used.\n"
             f"  expected: {expected} ({origin})\n  actual:   {actual}\n"
             f"The download was deleted again and nothing was loaded. {advice}")

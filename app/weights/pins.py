@@ -121,6 +121,19 @@ def first_use(spec: ModelSpec) -> dict[str, FirstUsePin]:
                            "needs sha256, size and from; delete that record to pin again.") from exc
 
 
+def why_pinned(spec: ModelSpec, name: str, expected: str, changed: str) -> tuple[str, str]:
+    """Where the pin ``expected`` of ``name`` comes from, and what to do about a file that does not match it.
+
+    ``changed`` says what a mismatch means for this source (e.g. "the Hub serves other bytes...").
+    """
+    first = first_use(spec).get(name)
+    if first is not None and first.sha256 == expected:
+        return (f"pinned on its first use, from {first.where}, in {pins_path()}",
+                f"If it changed on purpose, delete the \"first_use\" record of {spec.id} in that file to pin the "
+                f"new one; otherwise {changed}.")
+    return f"pinned for {spec.id} in the registry or {pins_path()}", f"{changed[:1].upper()}{changed[1:]}: check it."
+
+
 def record_mirror(spec: ModelSpec, repo_id: str, revision: str, files: dict[str, str]) -> Path:
     """Write ``spec``'s mirror into the pins file (other records kept); returns the file."""
     return _update(spec, "mirror", {"repo_id": repo_id, "revision": revision, "files": dict(files)})

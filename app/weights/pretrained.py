@@ -230,14 +230,8 @@ def _check_pins(spec: PretrainedSpec, weights: HubWeights, folder: Path, downloa
 
 
 def _refusal(spec: PretrainedSpec, weights: HubWeights, name: str, expected: str, actual: str) -> str:
-    first = pins.first_use(spec).get(name)  # type: ignore[arg-type] - only .id is read
-    if first is not None and first.sha256 == expected:
-        origin = f"pinned on its first use, from {first.where}, in {pins.pins_path()}"
-        advice = (f"If it changed on purpose, delete the \"first_use\" record of {spec.id} in that file to pin "
-                  "the new one; otherwise the Hub serves other bytes than it did at that commit.")
-    else:
-        origin = f"pinned for {spec.id} in the registry or {pins.pins_path()}"
-        advice = "The Hub serves other bytes than the pinned ones: check the repo before trying again."
+    origin, advice = pins.why_pinned(spec, name, expected,  # type: ignore[arg-type] - only .id is read
+                                     "the Hub serves other bytes than the pinned ones")
     return (f"{spec.name}: {name} of {weights.where} failed its sha256 check and was NOT used.\n"
             f"  expected: {expected} ({origin})\n  actual:   {actual}\nNothing was loaded. {advice}")
 
