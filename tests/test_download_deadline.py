@@ -26,6 +26,7 @@ from app.weights.archive import fetch_archive
 from app.weights.fetch import fetch
 from app.weights.resolve import locate
 from tests.conftest import REPO
+from tests.helpers import wait_until
 from tests.test_weights_archive import _official_tiny, _zip, tiny_spec  # noqa: F401 - fixture
 from tests.test_weights_hub import FILE, assert_same, hf_env, read, server, sha, spec_for, synthetic, tiny_bytes  # noqa: F401 - fixtures
 
@@ -64,13 +65,6 @@ def download_threads(repo: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("download ") and f" from {repo}@" in t.name]
 
 
-def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from PIL import Image
 from app import cli, model_cache, registry, select_ui, selection, ui
 from app.select_api import api_people, api_select
 from tests import tiny_pretrained
+from tests.helpers import wait_until
 from tests.hub_server import HubServer
 from tests.server import running_app
 from tests.test_selection import hf_env, hub_env, iou, scene, server  # noqa: F401 - fixtures
@@ -205,7 +206,7 @@ def test_a_dripping_detector_download_holds_no_one_elses_selection(hub_env, pins
 
     finder = threading.Thread(target=find, daemon=True)
     finder.start()
-    assert wait_for(lambda: f"/{dripping[0]}/resolve/" in " ".join(hub_env.paths("GET")), 10), hub_env.paths("GET")
+    assert wait_until(lambda: f"/{dripping[0]}/resolve/" in " ".join(hub_env.paths("GET")), 10), hub_env.paths("GET")
     started = time.monotonic()
     mask, _ = api_select(str(path), [[180, 100, 1]], None, 0, "grabcut")
     _, picked, _, _ = select_ui.on_photo(str(path))
@@ -220,10 +221,3 @@ def test_a_dripping_detector_download_holds_no_one_elses_selection(hub_env, pins
     assert not finder.is_alive() and outcome
 
 
-def wait_for(condition, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
