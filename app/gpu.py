@@ -27,9 +27,6 @@ from app.registry import ModelSpec
 #: Seconds ZeroGPU grants beyond the forward passes themselves: taking the GPU, moving the
 #: weights onto it, the first CUDA kernels.
 BASE_SECONDS = 8
-#: Budget per crop and sample at 256x256 (scaled by area). A budget, not a measurement: the
-#: networks take well under a second per crop on a GPU; running out kills the request.
-SECONDS_PER_CROP = 0.5
 MAX_SECONDS = 120  # the longest ZeroGPU call this app asks for
 
 
@@ -37,7 +34,7 @@ def gpu_seconds(spec: ModelSpec, batch: Batch, samples: int = 1, seed: int = 0) 
     """The ZeroGPU duration for :func:`forward` with the same arguments (``spaces`` calls it so)."""
     crops, height, width = batch.holes.shape
     work = crops * max(samples, 1) * (height * width) / (256 * 256)
-    return min(MAX_SECONDS, math.ceil(BASE_SECONDS + SECONDS_PER_CROP * work))
+    return min(MAX_SECONDS, math.ceil(BASE_SECONDS + spec.gpu_seconds_per_crop * work))
 
 
 @spaces.GPU(duration=gpu_seconds)

@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, TypeVar
 
 import torch
@@ -27,11 +28,11 @@ import torch
 from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError
 from app.models.base import Inpainter
 from app.registry import ModelSpec
-from app.weights import probe
+from app.weights import hub_pipeline, probe
 from app.weights.hub import Progress
 from app.weights.loader import instantiate, load_state
 from app.weights.provision import obtain
-from app.weights.resolve import locate
+from app.weights.resolve import Location, locate
 from app.weights.sources import Source, describe_source, download_phrase
 
 MAX_LOADED_ENV = "INPAINT_MAX_LOADED_MODELS"
@@ -73,10 +74,13 @@ def availability(spec: ModelSpec) -> Availability:
         return Availability(False, f"{spec.name} is not part of this installation ({exc}).",
                             "it is not part of this installation")
     try:
-        location = locate(spec)
+        location = weights_location(spec)
     except InpaintError as exc:  # e.g. a registry entry naming a pickle on the Hub, a malformed pins file
         return Availability(False, str(exc), "its weights are misconfigured on this server")
-    silent = probe.silence(spec, location) if location.status == "remote" else None
+    slow = unavailable_here(spec)
+    if slow:
+        return Availability(False, slow, "it needs a GPU, and this server has none")
+    silent = _silence(spec, location) if location.status == "remote" else None
     if silent is not None:
         return Availability(False, silent.reason, silent.public)
     return Availability(location.status != "missing", location.reason, location.public)
@@ -96,7 +100,7 @@ def offer(spec: ModelSpec) -> Offer:
     """:func:`availability` split into the three states a visitor sees, with the source described once."""
     state = availability(spec)
     try:
-        location = locate(spec) if spec.kind != "classical" else None
+        location = weights_location(spec) if spec.kind != "classical" else None
     except InpaintError:
         location = None
     source = describe_source(spec, location)
@@ -114,14 +118,35 @@ def needs_download(spec: ModelSpec) -> bool:
     if spec.kind == "classical":
         return False
     try:
-        return locate(spec).status == "remote"
+        return weights_location(spec).status == "remote"
     except InpaintError:
         return False  # availability() reports why it cannot run
 
 
-def download(spec: ModelSpec, progress: Progress | None = None) -> None:
-    """Fetch ``spec``'s weights (mirror files verified, or the official archive converted) without loading them."""
-    obtain(spec, progress=progress)
+def download(spec: ModelSpec, progress: Progress | None = None) -> tuple[Path, ...]:
+    """Fetch ``spec``'s weights (mirror files verified, or the official archive converted) without loading them.
+
+    Returns where they are. A diffusers pipeline's files are pinned when it first loads
+    (:func:`_build_pipeline`), not here.
+    """
+    if spec.kind == "diffusion":
+        folder, lora, _ = hub_pipeline.obtain(spec, progress)
+        return (folder,) if lora is None else (folder, lora)
+    return obtain(spec, progress=progress).paths
+
+
+def unavailable_here(spec: ModelSpec) -> str:
+    """Why ``spec`` is not offered on this machine whatever its weights (a CPU where it takes minutes), or ""."""
+    return hub_pipeline.too_slow_here(spec, select_device()) if spec.kind == "diffusion" else ""
+
+
+def weights_location(spec: ModelSpec) -> Location:
+    """Where ``spec``'s weights are or would come from (no network): its network's files, or its pipeline's."""
+    return hub_pipeline.locate(spec) if spec.kind == "diffusion" else locate(spec)
+
+
+def _silence(spec: ModelSpec, location: Location) -> probe.Silence | None:
+    return hub_pipeline.silence(spec) if spec.kind == "diffusion" else probe.silence(spec, location)
 
 
 def get_inpainter(spec: ModelSpec, progress: Progress | None = None) -> Inpainter:
@@ -199,6 +224,8 @@ def weights_bytes(model: Inpainter | dict[str, torch.Tensor]) -> int:
         tensors = list(model.values())
     elif isinstance(model, torch.nn.Module):
         tensors = [*model.parameters(), *model.buffers()]
+    elif callable(getattr(model, "networks", None)):  # a wrapper of several networks (a diffusers pipeline)
+        tensors = [t for net in model.networks() for t in (*net.parameters(), *net.buffers())]
     else:
         return 0
     return sum(t.numel() * t.element_size() for t in tensors)
@@ -320,9 +347,27 @@ def _build(spec: ModelSpec, progress: Progress | None) -> Inpainter:
     if spec.kind == "classical":
         return spec.entry_class()(**spec.kwargs)
     device = select_device()
+    if spec.kind == "diffusion":
+        return _call(spec, _build_pipeline, (spec, device, progress), {}, inference=False)
     state, source = load_state(spec, obtain(spec, progress=progress), progress)  # resolved once, read exactly there
     _trim(incoming=weights_bytes(state), count=1)  # make room on the device before the new weights go there
     if progress:
         progress(1.0, f"Loading {spec.name} on {device}")
     # Moving the weights to the GPU can run out of memory too.
     return _call(spec, instantiate, (spec, state, device), {"source": source}, inference=False)
+
+
+def _build_pipeline(spec: ModelSpec, device: torch.device, progress: Progress | None) -> Inpainter:
+    """A diffusers model: its files fetched (pinned once it loaded), the pipeline on ``device``, wrapped."""
+    folder, lora, pin = hub_pipeline.obtain(spec, progress)
+    _trim(incoming=pipeline_bytes(folder), count=1)
+    if progress:
+        progress(1.0, f"Loading {spec.name} on {device}")
+    model = spec.entry_class()(hub_pipeline.load(spec, folder, lora, device), **spec.kwargs)
+    pin()
+    return model
+
+
+def pipeline_bytes(folder: Path) -> int:
+    """What a pipeline's weights take in memory, about: the size of its safetensors files."""
+    return sum(path.stat().st_size for path in folder.glob("*/*.safetensors"))

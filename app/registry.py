@@ -106,6 +106,9 @@ class OfficialDownload:
     url: str  # https://... (http only for a loopback host: the tests' server)
     file: str  # the official file name it is saved under (one of the network's official files)
     sha256_prefix: str = ""
+    #: The md5 the publisher's own code checks (IOPaint's for MAT), where no sha256 is published: weaker
+    #: still than the prefix, held only until a full sha256 is pinned (pins.json).
+    md5: str = ""
     sha256: str | None = None
     size: int | None = None  # bytes, checked before hashing when known
     max_bytes: int = 2 << 30  # a response longer than this is cut off and refused
@@ -137,6 +140,26 @@ class GoogleDriveRelease:
 
 
 @dataclass(frozen=True)
+class HubPipeline:
+    """A ``diffusers`` pipeline published on the Hub by its authors (the diffusion remover), run through diffusers.
+
+    Every file of the repo at one commit that is JSON, plain text (tokenizer vocabularies) or
+    ``.safetensors`` is downloaded, nothing else (no pickles, no code); the commit and each file's
+    sha256 are pinned on the first download that loads (:mod:`app.weights.hub_pipeline`), unless
+    ``revision`` names a commit already. ``model_index.json`` must name ``pipeline`` and only
+    diffusers/transformers classes: no remote code is ever run.
+    """
+
+    repo: str  # full repo id, e.g. "LetsThink/RORem"
+    pipeline: str  # the diffusers class model_index.json must name, e.g. "StableDiffusionXLInpaintPipeline"
+    approx_mb: int  # download size, shown before the first use
+    revision: str = ""  # 40-hex commit; "" = the default branch's commit at the first download, then pinned
+    #: A LoRA fused into the UNet at load (RORem's LCM LoRA for 4-step sampling), from the authors' Drive.
+    lora: GoogleDriveRelease | None = None
+    lora_file: str = ""  # the name the LoRA is saved under (a .safetensors file)
+
+
+@dataclass(frozen=True)
 class Card:
     """Facts for the model card and the UI's licence line."""
 
@@ -150,7 +173,7 @@ class Card:
 class ModelSpec:
     id: str
     name: str
-    kind: Literal["classical", "neural"]
+    kind: Literal["classical", "neural", "diffusion"]
     #: ``"module:Class"`` implementing :class:`~app.models.base.Inpainter`.
     entry: str
     #: Display text + identifier; a plain string is accepted (identifier ``other``).
@@ -174,6 +197,12 @@ class ModelSpec:
     official_archive: OfficialArchive | None = None
     official_download: OfficialDownload | None = None
     official_drive: GoogleDriveRelease | None = None
+    hub_pipeline: HubPipeline | None = None  # kind "diffusion": the diffusers pipeline it runs
+    #: ZeroGPU seconds per crop and sample at 256x256 (scaled by area; :func:`app.gpu.gpu_seconds`).
+    gpu_seconds_per_crop: float = 0.5
+    #: Seconds one 512x512 fill takes on a CPU, measured (docs/benchmarks): a model that needs minutes
+    #: there is offered only where a GPU is (or ``INPAINT_SLOW_ON_CPU=1``). None = fine on any CPU.
+    cpu_seconds_512: float | None = None
     card: Card = field(default_factory=Card)
 
     def __post_init__(self) -> None:
@@ -275,6 +304,21 @@ _LAMA = Card(
     source="https://github.com/advimman/lama",
     weights_source="https://huggingface.co/smartywu/big-lama (big-lama.zip)",
 )
+#: MI-GAN's one Drive folder (README "Prepare environment"): migan_256_places2.pt, migan_256_ffhq.pt and
+#: migan_512_places2.pt, bare state dicts.
+_MIGAN_DRIVE = "1xNtvN2lto0p5yFKOEEg9RioMjGrYM74w"
+_MIGAN = Card(
+    authors="A. Sargsyan, S. Navasardyan, X. Xu, H. Shi",
+    paper="MI-GAN: A Simple Baseline for Image Inpainting on Mobile Devices (ICCV 2023)",
+    source="https://github.com/Picsart-AI-Research/MI-GAN",
+    weights_source=f"https://drive.google.com/drive/folders/{_MIGAN_DRIVE}",
+)
+_MAT = Card(
+    authors="W. Li, Z. Lin, K. Zhou, L. Qi, Y. Wang, J. Jia",
+    paper="MAT: Mask-Aware Transformer for Large Hole Image Inpainting (CVPR 2022)",
+    source="https://github.com/fenglinglwb/MAT",
+    weights_source="https://github.com/Sanster/models/releases/download/add_mat/Places_512_FullData_G.pth",
+)
 
 #: Tag that ``python -m app weights push`` creates; pin a commit sha here once mirrored.
 MIRROR_REVISION = "v1"
@@ -329,6 +373,20 @@ def _pic(dataset: str, label: str) -> ModelSpec:
         weights=_mirror(f"pic-{dataset}"), card=_PIC,
         official_drive=GoogleDriveRelease(_PIC_DRIVE[dataset], container="auto",
                                           files={name: name for name in _PIC_FILES}),
+    )
+
+
+#: Bytes of one MI-GAN release: its parameters and buffers (MODELS.md 11) in float32, as exported.
+_MIGAN_BYTES = {"MIGAN256": 25_200_000, "MIGAN512": 29_500_000}
+
+
+def _migan(model_id: str, name: str, entry: str, released: str, description: str) -> ModelSpec:
+    """One MI-GAN release: a bare state dict in the authors' Drive folder, saved as ``migan.pt``."""
+    return _neural(
+        f"app.models.migan:{entry}", id=model_id, name=name, licence=Licence("MIT (code and weights)", "mit"),
+        description=description, weights=_mirror(model_id), card=_MIGAN,
+        official_drive=GoogleDriveRelease(_MIGAN_DRIVE, container="folder", size=_MIGAN_BYTES[entry],
+                                          files={released: "migan.pt"}),
     )
 
 
@@ -393,6 +451,14 @@ def _mmagic(net: str, dataset: str, file: str) -> ModelSpec:
 
 
 NEURAL: tuple[ModelSpec, ...] = (
+    # MI-GAN first: the model a CPU-only server offers first for everyday objects (fast: docs/benchmarks).
+    _migan("migan-places2", "MI-GAN (Places2, 256 px)", "MIGAN256", "migan_256_places2.pt",
+           "A small, fast modern GAN (Picsart, 2023) for everyday objects, quick even on a CPU; works at 256 px."),
+    _migan("migan-places2-512", "MI-GAN (Places2, 512 px)", "MIGAN512", "migan_512_places2.pt",
+           "The same fast GAN working at 512 px: more detail in larger holes, at about twice the time of the 256 px "
+           "one."),
+    _migan("migan-ffhq", "MI-GAN (FFHQ faces, 256 px)", "MIGAN256", "migan_256_ffhq.pt",
+           "The fast GAN trained on faces: for portraits (remove glasses, blemishes, hands); works at 256 px."),
     _edgeconnect("places2", "Places2", default=True),
     _edgeconnect("celeba", "CelebA faces"),
     _edgeconnect("psv", "Paris StreetView"),
@@ -421,9 +487,56 @@ NEURAL: tuple[ModelSpec, ...] = (
     _mmagic("pconv", "celeba", "pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth"),
     _mmagic("glcic", "places2", "gl_256x256_8x12_places_20200619-52a040a8.pth"),
     _mmagic("glcic", "celeba", "gl_256x256_8x12_celeba_20200619-5af0493f.pth"),
+    _neural(
+        "app.models.mat:MAT", id="mat-places512", name="MAT (Places512)", licence=_NC, diverse=True,
+        description="Mask-aware transformer for large holes: several different plausible fills per hole (512 px).",
+        max_batch=2,  # ~1 GB of activations per 512 px crop on a CPU
+        # The authors publish only code-carrying network pickles (OneDrive), which are never loaded. Two plain state
+        # dicts with the official key names: Acly/MAT's float16 safetensors on the Hub (used by comfyui-inpaint-nodes;
+        # its sha256 as a public Nix pin records it; "main": the file is held to that sha256 whatever the branch does)
+        # comes first (no pickle, half the download); IOPaint's float32 release, held to the md5 IOPaint's code
+        # checks, is what `weights fetch-official`-style setups and a deployment without that mirror use.
+        weights=HubWeights(repo="Acly/MAT", revision="main", files={
+            "MAT_Places512_G_fp16.safetensors": "309dd6ce6e04034dc4b6b15c7bd2a4844d158e03eb2a139e0eca6b366e40c0de"}),
+        card=_MAT,
+        official_download=OfficialDownload(
+            url="https://github.com/Sanster/models/releases/download/add_mat/Places_512_FullData_G.pth",
+            file="Places_512_FullData_G.pth", md5="8ca927835fa3f5e21d65ffcb165377ed"),
+    ),
 )
 
-MODELS = CLASSICAL + NEURAL
+#: RORem's LCM LoRA (4-step sampling) in the authors' "RORem-LCM" Drive folder (README, "Run RORem-4S"),
+#: under the name diffusers' ``save_lora_weights`` gives it.
+_RORem_LCM_DRIVE = "1QK8qcqT7SKRzD2AyGtgfwWwlQrUesAc1"
+_RORem_STEPS = 4
+#: One 512x512 fill on a 2-core AMD EPYC at 4 steps, float32 (python -m benchmarks.bench_diffusion --device cpu).
+_RORem_CPU_SECONDS = 323.0
+
+DIFFUSION: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        id="rorem", name="RORem (SDXL object remover, 4 steps)", kind="diffusion",
+        entry="app.models.diffusion:DiffusionRemover", kwargs={"steps": _RORem_STEPS},
+        licence=Licence("Apache-2.0 per its Hub card; built on SDXL inpainting (CreativeML Open RAIL++-M)",
+                        "apache-2.0"),
+        native_size=512, max_size=1024, size_multiple=8, least_side=512, diverse=True, max_batch=1,
+        description="A diffusion model trained to remove objects (2025): the most convincing fills of large "
+                    "objects, a different one per seed; needs a GPU.",
+        hub_pipeline=HubPipeline(repo="LetsThink/RORem", pipeline="StableDiffusionXLInpaintPipeline", approx_mb=6900,
+                                 lora=GoogleDriveRelease(_RORem_LCM_DRIVE, container="folder",
+                                                         files={"pytorch_lora_weights.safetensors":
+                                                                "lcm_lora.safetensors"}),
+                                 lora_file="lcm_lora.safetensors"),
+        # ZeroGPU budget: ~0.35 s per UNet step of a 256x256-sized crop, generous next to an H100's ~0.03 s.
+        gpu_seconds_per_crop=0.35 * _RORem_STEPS, cpu_seconds_512=_RORem_CPU_SECONDS,
+        card=Card(authors="R. Li, T. Yang, S. Guo, L. Zhang",
+                  paper="RORem: Training a Robust Object Remover with Human-in-the-Loop (CVPR 2025)",
+                  source="https://github.com/leeruibin/RORem",
+                  weights_source="https://huggingface.co/LetsThink/RORem (pipeline); Google Drive "
+                                 f"{_RORem_LCM_DRIVE} (LCM LoRA)"),
+    ),
+)
+
+MODELS = CLASSICAL + NEURAL + DIFFUSION
 
 DEFAULT_MODELS: tuple[str, ...] = ("telea", "patchmatch")
 

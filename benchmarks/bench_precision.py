@@ -89,9 +89,13 @@ def networks() -> list[ModelSpec]:
     return list(first.values())
 
 
+#: Network classes whose fixture prefix (and ``<prefix>_generator`` manifest) is not their module's name.
+FAMILIES = {"app.models.migan:MIGAN512": "migan512"}
+
+
 def family(spec: ModelSpec) -> str:
     """The fixture prefix of ``spec``'s network: its module name (``app.models.rfr:RFRNet`` -> ``rfr``)."""
-    return spec.entry.partition(":")[0].rpartition(".")[2]
+    return FAMILIES.get(spec.entry) or spec.entry.partition(":")[0].rpartition(".")[2]
 
 
 def reference_dir() -> Path:

@@ -14,7 +14,19 @@ import argparse
 from pathlib import Path
 
 from app import registry
-from benchmarks import bench_breakdown, bench_mmagic, bench_pic, bench_precision, bench_select, machine, plots, results
+from benchmarks import (
+    bench_breakdown,
+    bench_diffusion,
+    bench_mat,
+    bench_migan,
+    bench_mmagic,
+    bench_pic,
+    bench_precision,
+    bench_select,
+    machine,
+    plots,
+    results,
+)
 from benchmarks.common import DEFAULT_OUT
 
 REPORT = "README.md"
@@ -28,6 +40,9 @@ COMMANDS = {
     "breakdown": "python -m benchmarks.bench_breakdown",
     "select": bench_select.COMMAND,
     "pic": "python -m benchmarks.bench_pic",
+    "migan": "python -m benchmarks.bench_migan --official /path/to/MI-GAN",
+    "mat": "python -m benchmarks.bench_mat --official /path/to/MAT",
+    "diffusion": "python -m benchmarks.bench_diffusion --device cpu|cuda",
 }
 #: Devices of the precision benchmark, in reading order, with how its "half" is run there.
 PRECISION_DEVICES = {"cpu": "CPU autocast (a proxy for CUDA numerics)", "cuda": "CUDA, the network's own precision()"}
@@ -54,7 +69,9 @@ def load(out: Path) -> dict:
             "hires": results.read_json(out / "hires.json"), "precision": results.read_json(out / "precision.json"),
             "mmagic": results.read_json(out / bench_mmagic.JSON),
             "breakdown": results.read_json(out / bench_breakdown.JSON), "pic": results.read_json(out / bench_pic.JSON),
-            "select": results.read_json(out / "select.json")}
+            "select": results.read_json(out / "select.json"),
+            "migan": results.read_json(out / bench_migan.JSON), "mat": results.read_json(out / bench_mat.JSON),
+            "diffusion": results.read_json(out / bench_diffusion.JSON)}
 
 
 # ------------------------------------------------------------------------- headline
@@ -363,6 +380,12 @@ def render(data: dict, figures: dict) -> str:
         parts.append(bench_pic.section(data["pic"]))
     if data.get("select"):
         parts.append(bench_select.section(data["select"]))
+    if data.get("migan"):
+        parts.append(bench_migan.section(data["migan"]))
+    if data.get("mat"):
+        parts.append(bench_mat.section(data["mat"]))
+    if data.get("diffusion"):
+        parts.append(bench_diffusion.section(data["diffusion"]))
     parts.append(METHOD)
     return "\n\n".join(parts) + "\n"
 

@@ -220,10 +220,11 @@ def test_matches_by_name_or_path_end():
     assert not matches("MyEdgeModel_gen.pth", "EdgeModel_gen.pth")
 
 
-def test_every_edgeconnect_rfr_and_pic_model_names_its_drive_source():
+def test_every_edgeconnect_rfr_pic_and_migan_model_names_its_drive_source():
     drive_ids = {spec.id: spec.official_drive for spec in registry.NEURAL if spec.official_drive}
     assert sorted(drive_ids) == sorted(s.id for s in registry.NEURAL if s.id.split("-")[0] in {"edgeconnect", "rfr",
-                                                                                                 "pic"})
+                                                                                                 "pic", "migan"})
+    assert drive_ids["migan-places2-512"].files == {"migan_512_places2.pt": "migan.pt"}
     assert drive_ids["edgeconnect-places2"].id == "158ch9Psjop0mQEdeIp9DKjrYIGTDsZKN"
     assert drive_ids["rfr-celeba"].files == {"checkpoint_celeba.pth": "checkpoint.pth"}
     assert "latest_net_D.pth" in drive_ids["pic-imagenet"].files  # PIC's discriminator rates the samples

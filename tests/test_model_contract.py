@@ -29,6 +29,8 @@ from app.registry import ModelSpec
 from app.weights.loader import load_from_folder
 from tests import test_edgeconnect_reference as edgeconnect
 from tests import test_lama_reference as lama
+from tests import test_mat_reference as mat
+from tests import test_migan_reference as migan
 from tests import test_pic_reference as pic
 from tests import test_rfr_reference as rfr
 from tests.mmagic_release import GLCIC, PCONV, V1, V2, write_for_contract
@@ -63,6 +65,7 @@ class Release:
     extra: Key  # a key the network does not have
     pads: bool = False  # True: any size is handled by padding; False: sizes off the multiple are refused
     size: tuple[int, int] = SIZE  # of the batched crops; another where the architecture needs larger sides
+    slow: bool = False  # True: the per-network tests (seconds per forward) run in the full suite only
 
 
 def _write_rfr(folder: Path, edit: Edit | None) -> Path:
@@ -86,6 +89,23 @@ def _write_lama(folder: Path, edit: Edit | None) -> Path:
     if edit:
         edit("generator", generator)
     return lama.write_best_ckpt(folder, generator)
+
+
+def _write_migan(prefix: str, folder: Path, edit: Edit | None) -> Path:
+    variant = migan.VARIANTS[prefix]
+    state = dict(migan.official_state(variant.manifest, migan.default_seed(prefix)))
+    if edit:
+        edit("generator", state)
+    return migan.write_release(folder, state)
+
+
+def _write_mat(folder: Path, edit: Edit | None) -> Path:
+    state = dict(mat._official_state(1))
+    if edit:
+        edit("generator", state)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(state, folder / mat.RELEASED)
+    return folder
 
 
 def _ec(file: str, key: str) -> Key:
@@ -139,6 +159,24 @@ RELEASES: dict[str, Release] = {
         partial(write_for_contract, GLCIC),
         (_generator("dilation_neck.dilation_convs.3.bn.running_var"), _generator("decoder.dec3.conv.weight")),
         extra=_generator("decoder.dec7.bn.weight")),
+    "app.models.migan:MIGAN256": Release(
+        partial(_write_migan, "migan"),
+        # the fixed noise is a buffer of the release: a strict load needs it too
+        (_generator("synthesis.b64.conv2.noise_const"), _generator("encoder.b128.conv2.conv2.weight")),
+        extra=_generator("synthesis.b512.torgb.weight"), size=(256, 256)),
+    "app.models.migan:MIGAN512": Release(
+        partial(_write_migan, "migan512"),
+        (_generator("synthesis.b512.conv1.upsample.filter_const"), _generator("encoder.b512.fromrgb.weight")),
+        extra=_generator("synthesis.b1024.torgb.weight"), size=(512, 512),
+        slow=True),  # six 512 px forwards (~1.5 s each on 2 cores); the 256 px class keeps the fast lane
+    "app.models.mat:MAT": Release(
+        _write_mat,
+        # the shifted-window masks and w_avg are buffers of the release: a strict load needs them too
+        (_generator("synthesis.first_stage.tran.1.blocks.1.attn_mask"), _generator("mapping.w_avg"),
+         _generator("synthesis.dec.Dec_64x64.conv0.conv.weight")),
+        # the official partial conv keeps its all-ones kernel as a plain attribute, never in the state dict
+        extra=_generator("synthesis.first_stage.conv_first.weight_maskUpdater"), size=(512, 512),
+        slow=True),  # a 512 px forward is seconds on a CPU: batching and sizes run in the full suite
 }
 
 
@@ -157,7 +195,9 @@ def release_of(spec: ModelSpec) -> Release:
     return RELEASES[spec.entry]
 
 
-NETWORKS = [pytest.param(spec, id=spec.entry.rpartition(":")[2]) for spec in networks()]
+NETWORKS = [pytest.param(spec, id=spec.entry.rpartition(":")[2],
+                         marks=[pytest.mark.slow] if spec.entry in RELEASES and RELEASES[spec.entry].slow else [])
+            for spec in networks()]
 
 
 @cache

@@ -18,7 +18,7 @@ import torch
 from app import model_cache, registry
 from app.errors import ModelUnavailableError, WeightsError
 from app.registry import HubWeights, OfficialDownload
-from app.weights.download import check_hop, check_url
+from app.weights.download import check_hop, check_url, require_pin
 from app.weights.resolve import locate, provisioned_dir
 from tests.test_weights_hub import FILE, go_offline, hf_env, server, spec_for  # noqa: F401 - fixtures
 
@@ -163,6 +163,26 @@ def test_a_bad_download_is_refused_and_nothing_is_kept(files, hf_env, checkpoint
     folder = provisioned_dir(spec)
     assert not folder.exists() or list(folder.iterdir()) == []  # no partial download, no staging folder
     assert locate(spec).status == "remote"  # the next click tries again
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_a_release_pinned_only_by_md5_is_checked_against_it(files, hf_env, checkpoints, monkeypatch, right):  # noqa: F811
+    """MAT's release (IOPaint's GitHub asset) is published with an md5 only: the file must match it."""
+    data, state = release()
+    files.files["/releases/download/add_mat/tiny.pth"] = data
+    md5 = hashlib.md5(data if right else data + b"x", usedforsecurity=False).hexdigest()
+    spec = spec_at(monkeypatch, files.url("/releases/download/add_mat/tiny.pth"), data, sha256_prefix="", md5=md5)
+    if right:
+        assert torch.equal(model_cache.get_inpainter(spec).conv.weight, state["conv.weight"])
+    else:
+        with pytest.raises(WeightsError, match=f"does not match its pinned md5 \\(expected {md5}"):
+            model_cache.get_inpainter(spec)
+        assert locate(spec).status == "remote"
+
+
+def test_a_release_without_any_pin_is_not_downloaded():
+    with pytest.raises(WeightsError, match="neither a sha256"):
+        require_pin(OfficialDownload(url="https://github.com/x/y/releases/download/t/f.pth", file="f.pth"))
 
 
 def test_only_https_is_downloaded_except_from_loopback():

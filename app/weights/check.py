@@ -1,7 +1,7 @@
 """``python -m app weights check [ids | --all]``: fetch each model, run it, compare it with Telea, flag bad conversions.
 
 Meant for the first start on a machine with internet (a Space, an operator's server): every
-model's weights are fetched the way a first click fetches them (:func:`~app.weights.provision.obtain`),
+model's weights are fetched the way a first click fetches them (:func:`~app.model_cache.download`),
 loaded strictly, and run through :func:`app.pipeline.run` on the bundled examples (``assets/``) and
 on a few photos of the evaluation set with their ``object`` masks. Per model it prints download
 and load time, forward time, whether the output is finite and varied, and hole PSNR / GMSD next
@@ -51,8 +51,6 @@ from app.images import Photo, load_photo
 from app.masks import to_hole
 from app.registry import ModelSpec
 from app.weights import hub
-from app.weights.provision import obtain
-from app.weights.resolve import locate
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 REFERENCE = "telea"
@@ -304,14 +302,17 @@ def check(spec: ModelSpec, reference: Reference) -> Report:
 def _fetch_and_load(report: Report) -> None:
     """Download (timed) when the weights are not here, then load (timed); offline says so instead."""
     spec = report.spec
-    location = locate(spec)
+    not_here = model_cache.unavailable_here(spec)
+    if not_here:
+        raise InpaintError(not_here)
+    location = model_cache.weights_location(spec)
     if location.status in {"remote", "missing"}:
         report.offline = needs_network(spec)
         if report.offline:
             raise InpaintError(report.offline)
         started = time.perf_counter()
         try:
-            obtain(spec, location)
+            model_cache.download(spec)
         except InpaintError:
             report.offline = hub.unreachable_reason(hub.settings().endpoint)  # the Hub went away on the way
             raise

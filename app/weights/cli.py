@@ -23,14 +23,13 @@ from pathlib import Path
 
 from app import registry
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
-from app.model_cache import availability
+from app.model_cache import availability, download, weights_location
 from app.registry import MIRROR_REVISION, ModelSpec
 from app.weights import hub, pins
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.convert import CARD_NAME, convert
 from app.weights.fetch import fetch, record_first_use
 from app.weights.loader import instantiate, read_entries
-from app.weights.provision import obtain
 from app.weights.resolve import (
     SAFETENSORS_NAME,
     Location,
@@ -103,11 +102,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _neural(ids: list[str], every: bool) -> list[ModelSpec]:
     if every:
-        return list(registry.NEURAL)
+        return [spec for spec in registry.MODELS if spec.kind != "classical"]
     if not ids:
         raise ModelUnavailableError("Name at least one model id, or pass --all.")
     specs = [registry.get(model_id) for model_id in ids]
-    classical = [spec.id for spec in specs if spec.kind != "neural"]
+    classical = [spec.id for spec in specs if spec.kind == "classical"]
     if classical:
         raise ModelUnavailableError(f"{', '.join(classical)} need no weights.")
     return specs
@@ -128,7 +127,7 @@ def _list(args: argparse.Namespace) -> int:
 def _row(spec: ModelSpec) -> tuple[str, str, str, str, str]:
     if spec.kind == "classical":
         return spec.id, "built-in", "-", describe_source(spec).label, spec.licence
-    location = locate(spec)
+    location = weights_location(spec)
     status = {"remote": "first use"}.get(location.status, location.status)  # fetched when first chosen
     if not availability(spec).ok:  # the UI, the library and the API say the same
         status = "missing"
@@ -143,7 +142,7 @@ def _download(args: argparse.Namespace) -> int:
     failed = 0
     for spec in _neural(args.ids, args.all):
         try:  # progress: huggingface_hub's tqdm bars
-            paths = fetch(spec, force=True).values() if args.force and mirror(spec) else obtain(spec).paths
+            paths = fetch(spec, force=True).values() if args.force and mirror(spec) else download(spec)
         except InpaintError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1

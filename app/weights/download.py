@@ -5,12 +5,13 @@ overall deadline and stall rule as Hub downloads (:func:`app.weights.hub.within_
 request, each redirect included, must be HTTPS to the authors' host or a CDN it is known to use
 (:func:`check_hop`); a redirect anywhere else is refused before it connects. The file may not
 grow past its declared size or ``max_bytes``; then its size and sha256 (the full pin, else the
-prefix the authors put in its name) are checked. A refused file is the caller's staging
-folder to delete; nothing is kept.
+prefix the authors put in its name, else the md5 the publisher's own code checks) are checked. A
+refused file is the caller's staging folder to delete; nothing is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +29,8 @@ from app.weights.verify import sha256_of
 #: Alibaba Cloud bucket (the address OpenMMLab's own issues give for the same files).
 CDN_HOSTS: dict[str, frozenset[str]] = {
     "download.openmmlab.com": frozenset({"openmmlab.oss-accelerate.aliyuncs.com"}),
+    # GitHub release assets (MAT's weights in IOPaint's release) are served from GitHub's asset hosts.
+    "github.com": frozenset({"objects.githubusercontent.com", "release-assets.githubusercontent.com"}),
 }
 
 
@@ -96,9 +99,10 @@ def _loopback(name: str) -> bool:
 
 
 def require_pin(source: OfficialDownload) -> None:
-    if not (source.sha256 or len(source.sha256_prefix) >= 8):
-        raise WeightsError(f"{source.file} has neither a sha256 nor the 8-digit prefix of one in the registry, so "
-                           "it is not downloaded: a pickle is only opened once it is known to be the authors' file.")
+    if not (source.sha256 or len(source.sha256_prefix) >= 8 or len(source.md5) == 32):
+        raise WeightsError(f"{source.file} has neither a sha256, the 8-digit prefix of one, nor an md5 in the "
+                           "registry, so it is not downloaded: a pickle is only opened once it is known to be the "
+                           "authors' file.")
 
 
 def check_pins(source: OfficialDownload, path: Path) -> None:
@@ -107,12 +111,23 @@ def check_pins(source: OfficialDownload, path: Path) -> None:
     if source.size is not None and size != source.size:
         raise WeightsError(f"{source.file} from {host(source.url)} is {size} bytes, not the pinned {source.size}; "
                            "it was not used. Try again.")
-    actual = sha256_of(path, fresh=True)
-    expected = (source.sha256 or source.sha256_prefix).lower()
+    if not (source.sha256 or source.sha256_prefix):  # only the md5 the publisher's own code checks
+        kind, actual, expected = "md5", md5_of(path), source.md5.lower()
+    else:
+        kind, actual, expected = "sha256", sha256_of(path, fresh=True), (source.sha256 or source.sha256_prefix).lower()
     if not actual.startswith(expected):
-        raise WeightsError(f"{source.file} from {host(source.url)} does not match its pinned sha256 (expected "
+        raise WeightsError(f"{source.file} from {host(source.url)} does not match its pinned {kind} (expected "
                            f"{expected}{'' if source.sha256 else '...'}, got {actual}); it was not used. Try again, "
                            "or check where the address now leads.")
+
+
+def md5_of(path: Path) -> str:
+    """md5 of ``path``: only ever compared with a publisher's md5 pin, never trusted for anything else."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class _Capped:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from app.errors import InpaintError
 from app.registry import MODELS, ModelSpec, OfficialArchive, OfficialDownload
-from app.weights import pins
+from app.weights import hub_pipeline, pins
 from app.weights.resolve import Location, locate, mirror
 
 Kind = Literal["built-in", "disk", "mirror", "hub", "server", "drive", "none"]
@@ -62,6 +62,9 @@ def drive_release(spec: ModelSpec) -> object | None:
 def official_source(spec: ModelSpec, pinned: bool = True) -> Source | None:
     """The authors' own release the app fetches by itself, or None: from the registry and, when ``pinned``,
     with the size the deployment's pins file re-pins."""
+    pipeline = getattr(spec, "hub_pipeline", None)
+    if pipeline is not None:  # a diffusers pipeline: the authors' Hub repo, its size as declared
+        return _source("hub", pipeline.approx_mb * 1_000_000, approx=True)
     release = spec.official_archive or spec.official_download
     try:
         release = pins.official(spec) if pinned else release
@@ -87,9 +90,15 @@ def mirror_source(spec: ModelSpec) -> Source | None:
     except InpaintError:
         return None
     files = mirror(spec).files
+    kind = _mirror_kind(spec)  # someone's copy is not our conversion: its size is recorded, else unknown
     if files and all(name in first for name in files):  # each file's size as its first use recorded it
-        return _source("mirror", sum(first[name].size for name in files))
-    return _source("mirror", *_declared_bytes(spec))
+        return _source(kind, sum(first[name].size for name in files))
+    return _source(kind, *(_declared_bytes(spec) if kind == "mirror" else (None, False)))
+
+
+def _mirror_kind(spec: ModelSpec) -> Kind:
+    """A repo the registry names in full (MAT's ``Acly/MAT``) is someone's copy on the Hub, not this server's mirror."""
+    return "hub" if mirror(spec) is spec.weights and "/" in spec.weights.repo else "mirror"
 
 
 def _declared_bytes(spec: ModelSpec) -> tuple[int | None, bool]:
@@ -113,13 +122,17 @@ def describe_source(spec: ModelSpec, location: Location | None = None) -> Source
         return _source("built-in")
     if location is None:
         try:
-            location = locate(spec)
+            location = hub_pipeline.locate(spec) if spec.kind == "diffusion" else locate(spec)
         except InpaintError:
             location = None
     if location is not None and location.status == "local":
         return _source("disk", _bytes_of(location))
+    if spec.kind == "diffusion":
+        return official_source(spec)
     if location is not None and (location.status == "cached" or location.via == "mirror"):
-        return _source("mirror", _bytes_of(location)) if location.paths else mirror_source(spec) or _source("mirror")
+        if location.paths:
+            return _source(_mirror_kind(spec), _bytes_of(location))
+        return mirror_source(spec) or _source("mirror")
     return mirror_source(spec) or official_source(spec) or _source("none", *_declared_bytes(spec))
 
 
