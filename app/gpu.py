@@ -22,7 +22,7 @@ import spaces
 
 from app.model_cache import get_inpainter, run_guarded
 from app.models.base import Batch, Prediction
-from app.registry import ModelSpec
+from app.specs import ModelSpec
 
 #: Seconds ZeroGPU grants beyond the forward passes themselves: taking the GPU, moving the
 #: weights onto it, the first CUDA kernels.

@@ -19,25 +19,30 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import torch
 
-from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError
+from app.devices import DEVICE_ENV as DEVICE_ENV
+from app.devices import select_device
+from app.errors import OutOfMemoryError
 from app.models.base import Inpainter
-from app.registry import ModelSpec
-from app.weights import hub_pipeline, probe
-from app.weights.hub import Progress
+from app.specs import ModelSpec, Progress
+from app.weights import hub_pipeline
+from app.weights.availability import Availability as Availability
+from app.weights.availability import Offer as Offer
+from app.weights.availability import availability as availability
+from app.weights.availability import download as download
+from app.weights.availability import needs_download as needs_download
+from app.weights.availability import offer as offer
+from app.weights.availability import unavailable_here as unavailable_here
+from app.weights.availability import weights_location as weights_location
 from app.weights.loader import instantiate, load_state
 from app.weights.provision import obtain
-from app.weights.resolve import Location, locate
-from app.weights.sources import Source, describe_source, download_phrase
 
 MAX_LOADED_ENV = "INPAINT_MAX_LOADED_MODELS"
 MEMORY_ENV = "INPAINT_MODEL_MEMORY_MB"
-DEVICE_ENV = "INPAINT_DEVICE"
 #: Shares of the device's memory loaded weights may take by default: the rest is for activations
 #: (a GPU), and for the photos, results and other requests (the CPU's RAM).
 GPU_SHARE, CPU_SHARE = 0.5, 0.25
@@ -49,104 +54,6 @@ _registry_lock = threading.Lock()  # guards the dicts below, never held while lo
 _model_locks: dict[str, threading.Lock] = {}
 _classical: dict[str, Inpainter] = {}  # cheap, never evicted
 _neural: OrderedDict[str, Inpainter] = OrderedDict()  # LRU order: oldest first
-
-
-@dataclass(frozen=True)
-class Availability:
-    """Whether a model can run now: the one answer the UI, CLI, library and API all show."""
-
-    ok: bool
-    reason: str = ""  # for the operator: why not and what to provide, or where the weights come from
-    public: str = ""  # for a visitor of the page: one line, no server paths or commands ("" = nothing to add)
-
-
-def availability(spec: ModelSpec) -> Availability:
-    """Whether ``spec`` can run now, without loading it: its weights are on disk, or their source answered.
-
-    A source is asked at most once every few minutes (:mod:`app.weights.probe`), so a model is
-    never listed as ready only because a download is planned for it.
-    """
-    if spec.kind == "classical":
-        return Availability(True)
-    try:
-        spec.entry_class()
-    except (ImportError, AttributeError) as exc:
-        return Availability(False, f"{spec.name} is not part of this installation ({exc}).",
-                            "it is not part of this installation")
-    try:
-        location = weights_location(spec)
-    except InpaintError as exc:  # e.g. a registry entry naming a pickle on the Hub, a malformed pins file
-        return Availability(False, str(exc), "its weights are misconfigured on this server")
-    slow = unavailable_here(spec)
-    if slow:
-        return Availability(False, slow, "it needs a GPU, and this server has none")
-    silent = _silence(spec, location) if location.status == "remote" else None
-    if silent is not None:
-        return Availability(False, silent.reason, silent.public)
-    return Availability(location.status != "missing", location.reason, location.public)
-
-
-@dataclass(frozen=True)
-class Offer:
-    """How the page and ``weights list`` offer a model: ready, downloads on first use, or unavailable (and why)."""
-
-    state: Literal["ready", "download", "unavailable"]
-    source: Source  # where its weights come from (app.weights.sources), named the same everywhere
-    public: str  # one line for a visitor: "" when ready, the download's size and source, or why it cannot run
-    reason: str = ""  # the operator's detail (availability().reason): for the server log and the CLI
-
-
-def offer(spec: ModelSpec) -> Offer:
-    """:func:`availability` split into the three states a visitor sees, with the source described once."""
-    state = availability(spec)
-    try:
-        location = weights_location(spec) if spec.kind != "classical" else None
-    except InpaintError:
-        location = None
-    source = describe_source(spec, location)
-    if not state.ok:
-        return Offer("unavailable", source, state.public, state.reason)
-    if location is None or location.status != "remote":
-        return Offer("ready", source, "", state.reason)
-    if not location.public.startswith("downloads"):  # e.g. an archive already downloaded, converted on first use
-        return Offer("ready", source, location.public, state.reason)
-    return Offer("download", source, download_phrase(source), state.reason)
-
-
-def needs_download(spec: ModelSpec) -> bool:
-    """True when ``spec``'s weights must come from the Hub before it can run (decided without network)."""
-    if spec.kind == "classical":
-        return False
-    try:
-        return weights_location(spec).status == "remote"
-    except InpaintError:
-        return False  # availability() reports why it cannot run
-
-
-def download(spec: ModelSpec, progress: Progress | None = None) -> tuple[Path, ...]:
-    """Fetch ``spec``'s weights (mirror files verified, or the official archive converted) without loading them.
-
-    Returns where they are. A diffusers pipeline's files are pinned when it first loads
-    (:func:`_build_pipeline`), not here.
-    """
-    if spec.kind == "diffusion":
-        folder, lora, _ = hub_pipeline.obtain(spec, progress)
-        return (folder,) if lora is None else (folder, lora)
-    return obtain(spec, progress=progress).paths
-
-
-def unavailable_here(spec: ModelSpec) -> str:
-    """Why ``spec`` is not offered on this machine whatever its weights (a CPU where it takes minutes), or ""."""
-    return hub_pipeline.too_slow_here(spec, select_device()) if spec.kind == "diffusion" else ""
-
-
-def weights_location(spec: ModelSpec) -> Location:
-    """Where ``spec``'s weights are or would come from (no network): its network's files, or its pipeline's."""
-    return hub_pipeline.locate(spec) if spec.kind == "diffusion" else locate(spec)
-
-
-def _silence(spec: ModelSpec, location: Location) -> probe.Silence | None:
-    return hub_pipeline.silence(spec) if spec.kind == "diffusion" else probe.silence(spec, location)
 
 
 def get_inpainter(spec: ModelSpec, progress: Progress | None = None) -> Inpainter:
@@ -229,21 +136,6 @@ def weights_bytes(model: Inpainter | dict[str, torch.Tensor]) -> int:
     else:
         return 0
     return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def select_device() -> torch.device:
-    """CUDA when available, unless ``INPAINT_DEVICE`` (cpu, cuda, cuda:1, ...) says otherwise."""
-    wanted = os.environ.get(DEVICE_ENV, "").strip().lower()
-    if wanted in {"", "auto"}:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(wanted)
-    except RuntimeError as exc:
-        raise ModelUnavailableError(f"{DEVICE_ENV}={wanted!r} is not a device; use cpu, cuda or cuda:N.") from exc
-    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
-        raise ModelUnavailableError(f"{DEVICE_ENV}={wanted} but this machine has "
-                                    f"{torch.cuda.device_count()} CUDA device(s); use cpu or another index.")
-    return device
 
 
 # ------------------------------------------------------------------------------ guard

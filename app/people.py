@@ -27,9 +27,9 @@ from app import masks, model_cache, options, registry
 from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError, WeightsError
 from app.grabcut import grabcut_select
 from app.images import Photo, load_photo
-from app.registry import PretrainedSpec
 from app.segmenters import Box, get_segmenter, must_download, segmenter_spec, unavailable_reason
 from app.selection import GRABCUT, embedding_of
+from app.specs import PretrainedSpec
 from app.weights import pretrained
 from app.weights.hub import Progress
 

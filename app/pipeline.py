@@ -24,9 +24,8 @@ from app.models.base import SAMPLE_DONE, Batch, Prediction
 from app.options import MAX_SAMPLES as MAX_SAMPLES  # re-exported: callers know them from here
 from app.options import RANGES as RANGES
 from app.options import Options
-from app.registry import ModelSpec
+from app.specs import ModelSpec, Progress
 
-Progress = Callable[[float, str], None]
 OnFailure = Callable[[ModelSpec, InpaintError], None]
 #: True once nobody waits for the result any more (the client left): work stops at the next window batch.
 IsCancelled = Callable[[], bool]

@@ -4,235 +4,37 @@ Adding a model = one module with its network (a :class:`app.models.base.NeuralNe
 declaring its :class:`~app.models.base.NetworkFacts`) + one :class:`ModelSpec` below + its
 fixture test. The UI choices, the CLI's ``--model`` values, the API and the weights tooling
 are all derived from this list; nothing else names a model. A network's sizes are read
-from its class here, once, so the registry cannot disagree with the network.
+from its class here, once, so the registry cannot disagree with the network: on the first use of
+``NEURAL`` or ``MODELS``, not at import. The dataclasses these entries are written in live in
+:mod:`app.specs`, the ground floor that imports nothing of the app.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import sys
+from dataclasses import dataclass
+from typing import Any
 
 from app.errors import ModelUnavailableError
-from app.models.base import NeuralNetwork
-
-#: Hub namespace that mirrors the authors' weights (they are published on Google Drive
-#: only); whoever deploys sets it, or records each mirror in pins.json with ``weights push``.
-#: Unset, a registry mirror is not used (see :func:`app.weights.resolve.mirror`).
-HUB_NAMESPACE_ENV = "INPAINT_HUB_NAMESPACE"
-DEFAULT_HUB_NAMESPACE = "inpaint-studio"  # only named in messages while no namespace is set
-
-
-class Licence(str):
-    """A licence as users read it (the string itself, unchanged in UI, API and CLI) plus its identifier.
-
-    The identifier is what machines read (the Hub model card's ``license``), so nothing has to
-    guess it back from the display text. A ``str`` subclass so every place that shows or
-    serialises the licence keeps showing exactly the text.
-    """
-
-    id: str
-
-    def __new__(cls, text: str, id: str = "other") -> Licence:  # noqa: A002 - the field is named id
-        licence = super().__new__(cls, text)
-        licence.id = id
-        return licence
-
-    def __getnewargs__(self) -> tuple[str, str]:  # copy and pickle keep the id
-        return str(self), self.id
-
-    @property
-    def text(self) -> str:
-        return str.__str__(self)
-
-
-#: Identifier of a licence the authors did not state (the Hub card says ``other`` with this name).
-WEIGHTS_LICENCE_NOT_STATED = "weights-licence-not-stated"
-
-
-@dataclass(frozen=True)
-class HubWeights:
-    """Where our converted safetensors live on the Hugging Face Hub."""
-
-    repo: str  # repo name inside the namespace, e.g. "edgeconnect-places2"
-    revision: str  # pinned commit sha (or tag) — never a moving branch in production
-    files: dict[str, str | None]  # file name -> sha256 (None = not pinned yet)
-
-    @property
-    def repo_id(self) -> str:
-        """Full repo id; the namespace comes from ``INPAINT_HUB_NAMESPACE``."""
-        if "/" in self.repo:
-            return self.repo
-        return f"{os.environ.get(HUB_NAMESPACE_ENV) or DEFAULT_HUB_NAMESPACE}/{self.repo}"
-
-    @property
-    def where(self) -> str:
-        """``repo_id@revision``, as messages name it."""
-        return f"{self.repo_id}@{self.revision}"
-
-
-@dataclass(frozen=True)
-class OfficialArchive:
-    """The authors' own distribution on the Hub, fetched only by ``python -m app weights fetch-official``.
-
-    It holds pickled release files, so it is never loaded directly: the command extracts the
-    named members into ``checkpoints/<id>/`` and converts them to safetensors (reading them
-    with the restricted unpickler, which runs no code from the file). ``sha256`` is
-    mandatory in practice: :mod:`app.weights.archive` refuses an archive without a pin, and
-    checks ``size`` (when given) before hashing.
-    """
-
-    repo: str  # full repo id, e.g. "smartywu/big-lama"
-    file: str  # e.g. "big-lama.zip"
-    members: dict[str, str]  # path inside the archive -> official file name we expect
-    revision: str = "main"
-    sha256: str | None = None  # of the whole archive; None = unpinned, which fetch-official refuses
-    size: int | None = None  # bytes of the whole archive, checked before hashing
-    max_member_bytes: int = 2 << 30  # largest unpacked size of one named member (2 GiB)
-
-
-@dataclass(frozen=True)
-class OfficialDownload:
-    """The authors' release file on a plain HTTPS server (mmagic's download.openmmlab.com), not the Hub.
-
-    Fetched and converted on first use like an :class:`OfficialArchive` (:mod:`app.weights.provision`).
-    Until its full ``sha256`` is known and pinned (here or in pins.json), the download is held to
-    ``sha256_prefix``, the hex digits the authors put in the file name: a weak check on its own
-    (32 bits), which is why the file is only ever read with the restricted unpickler and loaded
-    strictly. A successful first download prints the full sha256 to pin.
-    """
-
-    url: str  # https://... (http only for a loopback host: the tests' server)
-    file: str  # the official file name it is saved under (one of the network's official files)
-    sha256_prefix: str = ""
-    #: The md5 the publisher's own code checks (IOPaint's for MAT), where no sha256 is published: weaker
-    #: still than the prefix, held only until a full sha256 is pinned (pins.json).
-    md5: str = ""
-    sha256: str | None = None
-    size: int | None = None  # bytes, checked before hashing when known
-    max_bytes: int = 2 << 30  # a response longer than this is cut off and refused
-
-
-@dataclass(frozen=True)
-class GoogleDriveRelease:
-    """The authors' release on Google Drive (EdgeConnect, RFR-Net, PIC): fetched and converted on first use.
-
-    Drive publishes no hash, so the first download that converts and loads strictly is pinned in
-    pins.json (``first_use``, sha256 and size) and every later one must match it
-    (:mod:`app.weights.gdrive`). ``id`` is what the authors' README links to: a folder, a zip, or
-    the release file itself (``container``; ``auto`` asks Drive whether it lists the id as a folder).
-    """
-
-    id: str  # the Drive folder or file id from the authors' README
-    #: file the network needs, as released (a path suffix inside the folder or zip) -> official name saved under;
-    #: only these are downloaded or extracted (the generators; PIC's discriminator too, it rates samples)
-    files: dict[str, str]
-    container: Literal["folder", "zip", "file", "auto"] = "auto"
-    size: int | None = None  # approximate bytes downloaded, for display only (nothing is pinned here)
-    max_bytes: int = 2 << 30  # one downloaded file past this is cut off and refused (size cap before reading)
-    max_member_bytes: int = 2 << 30  # a zip member unpacking past this is refused (as for the Hub archive)
-
-    @property
-    def where(self) -> str:
-        """How messages name the source (no server path, nothing a visitor cannot read)."""
-        return f"Google Drive {'folder' if self.container == 'folder' else 'file'} {self.id}"
-
-
-@dataclass(frozen=True)
-class HubPipeline:
-    """A ``diffusers`` pipeline published on the Hub by its authors (the diffusion remover), run through diffusers.
-
-    Every file of the repo at one commit that is JSON, plain text (tokenizer vocabularies) or
-    ``.safetensors`` is downloaded, nothing else (no pickles, no code); the commit and each file's
-    sha256 are pinned on the first download that loads (:mod:`app.weights.hub_pipeline`), unless
-    ``revision`` names a commit already. ``model_index.json`` must name ``pipeline`` and only
-    diffusers/transformers classes: no remote code is ever run.
-    """
-
-    repo: str  # full repo id, e.g. "LetsThink/RORem"
-    pipeline: str  # the diffusers class model_index.json must name, e.g. "StableDiffusionXLInpaintPipeline"
-    approx_mb: int  # download size, shown before the first use
-    revision: str = ""  # 40-hex commit; "" = the default branch's commit at the first download, then pinned
-    #: A LoRA fused into the UNet at load (RORem's LCM LoRA for 4-step sampling), from the authors' Drive.
-    lora: GoogleDriveRelease | None = None
-    lora_file: str = ""  # the name the LoRA is saved under (a .safetensors file)
-
-
-@dataclass(frozen=True)
-class Card:
-    """Facts for the model card and the UI's licence line."""
-
-    authors: str = ""
-    paper: str = ""
-    source: str = ""
-    weights_source: str = ""  # where the authors publish the official files
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    id: str
-    name: str
-    kind: Literal["classical", "neural", "diffusion"]
-    #: ``"module:Class"`` implementing :class:`~app.models.base.Inpainter`.
-    entry: str
-    #: Display text + identifier; a plain string is accepted (identifier ``other``).
-    licence: Licence
-    #: Side of the square the model was trained at; None = works at any size.
-    native_size: int | None = None
-    #: Largest crop side fed to the model; larger crops are resized down to it.
-    #: Defaults to ``native_size`` (models like LaMa can take more).
-    max_size: int | None = None
-    size_multiple: int = 1
-    #: Smallest crop side the model takes (:attr:`~app.models.base.NetworkFacts.least_side`).
-    least_side: int = 1
-    #: Most crops per forward pass; bounds memory when a photo has many holes.
-    max_batch: int = 8
-    diverse: bool = False  # gives several different samples per input
-    #: Stroke maps the user can draw to steer the model, e.g. ("edges",) for EdgeConnect.
-    guides: tuple[str, ...] = ()
-    description: str = ""
-    kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the entry class
-    weights: HubWeights | None = None
-    official_archive: OfficialArchive | None = None
-    official_download: OfficialDownload | None = None
-    official_drive: GoogleDriveRelease | None = None
-    hub_pipeline: HubPipeline | None = None  # kind "diffusion": the diffusers pipeline it runs
-    #: ZeroGPU seconds per crop and sample at 256x256 (scaled by area; :func:`app.gpu.gpu_seconds`).
-    gpu_seconds_per_crop: float = 0.5
-    #: Seconds one 512x512 fill takes on a CPU, measured (docs/benchmarks): a model that needs minutes
-    #: there is offered only where a GPU is (or ``INPAINT_SLOW_ON_CPU=1``). None = fine on any CPU.
-    cpu_seconds_512: float | None = None
-    card: Card = field(default_factory=Card)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.licence, Licence):
-            object.__setattr__(self, "licence", Licence(self.licence))
-
-    @property
-    def crop_limit(self) -> int | None:
-        return self.max_size or self.native_size
-
-    def entry_class(self) -> type:
-        return _import_entry(self.entry)
-
-    def network(self) -> type[NeuralNetwork]:
-        """The neural network class of this spec, checked to implement the contract the loader relies on."""
-        cls = self.entry_class()
-        if not (isinstance(cls, type) and issubclass(cls, NeuralNetwork)):
-            raise ModelUnavailableError(f"{self.name}: {self.entry} is not a NeuralNetwork (app.models.base), "
-                                        "so it cannot be loaded from weights.")
-        return cls
-
-
-def _import_entry(entry: str) -> type:
-    module, _, name = entry.partition(":")
-    return getattr(importlib.import_module(module), name)
+from app.specs import HUB_NAMESPACE_ENV as HUB_NAMESPACE_ENV  # read as registry.HUB_NAMESPACE_ENV too
+from app.specs import (
+    WEIGHTS_LICENCE_NOT_STATED,
+    Card,
+    GoogleDriveRelease,
+    HubPipeline,
+    HubWeights,
+    Licence,
+    ModelSpec,
+    OfficialArchive,
+    OfficialDownload,
+    PretrainedSpec,
+    import_entry,
+)
 
 
 def _neural(entry: str, **fields: Any) -> ModelSpec:
     """A neural spec whose sizes come from its network's :class:`NetworkFacts` (declared once, on the class)."""
-    facts = _import_entry(entry).FACTS
+    facts = import_entry(entry).FACTS
     return ModelSpec(kind="neural", entry=entry, native_size=facts.native_size, max_size=facts.max_size,
                      size_multiple=facts.size_multiple, least_side=facts.least_side or facts.size_multiple,
                      **fields)
@@ -450,60 +252,63 @@ def _mmagic(net: str, dataset: str, file: str) -> ModelSpec:
     )
 
 
-NEURAL: tuple[ModelSpec, ...] = (
-    # MI-GAN first: the model a CPU-only server offers first for everyday objects (fast: docs/benchmarks).
-    _migan("migan-places2", "MI-GAN (Places2, 256 px)", "MIGAN256", "migan_256_places2.pt",
-           "A small, fast modern GAN (Picsart, 2023) for everyday objects, quick even on a CPU; works at 256 px."),
-    _migan("migan-places2-512", "MI-GAN (Places2, 512 px)", "MIGAN512", "migan_512_places2.pt",
-           "The same fast GAN working at 512 px: more detail in larger holes, at about twice the time of the 256 px "
-           "one."),
-    _migan("migan-ffhq", "MI-GAN (FFHQ faces, 256 px)", "MIGAN256", "migan_256_ffhq.pt",
-           "The fast GAN trained on faces: for portraits (remove glasses, blemishes, hands); works at 256 px."),
-    _edgeconnect("places2", "Places2", default=True),
-    _edgeconnect("celeba", "CelebA faces"),
-    _edgeconnect("psv", "Paris StreetView"),
-    _rfr("psv", "Paris StreetView"),
-    _rfr("celeba", "CelebA faces"),
-    _pic("places2", "Places2"),
-    _pic("celebahq", "CelebA-HQ faces"),
-    _pic("psv", "Paris StreetView"),
-    _pic("imagenet", "ImageNet"),
-    _neural(
-        "app.models.lama:BigLaMa", id="lama", name="LaMa (big-lama)", licence=Licence("Apache-2.0", "apache-2.0"),
-        description="Fourier convolutions see the whole crop: the strongest eraser of large objects.",
-        weights=_mirror("big-lama"), card=_LAMA,
-        # sha256 and size of smartywu/big-lama's big-lama.zip as three independent public pins
-        # give them (consistent with the 381 MB in ../shared/reference/MODELS.md).
-        official_archive=OfficialArchive(repo="smartywu/big-lama", file="big-lama.zip",
-                                         members={"big-lama/models/best.ckpt": "best.ckpt"},
-                                         sha256="d7161bba4d68b438f9fa7f09dcb750a223804c300c68d214a5e0be16251fba8d",
-                                         size=381_428_720),
-    ),
-    _mmagic("deepfillv1", "places2", "deepfillv1_256x256_8x2_places_20200619-c00a0e21.pth"),
-    _mmagic("deepfillv1", "celeba", "deepfillv1_256x256_4x4_celeba_20200619-dd51a855.pth"),
-    _mmagic("deepfillv2", "places2", "deepfillv2_256x256_8x2_places_20200619-10d15793.pth"),
-    _mmagic("deepfillv2", "celeba", "deepfillv2_256x256_8x2_celeba_20200619-c96e5f12.pth"),
-    _mmagic("pconv", "places2", "pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth"),
-    _mmagic("pconv", "celeba", "pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth"),
-    _mmagic("glcic", "places2", "gl_256x256_8x12_places_20200619-52a040a8.pth"),
-    _mmagic("glcic", "celeba", "gl_256x256_8x12_celeba_20200619-5af0493f.pth"),
-    _neural(
-        "app.models.mat:MAT", id="mat-places512", name="MAT (Places512)", licence=_NC, diverse=True,
-        description="Mask-aware transformer for large holes: several different plausible fills per hole (512 px).",
-        max_batch=2,  # ~1 GB of activations per 512 px crop on a CPU
-        # The authors publish only code-carrying network pickles (OneDrive), which are never loaded. Two plain state
-        # dicts with the official key names: Acly/MAT's float16 safetensors on the Hub (used by comfyui-inpaint-nodes;
-        # its sha256 as a public Nix pin records it; "main": the file is held to that sha256 whatever the branch does)
-        # comes first (no pickle, half the download); IOPaint's float32 release, held to the md5 IOPaint's code
-        # checks, is what `weights fetch-official`-style setups and a deployment without that mirror use.
-        weights=HubWeights(repo="Acly/MAT", revision="main", files={
-            "MAT_Places512_G_fp16.safetensors": "309dd6ce6e04034dc4b6b15c7bd2a4844d158e03eb2a139e0eca6b366e40c0de"}),
-        card=_MAT,
-        official_download=OfficialDownload(
-            url="https://github.com/Sanster/models/releases/download/add_mat/Places_512_FullData_G.pth",
-            file="Places_512_FullData_G.pth", md5="8ca927835fa3f5e21d65ffcb165377ed"),
-    ),
-)
+def _neural_catalogue() -> tuple[ModelSpec, ...]:
+    """The neural models, in the order the page lists them (built on first use: see :func:`__getattr__`)."""
+    return (
+        # MI-GAN first: the model a CPU-only server offers first for everyday objects (fast: docs/benchmarks).
+        _migan("migan-places2", "MI-GAN (Places2, 256 px)", "MIGAN256", "migan_256_places2.pt",
+               "A small, fast modern GAN (Picsart, 2023) for everyday objects, quick even on a CPU; works at "
+               "256 px."),
+        _migan("migan-places2-512", "MI-GAN (Places2, 512 px)", "MIGAN512", "migan_512_places2.pt",
+               "The same fast GAN working at 512 px: more detail in larger holes, at about twice the time of the "
+               "256 px one."),
+        _migan("migan-ffhq", "MI-GAN (FFHQ faces, 256 px)", "MIGAN256", "migan_256_ffhq.pt",
+               "The fast GAN trained on faces: for portraits (remove glasses, blemishes, hands); works at 256 px."),
+        _edgeconnect("places2", "Places2", default=True),
+        _edgeconnect("celeba", "CelebA faces"),
+        _edgeconnect("psv", "Paris StreetView"),
+        _rfr("psv", "Paris StreetView"),
+        _rfr("celeba", "CelebA faces"),
+        _pic("places2", "Places2"),
+        _pic("celebahq", "CelebA-HQ faces"),
+        _pic("psv", "Paris StreetView"),
+        _pic("imagenet", "ImageNet"),
+        _neural(
+            "app.models.lama:BigLaMa", id="lama", name="LaMa (big-lama)", licence=Licence("Apache-2.0", "apache-2.0"),
+            description="Fourier convolutions see the whole crop: the strongest eraser of large objects.",
+            weights=_mirror("big-lama"), card=_LAMA,
+            # sha256 and size of smartywu/big-lama's big-lama.zip as three independent public pins
+            # give them (consistent with the 381 MB in ../shared/reference/MODELS.md).
+            official_archive=OfficialArchive(repo="smartywu/big-lama", file="big-lama.zip",
+                                             members={"big-lama/models/best.ckpt": "best.ckpt"},
+                                             sha256="d7161bba4d68b438f9fa7f09dcb750a223804c300c68d214a5e0be16251fba8d",
+                                             size=381_428_720),
+        ),
+        _mmagic("deepfillv1", "places2", "deepfillv1_256x256_8x2_places_20200619-c00a0e21.pth"),
+        _mmagic("deepfillv1", "celeba", "deepfillv1_256x256_4x4_celeba_20200619-dd51a855.pth"),
+        _mmagic("deepfillv2", "places2", "deepfillv2_256x256_8x2_places_20200619-10d15793.pth"),
+        _mmagic("deepfillv2", "celeba", "deepfillv2_256x256_8x2_celeba_20200619-c96e5f12.pth"),
+        _mmagic("pconv", "places2", "pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth"),
+        _mmagic("pconv", "celeba", "pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth"),
+        _mmagic("glcic", "places2", "gl_256x256_8x12_places_20200619-52a040a8.pth"),
+        _mmagic("glcic", "celeba", "gl_256x256_8x12_celeba_20200619-5af0493f.pth"),
+        _neural(
+            "app.models.mat:MAT", id="mat-places512", name="MAT (Places512)", licence=_NC, diverse=True,
+            description="Mask-aware transformer for large holes: several different plausible fills per hole (512 px).",
+            max_batch=2,  # ~1 GB of activations per 512 px crop on a CPU
+            # The authors publish only network pickles that carry code (OneDrive): never loaded. Two plain state dicts
+            # have the official key names: Acly/MAT's float16 safetensors on the Hub (comfyui-inpaint-nodes' source;
+            # sha256 from a public Nix pin; at "main", held to that sha256 whatever the branch does) is fetched on
+            # first use (no pickle, half the download); IOPaint's float32 release (md5 as IOPaint checks it) is the
+            # file to put in checkpoints/ for float32 weights.
+            weights=HubWeights(repo="Acly/MAT", revision="main", files={"MAT_Places512_G_fp16.safetensors":
+                               "309dd6ce6e04034dc4b6b15c7bd2a4844d158e03eb2a139e0eca6b366e40c0de"}),
+            card=_MAT,
+            official_download=OfficialDownload(
+                url="https://github.com/Sanster/models/releases/download/add_mat/Places_512_FullData_G.pth",
+                file="Places_512_FullData_G.pth", md5="8ca927835fa3f5e21d65ffcb165377ed"),
+        ),
+    )
 
 #: RORem's LCM LoRA (4-step sampling) in the authors' "RORem-LCM" Drive folder (README, "Run RORem-4S"),
 #: under the name diffusers' ``save_lora_weights`` gives it.
@@ -536,60 +341,36 @@ DIFFUSION: tuple[ModelSpec, ...] = (
     ),
 )
 
-MODELS = CLASSICAL + NEURAL + DIFFUSION
+
+
+def __getattr__(name: str) -> tuple[ModelSpec, ...]:
+    """``NEURAL`` and ``MODELS``, built on first use: a network's sizes are read from its class, which imports
+    torch and the network's module, so ``import app.registry`` alone stays light (specs, CLI help, tooling)."""
+    if name not in ("NEURAL", "MODELS"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = sys.modules[__name__]
+    if "NEURAL" not in module.__dict__:
+        module.NEURAL = _neural_catalogue()
+    if "MODELS" not in module.__dict__:
+        module.MODELS = CLASSICAL + module.NEURAL + DIFFUSION
+    return module.__dict__[name]
 
 DEFAULT_MODELS: tuple[str, ...] = ("telea", "patchmatch")
 
 
 def get(model_id: str) -> ModelSpec:
     """The spec of ``model_id``, or an error listing the valid ids."""
-    for spec in MODELS:
+    for spec in __getattr__("MODELS"):
         if spec.id == model_id:
             return spec
     raise ModelUnavailableError(f"Unknown model '{model_id}'. Choose from: {', '.join(ids())}.")
 
 
 def ids() -> list[str]:
-    return [spec.id for spec in MODELS]
+    return [spec.id for spec in __getattr__("MODELS")]
 
 
 # ------------------------------------------------------------ click to select, find people
-
-
-@dataclass(frozen=True)
-class PretrainedSpec:
-    """A ``transformers`` model the studio runs besides the inpainters: a segmenter or the person detector.
-
-    Loaded through the same weights machinery as the inpainters (:mod:`app.weights.pretrained`:
-    ``checkpoints/<id>/`` first, then the Hugging Face cache at the pinned revision, then a
-    download of exactly ``weights.files``) and kept by the same model cache. Only
-    ``config.json`` and ``.safetensors`` files are ever fetched, the class is named here (never
-    ``trust_remote_code``) and ``config.json`` must declare ``model_type``.
-
-    ``weights.revision`` is a 40-hex commit of the authors' repo, or "" while none is known:
-    then the first download pins the commit the repo's default branch is at (every file fetched at
-    that commit, never at the moving branch), once the files load strictly, in pins.json's
-    ``first_use`` record with each file's sha256 and size; every later use fetches that commit and
-    must match those hashes. A file given without a sha256 is pinned on first use the same way. The
-    operator may record a commit instead (``{"<id>": {"mirror": {"repo_id": ..., "revision": ...,
-    "files": {...}}}}``, the record ``weights push`` writes for mirrors), which wins over the commit
-    given here.
-    """
-
-    id: str
-    name: str
-    task: Literal["segment", "detect"]
-    architecture: str  # the transformers class, e.g. "Sam2Model"
-    model_type: str  # what its config.json must say, e.g. "sam2"
-    weights: HubWeights
-    licence: Licence
-    approx_mb: int  # download size: parameters x 4 bytes (float32 safetensors), see docs/benchmarks
-    description: str = ""
-    card: Card = field(default_factory=Card)
-    kind: str = "pretrained"  # the model cache keeps these with the neural inpainters (LRU, memory budget)
-    #: Other ``model_type``s the published config.json may declare for the same weights: SAM 2.1's
-    #: repos say ``sam2_video`` (one checkpoint for both the image and the video model).
-    published_types: tuple[str, ...] = ()
 
 
 _PRETRAINED_FILES = {"config.json": None, "model.safetensors": None}

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import gradio as gr
 import numpy as np
@@ -40,7 +40,22 @@ _writes: dict[str, Future] = {}
 #: Two threads encode the page's previews: OpenCV and libwebp release the GIL, the machines have two cores or more.
 _encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="previews")
 
-Run = dict[str, Any]  # see present(): the page's state of one run (JSON-able: Gradio keeps it per session)
+class Run(TypedDict, total=False):
+    """The page's state of one run (JSON-able: Gradio keeps it per session). :func:`present` makes it.
+
+    The first four are always there (API callers get only these); the rest when the page shows the run.
+    """
+
+    folder: str  # where this run's files live (the session's output folder)
+    files: list[str]  # one full-resolution PNG per result, in the results' order
+    labels: list[str]  # each result's caption (model, sample)
+    size: list[int]  # the photo's (width, height)
+    slides: list[str]  # before/after previews: the original first, then one per result
+    maps: list[tuple[str, str]]  # side outputs (e.g. EdgeConnect's edges) as (preview, caption)
+    tiles: dict[str, list[tuple[str, str]]]  # per view ("all holes together", "each hole"): (tile, caption)
+    picks: dict[str, list[int | None]]  # per view: which result each tile shows (None: the original)
+    columns: dict[str, int]  # per view: tiles per row
+    regions: int  # how many separate holes the run filled
 
 
 def present(photo: Photo, results: list[pipeline.Result], changed: np.ndarray | None = None, session: str = "",
@@ -59,8 +74,7 @@ def present(photo: Photo, results: list[pipeline.Result], changed: np.ndarray | 
     folder = output_folder(session)
     try:
         files = [str(folder / f"{r.name}.png") for r in results]
-        run: Run = {"folder": str(folder), "files": files, "labels": [r.label for r in results],
-                    "size": list(photo.size)}
+        run = Run(folder=str(folder), files=files, labels=[r.label for r in results], size=list(photo.size))
         labels = None
         if changed is not None:
             labels, previews = _previews(photo, results, changed, folder)

@@ -26,7 +26,8 @@ import torch
 
 from app import model_cache, registry
 from app.errors import InpaintError, ModelUnavailableError
-from app.registry import SEGMENTERS, PretrainedSpec
+from app.registry import SEGMENTERS
+from app.specs import PretrainedSpec
 from app.weights import pretrained
 from app.weights.hub import Progress
 

@@ -27,7 +27,7 @@ from PIL import Image
 from app import options, people, registry, results, select_lane, selection
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.images import load_photo
-from app.registry import PretrainedSpec
+from app.specs import PretrainedSpec
 from app.weights import pretrained
 
 log = logging.getLogger(__name__)

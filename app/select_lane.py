@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
 from app.errors import InpaintError
-from app.registry import PretrainedSpec
 from app.segmenters import must_download
+from app.specs import PretrainedSpec
 from app.weights import pretrained
 from app.weights.hub import Progress
 from app.workers import DOWNLOADS, INFERENCE_SLOTS, Lane

@@ -1,6 +1,6 @@
 """``python -m app weights check``: fetch, load, run, compare with Telea, flag bad conversions.
 
-The releases are served by the loopback HTTPS-file server of :mod:`tests.test_official_download`
+The releases are served by the loopback HTTPS-file server of :mod:`tests.file_server` (the ``files`` fixture)
 (as download.openmmlab.com serves mmagic's) and go through the real path: download, sha256 prefix,
 restricted unpickler, strict load, safetensors, the pipeline. The network, :class:`FillNet`, fills a
 hole sensibly with its released weights (colours diffused from around the hole, then a 1x1 channel
@@ -19,15 +19,15 @@ import torch
 from torch import nn
 
 from app import registry
+from app import weights_check as check
 from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
-from app.registry import HubWeights, Licence, OfficialDownload
-from app.weights import check
+from app.specs import HubWeights, Licence, OfficialDownload
 from app.weights.cli import main
 from app.weights.official import OfficialFile
 from benchmarks import common
-from tests.conftest import EVALSET
-from tests.test_official_download import Files, files  # noqa: F401 - fixture
-from tests.test_weights_hub import go_offline, hf_env, server  # noqa: F401 - fixtures
+from tests.file_server import Files
+from tests.hub_weights import go_offline
+from tests.paths import EVALSET
 
 IDENTITY = torch.eye(3)[:, :, None, None]
 
@@ -76,7 +76,7 @@ RELEASES = {  # model id -> the converted weights it serves
 }
 
 
-def serve(files: Files, monkeypatch: pytest.MonkeyPatch, ids: list[str]) -> list[registry.ModelSpec]:  # noqa: F811
+def serve(files: Files, monkeypatch: pytest.MonkeyPatch, ids: list[str]) -> list[registry.ModelSpec]:
     """Register a FillNet model per id whose only source is its release on ``files``; also as ``registry.NEURAL``."""
     specs = []
     for model_id in ids:
@@ -108,7 +108,7 @@ def lines_of(out: str) -> dict[str, str]:
     return found
 
 
-def test_a_good_release_passes_and_swapped_channels_are_flagged(files, hf_env, checkpoints,  # noqa: F811
+def test_a_good_release_passes_and_swapped_channels_are_flagged(files, hf_env, checkpoints,
                                                                 monkeypatch, capsys):
     serve(files, monkeypatch, ["fill-good", "fill-swapped"])
     assert main(["check", "fill-good", "fill-swapped", "--photos", "1"]) == 1  # one is suspect
@@ -128,7 +128,7 @@ def test_a_good_release_passes_and_swapped_channels_are_flagged(files, hf_env, c
     assert "weights already here" in capsys.readouterr().out and len(files.gets) == 2
 
 
-def test_the_benchmarks_measure_what_the_check_fetched(files, hf_env, checkpoints, monkeypatch, capsys):  # noqa: F811
+def test_the_benchmarks_measure_what_the_check_fetched(files, hf_env, checkpoints, monkeypatch, capsys):
     serve(files, monkeypatch, ["fill-good"])
     before = common.select_models()
     assert "fill-good" in before.skipped and "weights check fill-good" in before.skipped["fill-good"]
@@ -137,7 +137,7 @@ def test_the_benchmarks_measure_what_the_check_fetched(files, hf_env, checkpoint
     assert "fill-good" in [spec.id for spec in after.models] and "converted from" in after.weights["fill-good"]
 
 
-def test_all_lists_every_model_a_range_mistake_and_a_failed_strict_load(files, hf_env, checkpoints,  # noqa: F811
+def test_all_lists_every_model_a_range_mistake_and_a_failed_strict_load(files, hf_env, checkpoints,
                                                                         monkeypatch, capsys):
     serve(files, monkeypatch, ["fill-range", "fill-prefix"])
     assert main(["check", "--all", "--photos", "1"]) == 1
@@ -148,7 +148,7 @@ def test_all_lists_every_model_a_range_mistake_and_a_failed_strict_load(files, h
     assert report["fill-prefix"].startswith("fill-prefix: FAILED") and "generator.mix.weight" in report["fill-prefix"]
 
 
-def test_offline_it_says_it_needs_the_network(files, hf_env, checkpoints, monkeypatch, capsys):  # noqa: F811
+def test_offline_it_says_it_needs_the_network(files, hf_env, checkpoints, monkeypatch, capsys):
     serve(files, monkeypatch, ["fill-good", "fill-swapped"])
     go_offline(monkeypatch)
     assert main(["check", "--all"]) == 1
@@ -158,7 +158,7 @@ def test_offline_it_says_it_needs_the_network(files, hf_env, checkpoints, monkey
     assert files.gets == []
 
 
-def test_with_the_authors_server_down_it_says_it_needs_the_network(files, hf_env, checkpoints,  # noqa: F811
+def test_with_the_authors_server_down_it_says_it_needs_the_network(files, hf_env, checkpoints,
                                                                    monkeypatch, capsys):
     serve(files, monkeypatch, ["fill-good"])
     files.shutdown()
@@ -190,14 +190,14 @@ def test_classical_fills_pass_and_each_conversion_mistake_is_named():
 
 
 @pytest.mark.slow  # draws 51 M synthetic values, converts a 200 MB checkpoint and runs LaMa on the CPU
-def test_lama_from_its_hub_archive_is_fetched_run_and_then_benchmarked(server, hf_env, checkpoints,  # noqa: F811
+def test_lama_from_its_hub_archive_is_fetched_run_and_then_benchmarked(server, hf_env, checkpoints,
                                                                        pins_file, tmp_path, capsys):
     """The registry's own LaMa, its big-lama.zip (synthetic weights, the release layout) served by the loopback
     Hub: fetched, converted, loaded and run by the check, then picked by the benchmarks without any download."""
     import json
     import zipfile
 
-    from tests.test_lama_reference import default_seed, generator_state, write_best_ckpt
+    from tests.releases.lama import default_seed, generator_state, write_best_ckpt
 
     folder = write_best_ckpt(tmp_path / "release" / "models", generator_state(default_seed()))
     with zipfile.ZipFile(tmp_path / "big-lama.zip", "w") as bundle:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from app.weights.official import OfficialFile
+    from app.specs import OfficialFile
 
 #: ``INPAINT_HALF=0`` (or false/no/off) keeps every network in float32 on CUDA too; default on.
 #: Read at each call, like the other ``INPAINT_*`` limits, so a Space's setting applies without a rebuild.

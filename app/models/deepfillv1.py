@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from app.models.base import NetworkFacts, NeuralNetwork, float32_region
 from app.models.mmagic import MmagicInpainter
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 SIZE_MULTIPLE = 8
 LEAST_SIDE = 72  # H/4 must exceed the reflection padding (16) of the last dilated convolution

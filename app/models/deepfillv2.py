@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from app.models.base import NetworkFacts
 from app.models.deepfillv1 import LEAST_SIDE, SIZE_MULTIPLE, ConvBlock, DeepFillV1
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 CHANNEL_FACTOR = 0.75
 

@@ -28,7 +28,7 @@ from skimage.feature import canny
 from torch import Tensor, nn
 
 from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction, float32_region
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 #: H and W must be multiples of this (two stride-2 convolutions, two x2 deconvolutions).
 SIZE_MULTIPLE = 4

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from app.models.base import NetworkFacts, NeuralNetwork
 from app.models.mmagic import MmagicInpainter
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 SIZE_MULTIPLE = 4  # two stride-2 convs undone by two stride-2 transposed convs, no skips to pad
 WIDTH = 256  # channels at H/4 (encoder output, neck, first decoder convs)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 #: Released hyper-parameters (``configs/training/big-lama.yaml``, generator section).
 WIDTH = 64  # ngf: channels after the stem

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction, sample_done
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 RESOLUTION = 512  # the released generator's img_resolution (its only size)
 Z_DIM = 512

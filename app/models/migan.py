@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from app.errors import CropSizeError
 from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 CH_BASE = 32768
 CH_MAX = 512

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from app.models.base import NetworkFacts, NeuralNetwork, float32_region
 from app.models.mmagic import MmagicInpainter
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 EPS = 1e-8  # ``PartialConv2d(eps=1e-8)``: keeps the ratio finite where a window saw nothing
 STAGES = 7  # stride-2 encoder stages, each undone by one x2 decoder stage

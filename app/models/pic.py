@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from app.errors import WeightsError
 from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction, float32_region, sample_done, widen
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 # Released hyper-parameters (model/pluralistic_model.py of the official repository).
 Z_CHANNELS = 128  # z_nc

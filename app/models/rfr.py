@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction, float32_region, widen
-from app.weights.official import OfficialFile
+from app.specs import OfficialFile
 
 RECURRENCES = 6  # the released model reasons six times (fixed by training, not a knob)
 SIZE_MULTIPLE = 16  # stride-2 Pconv1 + three stride-2 encoder stages with skip concatenations

@@ -1,0 +1,31 @@
+"""Weights: from a model's spec to its files, checked and loaded. The rest of the app uses only these names.
+
+* :func:`availability` / :func:`offer` — whether a model can run here and how the page offers it;
+  :func:`needs_download`, :func:`weights_location` — where its weights are (no network, no loading);
+* :func:`download` — fetch them (verified, converted or pinned) without loading;
+* :func:`obtain` + :func:`load_state` + :func:`instantiate` — the model cache's one way from a spec to a
+  loaded network (:mod:`app.model_cache`); :mod:`app.weights.hub_pipeline` does the same for a diffusers
+  pipeline;
+* :func:`describe_source` — where the weights come from, in words.
+
+Everything else in this package (hub I/O, pins, Drive, pickle scanning...) is how those answers are made.
+Names are imported on first use, so importing one module of the package does not import them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_FACE = {
+    "Availability": "availability", "Offer": "availability", "availability": "availability", "offer": "availability",
+    "needs_download": "availability", "weights_location": "availability", "download": "availability",
+    "unavailable_here": "availability", "obtain": "provision", "load_state": "loader", "instantiate": "loader",
+    "describe_source": "sources",
+}
+__all__ = sorted(_FACE)
+
+
+def __getattr__(name: str):
+    if name not in _FACE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_FACE[name]}"), name)

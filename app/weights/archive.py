@@ -33,7 +33,7 @@ from pathlib import Path
 from huggingface_hub import hf_hub_download
 
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import ModelSpec, OfficialArchive
+from app.specs import ModelSpec, OfficialArchive
 from app.weights import hub, pins
 from app.weights.resolve import local_dir
 from app.weights.verify import sha256_of

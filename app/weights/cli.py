@@ -23,10 +23,11 @@ from pathlib import Path
 
 from app import registry
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
-from app.model_cache import availability, download, weights_location
-from app.registry import MIRROR_REVISION, ModelSpec
+from app.registry import MIRROR_REVISION
+from app.specs import ModelSpec
 from app.weights import hub, pins
 from app.weights.archive import extract_members, fetch_archive
+from app.weights.availability import availability, download, weights_location
 from app.weights.convert import CARD_NAME, convert
 from app.weights.fetch import fetch, record_first_use
 from app.weights.loader import instantiate, read_entries
@@ -265,8 +266,8 @@ def _verify_local(spec: ModelSpec, location: Location) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    """Fetch, load and run each model, and compare its fills with Telea's (see :mod:`app.weights.check`)."""
-    from app.weights import check  # imports the benchmark's metrics: only for this command
+    """Fetch, load and run each model, and compare its fills with Telea's (see :mod:`app.weights_check`)."""
+    from app import weights_check as check  # runs the whole pipeline: a command above the weights package
     from benchmarks.common import evalset_dir
 
     return check.run(_neural(args.ids, args.all), evalset_dir(args.evalset), args.photos)

@@ -18,7 +18,8 @@ from huggingface_hub import ModelCardData
 from safetensors.torch import save_file
 
 from app.errors import WeightsError
-from app.registry import MIRROR_REVISION, WEIGHTS_LICENCE_NOT_STATED, ModelSpec
+from app.registry import MIRROR_REVISION
+from app.specs import WEIGHTS_LICENCE_NOT_STATED, ModelSpec
 from app.weights.loader import SAFETENSORS_NAME, instantiate
 from app.weights.official import read_official
 from app.weights.resolve import declared_official_files

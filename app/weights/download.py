@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from huggingface_hub.file_download import http_get
 
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import OfficialDownload
+from app.specs import OfficialDownload
 from app.weights import hub
 from app.weights.verify import sha256_of
 

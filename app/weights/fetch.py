@@ -25,7 +25,7 @@ from huggingface_hub.errors import (
 )
 
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import HUB_NAMESPACE_ENV, ModelSpec
+from app.specs import HUB_NAMESPACE_ENV, ModelSpec
 from app.weights import hub, pins
 from app.weights.resolve import cached_paths, hub_file, hub_files, mirror, missing_message, where, why_no_download
 from app.weights.strict import load_strict

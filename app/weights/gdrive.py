@@ -37,7 +37,7 @@ import requests
 from gdown.exceptions import DownloadError, FileURLRetrievalError
 
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import GoogleDriveRelease, ModelSpec
+from app.specs import GoogleDriveRelease, ModelSpec
 from app.weights import hub, pins
 from app.weights.archive import extract_named
 from app.weights.verify import sha256_of

@@ -56,8 +56,8 @@ from huggingface_hub.utils._http import default_client_factory  # not re-exporte
 from tqdm.auto import tqdm
 
 from app.errors import WeightsError
+from app.specs import Progress as Progress  # the one progress type, also read as hub.Progress
 
-Progress = Callable[[float, str], None]
 T = TypeVar("T")
 
 #: After a failed connection, availability() says "unreachable" for this long instead of

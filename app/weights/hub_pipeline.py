@@ -45,7 +45,7 @@ from huggingface_hub.errors import (
 )
 
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import HubPipeline, ModelSpec
+from app.specs import HubPipeline, ModelSpec
 from app.weights import gdrive, hub, pins, probe
 from app.weights.fetch import discard
 from app.weights.resolve import Location, checkpoints_root, provisioned_dir

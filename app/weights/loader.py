@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import ModelSpec
+from app.specs import ModelSpec
 from app.weights import hub
 from app.weights.fetch import fetch
 from app.weights.official import read_official_file

@@ -42,7 +42,6 @@ import functools
 import pickle
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -52,38 +51,13 @@ import torch
 import torch.serialization as torch_serialization
 
 from app.errors import WeightsError
+from app.specs import OfficialFile
 from app.weights.pickle_scan import LATIN1, Refusal, Unreadable, scan_checkpoint, shown
 
 try:
     from numpy._core import multiarray as _multiarray  # numpy 2
 except ImportError:  # numpy 1
     from numpy.core import multiarray as _multiarray
-
-
-@dataclass(frozen=True)
-class OfficialFile:
-    """One released file and how its tensors map onto our network."""
-
-    name: str  # file name as released, e.g. "EdgeModel_gen.pth"
-    component: str  # our submodule it fills, e.g. "edge" ("" = the root module)
-    container: str | None = None  # key of the state_dict inside the saved dict, None = bare
-    prefix: str = ""  # prefix to strip from every key, e.g. "module." or "generator."
-    # True: keys without ``prefix`` belong to other networks and are ignored (LaMa's
-    # Lightning checkpoint holds the discriminator and losses too). False: ``prefix``
-    # is optional (files saved with or without DataParallel both load).
-    only_prefixed: bool = False
-    # Model-specific renaming of an official key; return None to drop the key
-    # (e.g. PIC's aliased duplicates). Applied after the prefix is stripped.
-    rename: Callable[[str, Mapping[str, torch.Tensor]], str | None] | None = None
-    required: bool = True
-    aliases: tuple[str, ...] = ()  # other names the same file is known under (e.g. per dataset)
-
-    def find(self, folder: Path) -> Path | None:
-        """The file in ``folder`` under its name or one of its aliases."""
-        for name in (self.name, *self.aliases):
-            if (folder / name).is_file():
-                return folder / name
-        return None
 
 
 # ------------------------------------------------------------------ what a pickle may name

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import WeightsError
-from app.registry import HubWeights, ModelSpec, OfficialArchive, OfficialDownload
+from app.specs import HubWeights, ModelSpec, OfficialArchive, OfficialDownload
 
 PINS_ENV = "INPAINT_PINS"
 

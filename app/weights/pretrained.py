@@ -43,7 +43,7 @@ from huggingface_hub.errors import (
 )
 
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import HubWeights, PretrainedSpec
+from app.specs import HubWeights, PretrainedSpec
 from app.weights import hub, pins, probe
 from app.weights.fetch import discard
 from app.weights.resolve import Location, checkpoints_root

@@ -21,7 +21,7 @@ from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundE
 from huggingface_hub.utils import get_session
 
 from app.errors import WeightsError
-from app.registry import ModelSpec, OfficialArchive, PretrainedSpec
+from app.specs import ModelSpec, OfficialArchive, PretrainedSpec
 from app.weights import gdrive, hub, pins
 from app.weights.download import check_hop
 from app.weights.resolve import Location, hub_file, hub_files, official_name

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 
 from app.errors import ModelUnavailableError
-from app.registry import ModelSpec, OfficialDownload
+from app.specs import ModelSpec, OfficialDownload
 from app.weights import gdrive, hub, pins
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.convert import CARD_NAME, convert

@@ -27,7 +27,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from app.errors import InpaintError, WeightsError
-from app.registry import HUB_NAMESPACE_ENV, HubWeights, ModelSpec, OfficialArchive
+from app.specs import HUB_NAMESPACE_ENV, HubWeights, ModelSpec, OfficialArchive
 from app.weights import hub, pins
 from app.weights.official import OfficialFile, find_official
 from app.weights.verify import known_sha256

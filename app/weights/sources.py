@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.errors import InpaintError
-from app.registry import MODELS, ModelSpec, OfficialArchive, OfficialDownload
+from app.registry import MODELS
+from app.specs import ModelSpec, OfficialArchive, OfficialDownload
 from app.weights import hub_pipeline, pins
 from app.weights.resolve import Location, locate, mirror
 

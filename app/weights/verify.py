@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from app.errors import WeightsError
-from app.registry import ModelSpec
+from app.specs import ModelSpec
 
 _HASH_CHUNK = 8 << 20
 _MAX_HEADER = 100 << 20  # safetensors caps its JSON header at 100 MB

@@ -49,7 +49,7 @@ from app import model_cache, pipeline
 from app.errors import InpaintError
 from app.images import Photo, load_photo
 from app.masks import to_hole
-from app.registry import ModelSpec
+from app.specs import ModelSpec
 from app.weights import hub
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
