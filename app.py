@@ -3,8 +3,8 @@
 ``demo`` is a module-level name on purpose: on a Space, Gradio's reloader looks it up in ``__main__``.
 """
 
-from app.serving import launch
-from app.ui import build
+from app.web.page import build
+from app.web.serving import launch
 
 demo = build()
 

@@ -17,9 +17,9 @@ from app import masks, options, pipeline, registry
 from app.images import load_photo
 from app.model_cache import availability
 from app.options import Options
-from app.people import Person, find_people, photobombers_mask
 from app.pipeline import Result
-from app.selection import Selection, segmenter_status, select
+from app.selection.clicks import Selection, segmenter_status, select
+from app.selection.people import Person, find_people, photobombers_mask
 
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
 

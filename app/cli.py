@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from app import masks, options, pipeline, registry, select_cli
+from app import masks, options, pipeline, registry
 from app.errors import InpaintError
 from app.images import Photo, load_photo, save_png
 from app.model_cache import availability
 from app.options import Knob, Options
+from app.selection import cli as select_cli
 from app.weights.cli import add_parser as add_weights_parser
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}

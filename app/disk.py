@@ -5,11 +5,11 @@ points at a folder of its own (``GRADIO_TEMP_DIR``, default ``<tmp>/inpaint-stud
 sweeping it touches nothing of other programs. The bounds, per server process:
 
 - **One upload** is at most :data:`MAX_UPLOAD_MB` (200 MB): its stated size (Content-Length) is
-  checked before a byte is written (:mod:`app.uploads`; no stated size, no upload), and Gradio's
+  checked before a byte is written (:mod:`app.web.uploads`; no stated size, no upload), and Gradio's
   ``max_file_size`` stops a file part that grows past it.
 - **One client's uploads** in use are at most ``INPAINT_CLIENT_UPLOAD_MB`` (256 MB) together,
   uploads in flight included; the next one is refused (429) with a message. A client is an IP
-  address (an IPv6 /64), behind a proxy the address it forwarded (:func:`app.uploads.client_of`).
+  address (an IPv6 /64), behind a proxy the address it forwarded (:func:`app.web.uploads.client_of`).
 - **The folder** holds at most ``INPAINT_DISK_CAP_MB`` (2048 MB). Before every upload and every run
   it is swept (:func:`sweep`): files older than ``INPAINT_FILE_MAX_AGE`` seconds (1 h) go, in use or
   not, then the oldest files *not in use*, until the folder with the uploads in flight and the new
@@ -22,7 +22,7 @@ sweeping it touches nothing of other programs. The bounds, per server process:
 In use is known, not guessed by age (:data:`holds`): the photos a page session works on (until the
 page closes, at most the age limit), the latest run of each session, every run for
 ``INPAINT_UPLOAD_CLAIM_SECONDS`` (600 s: its downloads), and an upload until the event it was sent
-for has run (:func:`app.uploads.release_after_events`; at most the same 600 s, the longest its
+for has run (:func:`app.web.uploads.release_after_events`; at most the same 600 s, the longest its
 event may wait in the queue).
 """
 

@@ -30,16 +30,16 @@ from app.errors import OutOfMemoryError
 from app.models.base import Inpainter
 from app.specs import ModelSpec, Progress
 from app.weights import hub_pipeline
-from app.weights.availability import Availability as Availability
-from app.weights.availability import Offer as Offer
-from app.weights.availability import availability as availability
-from app.weights.availability import download as download
-from app.weights.availability import needs_download as needs_download
-from app.weights.availability import offer as offer
-from app.weights.availability import unavailable_here as unavailable_here
-from app.weights.availability import weights_location as weights_location
 from app.weights.loader import instantiate, load_state
 from app.weights.provision import obtain
+from app.weights.status import Availability as Availability
+from app.weights.status import Offer as Offer
+from app.weights.status import availability as availability
+from app.weights.status import download as download
+from app.weights.status import needs_download as needs_download
+from app.weights.status import offer as offer
+from app.weights.status import unavailable_here as unavailable_here
+from app.weights.status import weights_location as weights_location
 
 MAX_LOADED_ENV = "INPAINT_MAX_LOADED_MODELS"
 MEMORY_ENV = "INPAINT_MODEL_MEMORY_MB"

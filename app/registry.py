@@ -429,7 +429,7 @@ DETECTORS: tuple[PretrainedSpec, ...] = (
 )
 
 #: Clicks use the first of these whose weights are here, or are to be downloaded and the Hub answered
-#: for them (:func:`app.segmenters.can_be_had`), fastest encode first (docs/benchmarks/select.json;
+#: for them (:func:`app.selection.segmenters.can_be_had`), fastest encode first (docs/benchmarks/select.json;
 #: README, "Click to select"): EdgeTAM meets both latency goals, and its first download pins its commit,
 #: so SAM 2.1 serves only where EdgeTAM cannot be had. When none can run, the last is the one messages name.
 SEGMENTER_PREFERENCE = ("edgetam", "sam2.1-hiera-tiny")

@@ -1,6 +1,6 @@
 """Environment the studio needs before Gradio is imported.
 
-Imported first by the ``app`` package, so it runs before ``app.ui`` (or anything else of the
+Imported first by the ``app`` package, so it runs before ``app.web`` (or anything else of the
 package) imports Gradio: some Gradio modules read ``GRADIO_TEMP_DIR`` once, at import, while
 :func:`gradio.utils.get_upload_folder` reads it at each call. ``setdefault``: the environment
 (tests, a Space's settings) still wins.

@@ -28,7 +28,7 @@ DOWNLOAD_CONCURRENCY = 2  # weight downloads at once, apart from the inference s
 API_CONCURRENCY = 4  # /inpaint calls admitted at once: fetching weights, or waiting for the slot with paths only
 POLL_SECONDS = 0.25  # how often a caller waiting for the slot checks that its client is still there
 
-#: Every weight download at once, for inpainting and selection alike (:mod:`app.select_lane` shares it).
+#: Every weight download at once, for inpainting and selection alike (:mod:`app.selection.lane` shares it).
 DOWNLOADS = threading.BoundedSemaphore(DOWNLOAD_CONCURRENCY)
 
 

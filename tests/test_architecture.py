@@ -59,6 +59,18 @@ def test_each_floor_imports_only_the_floors_below_it():
     assert not wrong, "\n".join(wrong)
 
 
+def test_nothing_below_the_web_front_end_imports_it():
+    """``app.web`` sits on top: the pipeline, the selection, the weights and the CLI work without Gradio's page."""
+    wrong = []
+    for path in sorted(APP.rglob("*.py")):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        if module.startswith("app.web"):
+            continue
+        above = [target for target in module_level_imports(path) if target.startswith("app.web")]
+        wrong += [f"{path.relative_to(REPO)} imports {target}" for target in above]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_importing_the_registry_or_the_specs_loads_no_network_and_no_torch():
     code = ("import sys, app.registry, app.specs; "
             "print(sorted(m for m in sys.modules if m.startswith('app.models') or m == 'torch'))")

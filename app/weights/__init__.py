@@ -17,10 +17,9 @@ from __future__ import annotations
 import importlib
 
 _FACE = {
-    "Availability": "availability", "Offer": "availability", "availability": "availability", "offer": "availability",
-    "needs_download": "availability", "weights_location": "availability", "download": "availability",
-    "unavailable_here": "availability", "obtain": "provision", "load_state": "loader", "instantiate": "loader",
-    "describe_source": "sources",
+    **dict.fromkeys(("Availability", "Offer", "availability", "offer", "needs_download", "weights_location", "download",
+                     "unavailable_here"), "status"),
+    "obtain": "provision", "load_state": "loader", "instantiate": "loader", "describe_source": "sources",
 }
 __all__ = sorted(_FACE)
 

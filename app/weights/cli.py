@@ -27,7 +27,6 @@ from app.registry import MIRROR_REVISION
 from app.specs import ModelSpec
 from app.weights import hub, pins
 from app.weights.archive import extract_members, fetch_archive
-from app.weights.availability import availability, download, weights_location
 from app.weights.convert import CARD_NAME, convert
 from app.weights.fetch import fetch, record_first_use
 from app.weights.loader import instantiate, read_entries
@@ -45,6 +44,7 @@ from app.weights.resolve import (
     where,
 )
 from app.weights.sources import describe_source
+from app.weights.status import availability, download, weights_location
 from app.weights.verify import verify_file
 
 

@@ -4,14 +4,14 @@ A click on the photo preview adds the object under it (or, in "remove" mode, tak
 two clicks in "box" mode select what lies between them; "Find people" detects everyone and ticks all
 but the subject. The selection is drawn over the preview at once (tinted red, the prompts as dots)
 and kept on the server, small: the panel's state (:class:`Picked`) holds the prompts and keys into
-:data:`app.kept_masks.STORE`, which keeps each mask as its bounding box's packed bits, per session,
+:data:`app.web.kept_masks.STORE`, which keeps each mask as its bounding box's packed bits, per session,
 capped, freed when the page closes and after a time to live. Erase fills the painted strokes and
 the selection together. Modes are a radio, not mouse buttons, so a phone can remove and box too.
 
-Everything here is a thin layer over :func:`app.selection.select` and :func:`app.people.find_people`
+Everything here is a thin layer over :func:`app.selection.clicks.select` and :func:`app.selection.people.find_people`
 (the same calls as the API and the CLI); the photo is decoded once per upload and encoded by the
-segmenter once (the embedding is kept by :mod:`app.selection`). The segmenter's and detector's
-weights are fetched before the select slot is taken (:mod:`app.select_lane`), so one visitor's
+segmenter once (the embedding is kept by :mod:`app.selection.clicks`). The segmenter's and detector's
+weights are fetched before the select slot is taken (:mod:`app.selection.lane`), so one visitor's
 download never holds another's click.
 """
 
@@ -30,10 +30,12 @@ import gradio as gr
 import numpy as np
 from gradio.context import Context
 
-from app import people, select_api, select_lane, selection
 from app.errors import InpaintError
 from app.images import Photo, load_photo, preview
-from app.kept_masks import STORE, Packed
+from app.selection import clicks, lane, people
+from app.web.context import client_left
+from app.web.kept_masks import STORE, Packed
+from app.web.messages import visitor_message
 
 MODES = ("add", "remove", "box")
 VIEW_SIDE = 1024  # px of the clickable preview
@@ -54,7 +56,7 @@ class Found:
 class Picked:
     """One visitor's selection on one photo: the prompts, the people found, and keys to what they select.
 
-    The masks themselves are in :data:`~app.kept_masks.STORE` under ``session``: this state stays
+    The masks themselves are in :data:`~app.web.kept_masks.STORE` under ``session``: this state stays
     a few hundred bytes whatever the photo's size, and the store frees them when the visitor leaves.
     """
 
@@ -202,16 +204,16 @@ def _select(photo_path: str, picked: Picked, grow: int, erase: list[str],
         picked = _settled(replace(picked, clicked=None))
         return _shown_or_message(photo_path, picked, erase), picked, ""
     try:
-        select_lane.fetch([selection.segmenter_spec()], _reporter(progress))
-        with select_lane.select_slot(_left()):
-            chosen = selection.select(photo_of(photo_path), picked.points, picked.box, grow=grow, fetch=False)
+        lane.fetch([clicks.segmenter_spec()], _reporter(progress))
+        with lane.select_slot(_left()):
+            chosen = clicks.select(photo_of(photo_path), picked.points, picked.box, grow=grow, fetch=False)
         picked = _settled(replace(picked, clicked=STORE.put(picked.session, chosen.mask), note=chosen.note))
         view = shown(photo_path, picked, erase)
     except InpaintError as exc:
-        raise gr.Error(select_api.visitor_message(exc, "The segmenter", "Clicks select with OpenCV GrabCut."),
+        raise gr.Error(visitor_message(exc, "The segmenter", "Clicks select with OpenCV GrabCut."),
                        title="Cannot select", print_exception=False) from exc
-    how = "GrabCut (no segmentation model here)" if chosen.method == selection.GRABCUT else \
-        selection.segmenter_spec(chosen.method).name
+    how = "GrabCut (no segmentation model here)" if chosen.method == clicks.GRABCUT else \
+        clicks.segmenter_spec(chosen.method).name
     return view, picked, f"Selected {chosen.mask.mean():.1%} of the photo with {how} " \
         f"in {chosen.seconds:.2f} s. Erase fills it together with what you paint."
 
@@ -232,14 +234,14 @@ def on_people(photo_path: str | None, picked: Picked, grow: int, request: gr.Req
     picked = _current(picked, photo_path, request)
     detector = people.detector_spec()
     try:
-        failed = select_lane.fetch([detector, selection.segmenter_spec()], _reporter(progress))
+        failed = lane.fetch([detector, clicks.segmenter_spec()], _reporter(progress))
         if detector.id in failed:
             raise failed[detector.id]
-        with select_lane.select_slot(_left()):
+        with lane.select_slot(_left()):
             found = people.find_people(photo, grow=grow, progress=_reporter(progress), fetch=False)
         listed = [Found(STORE.put(picked.session, p.mask), p.box, p.score, p.is_subject) for p in found]
     except InpaintError as exc:
-        raise gr.Error(select_api.visitor_message(exc, "Finding people needs the person detector, which",
+        raise gr.Error(visitor_message(exc, "Finding people needs the person detector, which",
                                                   "Click on each person to select them instead.", detector),
                        title="Cannot find people", print_exception=False) from exc
     picked = _settled(replace(picked, found=listed))
@@ -313,8 +315,6 @@ def _reporter(progress: Callable | None) -> Callable[[float, str], None] | None:
 
 
 def _left() -> Callable[[], bool]:
-    from app.ui import client_left  # that module imports this one
-
     return client_left()
 
 
@@ -335,13 +335,13 @@ def encode_ahead(photo_path: str | None, opened: bool) -> None:
     Only while the panel is open: a visitor who only paints does not share the CPU with an encode.
     """
     if photo_path and opened:
-        selection.prepare(photo_of(photo_path))
+        clicks.prepare(photo_of(photo_path))
 
 
 def hole_of(picked: Picked | None, photo_path: str | None, erase: list[str] | None) -> np.ndarray | None:
     """What the selection adds to the hole of ``photo_path`` (None: nothing, or a selection of another photo).
 
-    :class:`~app.kept_masks.SelectionExpired` (a message) when its masks were freed.
+    :class:`~app.web.kept_masks.SelectionExpired` (a message) when its masks were freed.
     """
     if not isinstance(picked, Picked) or picked.photo != photo_path:
         return None

@@ -25,10 +25,10 @@ import torch
 
 from app import masks, model_cache, options, registry
 from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError, WeightsError
-from app.grabcut import grabcut_select
 from app.images import Photo, load_photo
-from app.segmenters import Box, get_segmenter, must_download, segmenter_spec, unavailable_reason
-from app.selection import GRABCUT, embedding_of
+from app.selection.clicks import GRABCUT, embedding_of
+from app.selection.grabcut import grabcut_select
+from app.selection.segmenters import Box, get_segmenter, must_download, segmenter_spec, unavailable_reason
 from app.specs import PretrainedSpec
 from app.weights import pretrained
 from app.weights.hub import Progress
@@ -122,7 +122,7 @@ def find_people(photo: Any, grow: int = DEFAULT_GROW, threshold: float = THRESHO
     ``segmenter``: ``"auto"`` (the default segmenter if it can run, else GrabCut per box),
     ``"grabcut"`` or a segmenter id. Raises :class:`ModelUnavailableError` when the detector
     cannot run (with what to do instead). ``fetch=False``: weights not here yet are not downloaded
-    now (the web app fetched them before taking its select slot, :mod:`app.select_lane`).
+    now (the web app fetched them before taking its select slot, :mod:`app.selection.lane`).
     """
     photo = photo if isinstance(photo, Photo) else load_photo(photo)
     radius = int(options.knob("grow").check(grow))

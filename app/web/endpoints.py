@@ -1,12 +1,14 @@
-"""The ``/select`` and ``/people`` API endpoints (gradio_client, MCP), declared next to ``/inpaint``.
+"""The API endpoints side by side: ``/inpaint``, ``/select`` and ``/people`` (gradio_client, MCP, HTTP).
 
-Both take the photo as a file through the same hygiene as every upload (:func:`app.images.load_photo`:
-size checked from the header, EXIF rotation applied) and return masks as PNG files of the
-photo's size (white = selected), written where the results of ``/inpaint`` go (swept by age and
+Hidden components make each a plain-file endpoint; its docstring is the tool's documentation.
+
+``/select`` and ``/people`` take the photo as a file through the same hygiene as every upload
+(:func:`app.images.load_photo`: size checked from the header, EXIF rotation applied) and return masks as
+PNG files of the photo's size (white = selected), written where the results of ``/inpaint`` go (swept by age and
 size, deleted with the session). Messages for a visitor never name server folders: the operator's
 detail goes to the log. Every number is checked (NaN, infinities, integers too large for a float
 included) before any work, and the weights a call needs are fetched before it takes the select
-slot (:mod:`app.select_lane`), so a slow download holds up nobody else.
+slot (:mod:`app.selection.lane`), so a slow download holds up nobody else.
 
 ``points`` and ``box`` are JSON inputs; their declared JSON Schema (:data:`POINTS_SCHEMA`,
 :data:`BOX_SCHEMA`) is what ``/gradio_api/info`` and the MCP tools show (Gradio's own for a JSON
@@ -22,15 +24,92 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
+from gradio.context import LocalContext
 from PIL import Image
 
-from app import options, people, registry, results, select_lane, selection
+from app import masks, options, pipeline, registry, workers
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.images import load_photo
+from app.options import Knob, Options
+from app.selection import clicks, lane, people
 from app.specs import PretrainedSpec
-from app.weights import pretrained
+from app.web import results
+from app.web.canvas import guide_kinds
+from app.web.context import client_left, session_of
+from app.web.messages import public_reason, user_error, visitor_message
+from app.web.signatures import takes_guides, takes_knobs
 
 log = logging.getLogger(__name__)
+
+
+@takes_knobs
+def api_inpaint(image: str, mask: str, models: list[str], knobs: dict[str, Any], *guide_files: str | None,
+                request: gr.Request = None) -> tuple[list[str], list[dict[str, Any]]]:
+    """Erase the painted part of a photo: each chosen inpainting model fills it, at the photo's full resolution.
+
+    Args:
+        image: the photo, any size up to the server's limit (EXIF rotation, transparency, 16-bit and CMYK are handled)
+        mask: an image of the photo's shape; its white (or opaque) part is erased and filled, the rest is kept exactly
+        models: ids of the models to run, each giving its own result; empty for the default models
+        knobs: one line per knob of app.options, with its help text (written by takes_knobs)
+        guide_files: one optional stroke image per guide kind (one line each, written by takes_guides)
+        request: the caller's session, filled in by Gradio (not an input)
+
+    Returns:
+        the results as lossless full-resolution PNGs, and per result its model, sample, seconds, score and label
+    """
+    # Gradio's MCP server and API page show this docstring (description, one line per argument,
+    # returns) as the ``/inpaint`` tool's documentation: keep it plain text, one line each.
+    # Only the results are written: the caller has the original.
+    try:
+        chosen = Options.of(**knobs)
+        model_ids = list(dict.fromkeys(models or registry.DEFAULT_MODELS))
+        _fetched_or_raise(model_ids)
+        left = client_left()
+        with workers.inference_slot(left):
+            photo = load_photo(image)
+            hole = masks.to_hole(mask, photo.size)
+            guides = {kind: masks.to_hole(path, photo.size, f"{kind} strokes")
+                      for kind, path in zip(guide_kinds(), guide_files) if path}
+            fills = pipeline.run(photo, hole, model_ids, chosen, guides=guides, cancelled=left)
+            run = results.present(photo, fills, session=session_of(request), cancelled=left)
+        return run["files"], [{"model": r.model.id, "sample": r.sample, "seconds": round(r.seconds, 3),
+                               "score": r.score, "label": r.label} for r in fills]
+    except Exception as exc:
+        raise user_error(exc) from exc
+
+
+def _fetched_or_raise(model_ids: list[str]) -> None:
+    """Download what ``model_ids`` lack before the inference slot is taken; a failed download fails the call."""
+    failed = workers.fetch_missing(model_ids)
+    for model_id in workers.still_missing(model_ids):  # e.g. a model whose download another call has not finished
+        failed.setdefault(model_id, InpaintError(f"{registry.get(model_id).name} has no weights here yet; call again."))
+    if failed:
+        raise next(iter(failed.values())) if len(failed) == 1 else InpaintError(" ".join(map(str, failed.values())))
+
+
+def api_input(knob: Knob) -> gr.components.Component:
+    """A hidden ``/inpaint`` input named after its knob.
+
+    No minimum or maximum: an out-of-range number reaches :class:`Options`, whose message
+    names the knob and its range (Gradio's own check would not).
+    """
+    if knob.choices:
+        return gr.Dropdown(list(knob.choices), value=knob.default, label=knob.name, info=knob.help)
+    return gr.Number(knob.default, label=knob.name, info=knob.help)
+
+
+def declare_inpaint() -> None:
+    """Hidden components behind ``/inpaint`` so gradio_client callers send plain files."""
+    with gr.Group(visible=False):
+        inputs = [gr.File(label="image"), gr.File(label="mask"),
+                  gr.Dropdown(registry.ids(), multiselect=True, label="models"),
+                  *(api_input(knob) for knob in options.KNOBS),
+                  *(gr.File(label=f"{kind} strokes") for kind in guide_kinds())]
+        outputs = [gr.File(file_count="multiple", label="images"), gr.JSON(label="results")]
+        # Its own group: a call fetching weights holds no inference slot (app.workers takes it later).
+        gr.Button(visible=False).click(takes_guides(api_inpaint), inputs, outputs, api_name="inpaint",
+                                       concurrency_id="api", concurrency_limit=workers.API_CONCURRENCY)
 
 
 def api_select(image: str, points: Any, box: Any = None, grow: float = 0, segmenter: str = "auto",
@@ -52,11 +131,11 @@ def api_select(image: str, points: Any, box: Any = None, grow: float = 0, segmen
         method = _method(segmenter)
         radius = options.knob("grow").check(grow)
         prompts, frame = _json(points, "points"), _json(box, "box")
-        select_lane.fetch(_segmenters_for(method), _progress())
-        with select_lane.select_slot(_left()):
-            chosen = selection.select(load_photo(image), prompts, frame, radius, method=method, fetch=False)
+        lane.fetch(_segmenters_for(method), _progress())
+        with lane.select_slot(_left()):
+            chosen = clicks.select(load_photo(image), prompts, frame, radius, method=method, fetch=False)
         info = chosen.info() | {"note": _public_note(chosen)}
-        return _write_mask(chosen.mask, "selection.png", request), info
+        return _write_mask(chosen.mask, "clicks.png", request), info
     except Exception as exc:
         raise _error(exc, "This segmenter", "Segmenter \"auto\" selects with OpenCV GrabCut instead.",
                      _spec_or_none(segmenter)) from exc
@@ -78,10 +157,10 @@ def api_people(image: str, grow: float = people.DEFAULT_GROW, threshold: float =
     """
     try:
         radius, least = options.knob("grow").check(grow), people.check_threshold(threshold)
-        failed = select_lane.fetch([people.detector_spec(), selection.segmenter_spec()], _progress())
+        failed = lane.fetch([people.detector_spec(), clicks.segmenter_spec()], _progress())
         if people.detector_spec().id in failed:
             raise failed[people.detector_spec().id]
-        with select_lane.select_slot(_left()):
+        with lane.select_slot(_left()):
             found = people.find_people(load_photo(image), radius, least, fetch=False)
         files = [_write_mask(p.mask, f"person-{i + 1}.png", request) for i, p in enumerate(found)]
         info = [p.info() | {"mask": Path(f).name} for p, f in zip(found, files)]
@@ -108,7 +187,7 @@ def _json(value: Any, what: str) -> Any:
 def _method(segmenter: Any) -> str:
     """``auto``, ``grabcut`` or a known segmenter id (an unknown one is the caller's to fix, not unavailable)."""
     method = segmenter or "auto"
-    known = ["auto", selection.GRABCUT, *(spec.id for spec in registry.SEGMENTERS)]
+    known = ["auto", clicks.GRABCUT, *(spec.id for spec in registry.SEGMENTERS)]
     if method not in known:
         raise InpaintError(f"Unknown segmenter {str(method)[:40]!r}; choose one of {', '.join(known)}.")
     return method
@@ -116,7 +195,7 @@ def _method(segmenter: Any) -> str:
 
 def _segmenters_for(method: str) -> list[PretrainedSpec]:
     """The segmenter whose weights a ``/select`` call with ``method`` would download."""
-    return [] if method == selection.GRABCUT else [selection.segmenter_spec(None if method == "auto" else method)]
+    return [] if method == clicks.GRABCUT else [clicks.segmenter_spec(None if method == "auto" else method)]
 
 
 def _spec_or_none(segmenter: Any) -> PretrainedSpec | None:
@@ -129,7 +208,6 @@ def _spec_or_none(segmenter: Any) -> PretrainedSpec | None:
 
 def _progress() -> Any:
     """Download progress for the caller (the event's own tracker; nothing outside an event)."""
-    from gradio.context import LocalContext
 
     tracker = LocalContext.progress.get(None)
     return (lambda fraction, message: tracker(fraction, desc=message)) if tracker is not None else None
@@ -137,8 +215,6 @@ def _progress() -> Any:
 
 def _left() -> Any:
     """Whether the caller has gone (the wait for the select slot stops then)."""
-    from app.ui import client_left  # the page's module imports this one
-
     return client_left()
 
 
@@ -149,39 +225,13 @@ def _write_mask(mask: np.ndarray, name: str, request: gr.Request | None) -> str:
     return str(path)
 
 
-def _public_note(chosen: selection.Selection) -> str:
+def _public_note(chosen: clicks.Selection) -> str:
     """The fallback's reason in a visitor's words (the operator's, with folders and commands, is logged)."""
     if not chosen.note:
         return ""
     log.info("select fell back to GrabCut: %s", chosen.note)
-    spec = selection.segmenter_spec()
+    spec = clicks.segmenter_spec()
     return f"{spec.name} is not available on this server ({public_reason(spec)}); OpenCV GrabCut selected instead."
-
-
-def public_reason(spec: PretrainedSpec) -> str:
-    """Why ``spec`` cannot run, in a visitor's words: no server folders or commands (those go to the log)."""
-    try:
-        location = pretrained.locate(spec)
-    except InpaintError:
-        return "its weights are misconfigured on this server"
-    if location.status == "remote":
-        return "its weights could not be downloaded just now"
-    return location.public or "its weights could not be loaded"
-
-
-def visitor_message(exc: InpaintError, what: str = "This model", instead: str = "",
-                    spec: PretrainedSpec | None = None) -> str:
-    """The message a visitor reads for ``exc``: a weights problem without server paths, else the message itself.
-
-    ``what`` names the model for a sentence ending "... is not available on this server right now
-    (why)."; ``instead`` says what still works.
-    """
-    if not isinstance(exc, (ModelUnavailableError, WeightsError)):
-        return str(exc)
-    log.warning("%s", exc)
-    why = f" ({public_reason(spec)})" if spec is not None else ""
-    return f"{what} is not available on this server right now{why}; the server log says what the operator " \
-        f"should do. {instead}".strip()
 
 
 def _error(exc: Exception, what: str = "This model", instead: str = "",
@@ -196,7 +246,7 @@ def declare_endpoints() -> None:
     """Hidden components behind ``/select`` and ``/people`` (call inside the Blocks, as ``/inpaint``'s are).
 
     No Gradio concurrency limit: each call fetches its weights holding nothing, then waits for
-    the select slot of :mod:`app.select_lane` (the queue's size still bounds how many wait).
+    the select slot of :mod:`app.lane` (the queue's size still bounds how many wait).
     """
     with gr.Group(visible=False):
         select_inputs = [gr.File(label="image"), json_input("points", POINTS_SCHEMA, [[120, 80, 1]]),
@@ -215,7 +265,7 @@ def declare_endpoints() -> None:
 
 #: What ``/select`` accepts as ``points`` (JSON text of the same is read too).
 POINTS_SCHEMA: dict[str, Any] = {
-    "anyOf": [{"type": "array", "maxItems": selection.MAX_POINTS,
+    "anyOf": [{"type": "array", "maxItems": clicks.MAX_POINTS,
                "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 3}},
               {"type": "string"}],
 }

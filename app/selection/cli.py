@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app import people, selection
 from app.errors import InpaintError
 from app.images import Photo
+from app.selection import clicks, people
 
 Selector = Callable[[Photo, str], np.ndarray]  # (photo, its name for messages) -> the hole to add
 
@@ -79,7 +79,7 @@ def selector(args: argparse.Namespace) -> Selector | None:
     def selected(photo: Photo, name: str) -> np.ndarray:
         hole = np.zeros((photo.size[1], photo.size[0]), bool)
         if points or args.select_box:
-            chosen = selection.select(photo, points, args.select_box, grow=args.select_grow)
+            chosen = clicks.select(photo, points, args.select_box, grow=args.select_grow)
             print(f"{name}: selected {int(chosen.mask.sum())} px with {chosen.method} in {chosen.seconds:.2f} s"
                   + (f" ({chosen.note})" if chosen.note else ""), file=sys.stderr)
             hole |= chosen.mask

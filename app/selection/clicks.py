@@ -1,7 +1,7 @@
 """Click to select: positive and negative points and/or a box -> a mask of the photo's size.
 
 ``select(photo, points, box)`` runs the segmenter of the registry (SAM 2.1 tiny by default)
-when its weights can be had, and OpenCV GrabCut (:mod:`app.grabcut`) otherwise, so the feature
+when its weights can be had, and OpenCV GrabCut (:mod:`app.selection.grabcut`) otherwise, so the feature
 never disappears offline; :class:`Selection` says which method ran and why. The photo is
 encoded once: its embedding is kept (:data:`EMBEDDINGS_KEPT` photos, keyed by segmenter and a
 hash of the encoder's input), so a second click on the same photo runs only the prompt decoder.
@@ -35,9 +35,9 @@ import numpy as np
 
 from app import masks, options
 from app.errors import InpaintError, ModelUnavailableError, OutOfMemoryError, WeightsError
-from app.grabcut import grabcut_select
 from app.images import Photo, load_photo
-from app.segmenters import (
+from app.selection.grabcut import grabcut_select
+from app.selection.segmenters import (
     Box,
     Embedding,
     Point,
@@ -89,7 +89,7 @@ def select(photo: Any, points: Sequence[Sequence[float]] = (), box: Sequence[flo
     ``method``: ``"auto"`` (the default segmenter if its weights can be had, else GrabCut),
     ``"grabcut"``, or a segmenter id of :data:`app.registry.SEGMENTERS` (an error if it cannot run).
     ``fetch=False``: weights not here yet are not downloaded now (the web app fetched them before
-    taking its select slot, :mod:`app.select_lane`); ``"auto"`` then selects with GrabCut.
+    taking its select slot, :mod:`app.selection.lane`); ``"auto"`` then selects with GrabCut.
     """
     photo = photo if isinstance(photo, Photo) else load_photo(photo)
     prompts, frame = check_prompts(points, box, photo.size)

@@ -63,7 +63,7 @@ def client_of(scope: Scope) -> str:
 class UploadGate:
     """ASGI middleware: admits each upload against :mod:`app.disk`'s bounds, then holds what it stored.
 
-    Given to ``launch`` through ``app_kwargs`` (like :class:`app.serving.ClosedRoutes`), so it is in
+    Given to ``launch`` through ``app_kwargs`` (like :class:`app.web.serving.ClosedRoutes`), so it is in
     place from the first request. The admission (a sweep of the folder) runs in a worker thread.
     """
 
@@ -109,7 +109,7 @@ async def _drain(receive: Receive) -> None:
 def release_after_events(demo: gr.Blocks) -> None:
     """Once an event has run, the uploads it was given no longer wait for it: their upload holds end.
 
-    What a session goes on using (its photo) it holds itself (:func:`app.ui.in_use`). Without this
+    What a session goes on using (its photo) it holds itself (:func:`app.web.handlers.in_use`). Without this
     every upload would count against its client for the whole claim window, and an API client
     making many calls would be refused after 256 MB. Wraps ``demo.process_api``, through which
     Gradio runs every event (queued, direct and MCP calls alike).

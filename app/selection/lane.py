@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
 from app.errors import InpaintError
-from app.segmenters import must_download
+from app.selection.segmenters import must_download
 from app.specs import PretrainedSpec
 from app.weights import pretrained
 from app.weights.hub import Progress

@@ -1,6 +1,6 @@
 """Click-to-select without any weights: OpenCV GrabCut seeded by the clicks or the box.
 
-The fallback of :mod:`app.selection`, so selecting never disappears when the segmentation
+The fallback of :mod:`app.selection.clicks`, so selecting never disappears when the segmentation
 model cannot be had (offline, before its download). GrabCut models the colours of object and
 background; the prompts decide which pixels seed which model:
 

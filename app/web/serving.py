@@ -15,10 +15,11 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import disk, results, workers
-from app.event_guard import guard_events
-from app.ui import CSS, IMPORTED, build
-from app.uploads import UploadGate, release_after_events
+from app import disk, workers
+from app.web import results
+from app.web.event_guard import guard_events
+from app.web.page import CSS, IMPORTED, build
+from app.web.uploads import UploadGate, release_after_events
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
@@ -70,7 +71,7 @@ def public_settings(demo: gr.Blocks, kwargs: dict[str, Any]) -> dict[str, Any]:
 
     Monitoring and run history are off through Gradio's own settings (the run-history page would
     list results the sweep has deleted, and its bucket routes call the Hub for visitors);
-    :class:`ClosedRoutes` answers 404 for the rest. :class:`app.uploads.UploadGate` admits every
+    :class:`ClosedRoutes` answers 404 for the rest. :class:`app.web.uploads.UploadGate` admits every
     upload against the disk's bounds before Gradio writes it. Callers' own values win, except these two.
     """
     kwargs = {"mcp_server": mcp_enabled(), "enable_monitoring": False, "run_history": False} | kwargs

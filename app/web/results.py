@@ -1,7 +1,7 @@
 """One run's results as the studio shows them: small previews to compare, full-resolution files to download.
 
 :func:`present` makes, for the page, WebP previews first — the whole photo at most
-:data:`~app.regions.PREVIEW_SIDE` px for the before/after slider, and tiles of the hole regions, all
+:data:`~app.web.regions.PREVIEW_SIDE` px for the before/after slider, and tiles of the hole regions, all
 holes together (a diverse model's samples in a row of their own) or one row per hole — and writes
 each result as a lossless full-resolution PNG named after its label (what downloads and API callers
 get): for the page in a background writer after the previews, so the fills are on screen a second
@@ -24,9 +24,10 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from app import disk, pipeline, regions
+from app import disk, pipeline
 from app.errors import Cancelled, InpaintError
 from app.images import Photo, load_photo, save_png
+from app.web import regions
 
 VIEWS = ("all holes together", "each hole")
 

@@ -1,7 +1,7 @@
 """SAM-family segmenters (SAM, SlimSAM, SAM 2.1): encode a photo once, then decode each click.
 
 The expensive half (the image encoder, ~1 s on a CPU) runs once per photo; its embedding is
-kept by :mod:`app.selection` and every click only runs the prompt encoder and mask decoder
+kept by :mod:`app.selection.clicks` and every click only runs the prompt encoder and mask decoder
 (milliseconds). Pre- and post-processing follow the ``transformers`` processors of each family
 (written out here so only ``config.json`` and the weights are fetched):
 
