@@ -30,8 +30,8 @@ from app.errors import OutOfMemoryError
 from app.models.base import Inpainter
 from app.specs import ModelSpec, Progress
 from app.weights import hub_pipeline
-from app.weights.loader import instantiate, load_state
-from app.weights.provision import obtain
+from app.weights.loader import instantiate
+from app.weights.provision import state_of
 from app.weights.status import Availability as Availability
 from app.weights.status import Offer as Offer
 from app.weights.status import availability as availability
@@ -241,7 +241,7 @@ def _build(spec: ModelSpec, progress: Progress | None) -> Inpainter:
     device = select_device()
     if spec.kind == "diffusion":
         return _call(spec, _build_pipeline, (spec, device, progress), {}, inference=False)
-    state, source = load_state(spec, obtain(spec, progress=progress), progress)  # resolved once, read exactly there
+    state, source = state_of(spec, progress)
     _trim(incoming=weights_bytes(state), count=1)  # make room on the device before the new weights go there
     if progress:
         progress(1.0, f"Loading {spec.name} on {device}")

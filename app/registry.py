@@ -315,7 +315,7 @@ def _neural_catalogue() -> tuple[ModelSpec, ...]:
 _RORem_LCM_DRIVE = "1QK8qcqT7SKRzD2AyGtgfwWwlQrUesAc1"
 _RORem_STEPS = 4
 #: One 512x512 fill on a 2-core AMD EPYC at 4 steps, float32 (python -m benchmarks.bench_diffusion --device cpu).
-_RORem_CPU_SECONDS = 323.0
+_RORem_CPU_SECONDS = 146.0
 
 DIFFUSION: tuple[ModelSpec, ...] = (
     ModelSpec(

@@ -52,7 +52,7 @@ from app.masks import to_hole
 from app.specs import ModelSpec
 from app.weights import hub
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 REFERENCE = "telea"
 SIDE = 512  # longest side the photos are checked at: a few seconds per model on a CPU
 PHOTOS = 3  # evaluation photos

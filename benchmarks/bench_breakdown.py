@@ -34,11 +34,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from app import hires, masks, pipeline, registry, results
+from app import hires, masks, pipeline, registry
 from app.images import load_photo
 from app.model_cache import get_inpainter
 from app.models.base import Prediction
 from app.options import Options
+from app.web import results
 from benchmarks import machine
 from benchmarks.common import command
 

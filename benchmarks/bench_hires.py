@@ -28,7 +28,7 @@ from app import hires, model_cache, pipeline
 from app.errors import InpaintError
 from app.images import Photo, load_photo
 from app.masks import to_hole
-from app.registry import ModelSpec
+from app.specs import ModelSpec
 from benchmarks import common, metrics, report, results, sheets
 
 MODULE = "benchmarks.bench_hires"

@@ -122,6 +122,23 @@ def ratio(times: dict[str, list[float]], a: str, b: str) -> float | str:
     return round(statistics.median(x / y for x, y in zip(times[a], times[b], strict=True)), 3)
 
 
+def section(data: dict, heading: str = "##") -> str:
+    """The report's part: provenance, wall and CPU medians per variant, ours / official (goal <= 1), 4 samples vs 1."""
+    official = data["median_s"].get("official G, 1 sample")
+    rows = [f"| {name} | {wall:.2f} | {data['median_cpu_s'][name]:.2f} |" for name, wall in data["median_s"].items()]
+    ratio = (f"Ours / official: **{data['ours_vs_official']:.2f}** wall, {data['cpu_ours_vs_official']:.2f} CPU time "
+             "(medians of the per-round ratios; goal ≤ 1)." if official is not None else
+             f"Official code: not measured here (MODELS.md: {data['official_in_models_md']}).")
+    return "\n\n".join([
+        f"{heading} MAT: our generator against the official one",
+        f"Command: `{data['command']}` ({data['duration_s'] / 60:.1f} min)  \n"
+        f"Machine: {machine.summary_line(data['machine'])}",
+        f"{data['size']}², batch {data['batch']}, {data['threads']} threads, random weights, {data['rounds']} "
+        f"interleaved rounds. {ratio} Four samples take {data['four_samples_vs_one']:.2f}x one (run one by one on "
+        "the CPU).",
+        "| variant | wall median s | CPU median s |\n|---|---|---|\n" + "\n".join(rows)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)

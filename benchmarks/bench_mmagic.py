@@ -34,7 +34,7 @@ from torch import Tensor
 from app import registry
 from app.models.base import NeuralNetwork
 from app.models.mmagic import network_inputs
-from benchmarks import machine, results
+from benchmarks import machine, report, results
 from benchmarks.bench_models import make_batch
 from benchmarks.common import DEFAULT_OUT, REPO, command
 
@@ -139,49 +139,6 @@ def summary(times: dict[tuple, list[float]], size: int, diffs: dict[tuple[str, i
     return rows
 
 
-def _ratio(ours_s: float, official_s: float | None) -> str:
-    return "–" if official_s is None else f"{ours_s / official_s:.2f}"
-
-
-def _difference(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1e}"
-
-
-def _seconds(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-HEADERS = ["network", "input", "ours median s (min)", "official this run, median s (min)",
-           "ours / official this run", "max abs(ours − official)", "official MODELS.md median s", "ours / MODELS.md"]
-
-
-def _cells(r: dict, size: int) -> list[str]:
-    run = r["official_run_median_s"]
-    return [r["label"], f"{r['batch']}x{size}²", f"{r['median_s']:.3f} ({r['min_s']:.3f})",
-            "not run" if run is None else f"{run:.3f} ({r['official_run_min_s']:.3f})",
-            _ratio(r["median_s"], run), _difference(r.get("max_diff")), _seconds(r["official_doc_s"]),
-            _ratio(r["median_s"], r["official_doc_s"])]
-
-
-def section(data: dict, heading: str = "##") -> str:
-    """The Markdown of one run: provenance, then ours beside each official timing, with the ratios."""
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(_cells(r, data["size"])) + " |" for r in data["rows"]]
-    official = (f"{data['official']} (mmengine 0.10.7, mmcv-lite 2.1.0, in a venv of their own: "
-                "`benchmarks/mmagic_official.py`)" if data["official"] else f"not run here ({data['official_reason']})")
-    return "\n\n".join([
-        f"{heading} mmagic networks: generator forward time against the official code",
-        f"Command: `{data['command']}` ({data['duration_s'] / 60:.1f} min)  \n"
-        f"Machine: {machine.summary_line(data['machine'])}",
-        f"Generator forward only, the synthetic weights of the reference fixtures, {data['rounds']} interleaved "
-        f"rounds (median and minimum over rounds). Official code in this run: {official}. *MODELS.md*: the "
-        "official medians of ../shared/reference/MODELS.md section 5 (torch 2.13.0+cpu, this CPU model, best "
-        "of 3-4 runs on another day, batch 1 at 256² only): an indication, not a same-run comparison. "
-        "*max abs(ours − official)*: largest difference of the raw fills (normalised units, BGR) on the "
-        "benchmark's input, so both columns time the same computation.",
-        "\n".join(lines)])
-
-
 def measure(args: argparse.Namespace, argv: list[str] | None) -> dict:
     start, info = time.perf_counter(), machine.describe("cpu")  # the load average when timing starts
     reason = None
@@ -212,10 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data = measure(args, argv)
         results.write_json(args.out / JSON, data)
-    text = section(data, "#")
+    text = report.mmagic_section(data, "#")
     (args.out / MARKDOWN).write_text(text + "\n")
-    from benchmarks import report  # late: the report renders this module's section
-
     report.write(args.out)
     print(text)
     return 0

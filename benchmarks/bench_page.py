@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app import results, ui
+from app.web import canvas, handlers, results
 from benchmarks import machine
 from benchmarks.common import DEFAULT_OUT
 from benchmarks.results import write_json
@@ -36,10 +36,10 @@ def photo_and_strokes(megapixels: float, folder: Path) -> tuple[Path, dict]:
     path = folder / "photo.jpg"
     tile = textured(512, 512)
     Image.fromarray(np.tile(tile, (h // 512 + 1, w // 512 + 1, 1))[:h, :w]).save(path, quality=92)
-    scale = ui.PREVIEW_SIDE / max(w, h)
+    scale = canvas.PREVIEW_SIDE / max(w, h)
     layer = np.zeros((round(h * scale), round(w * scale), 4), np.uint8)
     lh, lw = layer.shape[:2]
-    layer[int(lh * 0.4):int(lh * 0.7), int(lw * 0.45):int(lw * 0.6)] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
+    layer[int(lh * 0.4):int(lh * 0.7), int(lw * 0.45):int(lw * 0.6)] = (*canvas.rgba(canvas.HOLE_COLOUR)[:3], 255)
     return path, {"background": None, "layers": [layer], "composite": None}
 
 
@@ -47,7 +47,7 @@ def measure(megapixels: float, models: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path, editor = photo_and_strokes(megapixels, Path(tmp))
         start = time.perf_counter()
-        shown = ui.on_run(str(path), None, editor, models, 1, 0, "crop", 128, 8, 8)
+        shown = handlers.on_run(str(path), None, editor, models, 1, 0, "crop", 128, 8, 8)
         seconds = time.perf_counter() - start
         tiles, _ = results.gallery(shown.run, results.VIEWS[0])
         page = [Path(p) for p, _ in tiles] + [Path(p) for p in shown.before_after]

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from app import inpaint, model_cache
-from app.registry import ModelSpec
+from app.specs import ModelSpec
 from benchmarks import common, machine, report, results
 from benchmarks.memory import MiB, cpu_peak_extra, cuda_peak_extra
 

@@ -51,7 +51,7 @@ from torch.utils._pytree import tree_map_only
 
 from app import registry
 from app.models.base import Batch, NeuralNetwork, Prediction
-from app.registry import ModelSpec
+from app.specs import ModelSpec
 from app.weights.loader import instantiate
 from app.weights.official import OfficialFile, map_keys
 from benchmarks import common, machine, report, results
@@ -110,7 +110,7 @@ def fixture_files(name: str) -> list[Path]:
 
 def _init_weights() -> ModuleType:
     try:
-        return load_init_weights(reference_dir())  # the loader tests/conftest.py uses too
+        return load_init_weights(reference_dir())  # the loader tests/reference.py uses too
     except FileNotFoundError as missing:
         sys.exit(f"No {missing}: set {REFERENCE_ENV} to ../shared/reference (it makes the fixtures' weights).")
 
@@ -335,9 +335,9 @@ def measure(spec: ModelSpec, device: str, repeats: int, force_cpu_half: bool) ->
     return rows + latency(spec, net, device, repeats, plan)
 
 
-#: CPU settings tried per network (issue 18): adopted only if >= ADOPT_SPEEDUP faster within ADOPT_LEVELS.
+#: CPU settings tried per network (issue 18); adopted by the rule :data:`report.ADOPT_SPEEDUP` /
+#: :data:`report.ADOPT_LEVELS` states.
 CPU_SETTINGS = ("bfloat16 autocast", "channels_last")
-ADOPT_SPEEDUP, ADOPT_LEVELS = 1.3, 2.0
 
 
 @contextlib.contextmanager
@@ -396,7 +396,7 @@ def cpu_settings(spec: ModelSpec, repeats: int, known: dict | None = None) -> di
             ratios.append(times[None] / times[setting])
         speedup = statistics.median(ratios)
         out[setting] = {"speedup": round(speedup, 3), "levels": diff, "case": case, "size": size,
-                        "adopted": diff is not None and speedup >= ADOPT_SPEEDUP and diff <= ADOPT_LEVELS}
+                        "adopted": diff is not None and speedup >= report.ADOPT_SPEEDUP and diff <= report.ADOPT_LEVELS}
         print(f"{spec.id:<22} cpu   {setting:<18} x{speedup:.2f}, {diff} levels", file=sys.stderr, flush=True)
     return out
 
@@ -414,41 +414,6 @@ def settings_run(specs: list[ModelSpec], args, argv: list[str] | None, started: 
     print(f"wrote {results.write_json(args.out / f'{RESULT}.json', data)}", file=sys.stderr)
     print(report.write(args.out), file=sys.stderr)
     return 0
-
-
-def _adopted(run: dict) -> str:
-    chosen = [f"{name} for `{model}`" for model, settings in run["networks"].items()
-              for name, v in settings.items() if v["adopted"]]
-    if not chosen:
-        return "Nothing qualified: the CPU keeps float32 and the default memory format for every network."
-    return "Qualified: " + ", ".join(chosen) + "."
-
-
-def _levels_cell(value: float | None) -> str:
-    return "not finite" if value is None else f"{value:.2f}"
-
-
-def settings_section(part: dict, heading: str = "###") -> str:
-    """The report's table of the CPU settings tried per network, and which were adopted."""
-    run = part.get("cpu_settings")
-    if not run:
-        return ""
-    rows = [f"| `{model}` | {name} | {v.get('size', 256)}² | {v['speedup']:.2f} | {_levels_cell(v['levels'])} | "
-            f"{'yes' if v['adopted'] else 'no'} |"
-            for model, settings in run["networks"].items() for name, v in settings.items()]
-    return "\n\n".join([
-        f"{heading} bf16 autocast and channels_last on this CPU",
-        f"Command: `{run['command']}` ({run['duration_s'] / 60:.1f} min)  \n"
-        f"Machine: {machine.summary_line(run['machine'])}",
-        "Speed-up = "
-        f"float32 time / the setting's time, one crop (256², or the smallest the network takes where this CPU "
-        f"has no bf16 kernels and emulates them), calls alternating, median of the per-pair ratios; "
-        f"levels = largest difference from float32 in 8-bit levels: for channels_last on the network's first "
-        f"reference fixture; for bf16, which this CPU emulates (minutes per fixture), the worst over every "
-        f"fixture from the closeness run above (CPU autocast, float32 accumulation). {_adopted(run)} "
-        f"A setting is adopted for a network only at ≥ {ADOPT_SPEEDUP}x faster and ≤ {ADOPT_LEVELS:g} levels.",
-        "| network | setting | crop | speed-up | max levels | adopted |\n|---|---|---|---|---|---|\n"
-        + "\n".join(rows)])
 
 
 def dtype_name(dtype: torch.dtype) -> str:

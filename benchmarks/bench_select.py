@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import torch
 
-from app.grabcut import grabcut_select
-from app.people import DETECT_SIDE
+from app.selection.grabcut import grabcut_select
+from app.selection.people import DETECT_SIDE
 from benchmarks.common import evalset_dir, mask_path, photos, require_evalset
 from benchmarks.machine import cpu_name
 from benchmarks.memory import cpu_peak_extra
@@ -85,7 +85,7 @@ def parameters(net: torch.nn.Module) -> int:
 def measure_segmenter(model_id: str, clicks: int, encodes: int) -> dict:
     """Encode and click timings of one candidate through the app's own Segmenter wrapper."""
     from app.registry import pretrained
-    from app.segmenters import Segmenter
+    from app.selection.segmenters import Segmenter
 
     build = SEGMENTERS[model_id]
     photo = np.random.default_rng(0).integers(0, 255, (768, 1024, 3), np.uint8)  # a 4:3 preview

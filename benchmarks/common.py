@@ -19,7 +19,7 @@ from pathlib import Path
 from app import registry
 from app.model_cache import availability
 from app.models.base import HALF_ENV
-from app.registry import ModelSpec
+from app.specs import ModelSpec
 from app.weights.loader import local_dir
 from app.weights.resolve import locate
 from benchmarks import machine

@@ -1,6 +1,6 @@
 """The reference material's weight maker (../shared/reference/init_weights.py), loaded by path.
 
-One loader for the tests (``tests/conftest.py``) and the benchmarks (``bench_precision``): the file is
+One loader for the tests (``tests/reference.py``) and the benchmarks (``bench_precision``): the file is
 not a package, and two copies of the loading code had already drifted once.
 """
 

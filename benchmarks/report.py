@@ -2,10 +2,16 @@
 
     python -m benchmarks.report [--out docs/benchmarks] [--snippet]
 
-Every benchmark script calls :func:`write` after saving its results, so the report always shows
-the latest run of each part, each with the command, machine and versions that produced it; the
+The quality, latency, high-resolution, precision and mmagic benchmarks call :func:`write` after
+saving their results, so the report shows their latest run, each with the command, machine and
+versions that produced it; the others (breakdown, PIC, select, MI-GAN, MAT, diffusion) save their
+JSON and the report picks it up at its next rendering (``python -m benchmarks.report``). The
 figures are redrawn from the same files, so they cannot disagree with the tables. ``--snippet``
 prints the headline table for the project README instead.
+
+Imports go one way, so ``benchmarks/`` has no cycle (``tests/test_layout.py``): a benchmark that
+re-renders the report imports this module, and its section is rendered here; the report imports
+the benchmarks that do not re-render it, for their file names and ``section()``.
 """
 
 from __future__ import annotations
@@ -19,9 +25,7 @@ from benchmarks import (
     bench_diffusion,
     bench_mat,
     bench_migan,
-    bench_mmagic,
     bench_pic,
-    bench_precision,
     bench_select,
     machine,
     plots,
@@ -67,7 +71,7 @@ def load(out: Path) -> dict:
     latency = [results.read_json(p) for p in sorted(out.glob("latency-*.json"), key=lambda p: p.stem != "latency-cpu")]
     return {"quality": results.read_json(out / "quality.json"), "latency": latency,
             "hires": results.read_json(out / "hires.json"), "precision": results.read_json(out / "precision.json"),
-            "mmagic": results.read_json(out / bench_mmagic.JSON),
+            "mmagic": results.read_json(out / "mmagic-speed.json"),
             "breakdown": results.read_json(out / bench_breakdown.JSON), "pic": results.read_json(out / bench_pic.JSON),
             "select": results.read_json(out / "select.json"),
             "migan": results.read_json(out / bench_migan.JSON), "mat": results.read_json(out / bench_mat.JSON),
@@ -146,7 +150,7 @@ def models_section(data: dict) -> str:
         "\n\nOnly models whose weights are on the machine are measured: the scripts never download weights "
         "and never score networks with random or synthetic weights, whose output says nothing about the "
         "published models. `python -m app weights check <id>` fetches and checks a model's weights (or drop the "
-        "official files into `checkpoints/<id>/`, see the project README); re-run the commands to add it to every "
+        "official files into `checkpoints/<id>/`, see docs/weights.md); re-run the commands to add it to every "
         "table.")
 
 
@@ -283,7 +287,7 @@ def precision_section(p: dict) -> str:
             continue
         parts += [provenance(part), _precision_choice(part["summary"]), _precision_levels(part["summary"]),
                   _precision_speed(part["summary"])]
-        parts += [section for section in [bench_precision.settings_section(part)] if section]
+        parts += [section for section in [settings_section(part)] if section]
         if part["skipped"]:
             parts.append("Not measured: " + "; ".join(f"`{k}`: {v}" for k, v in part["skipped"].items()))
     return "\n\n".join(parts)
@@ -343,6 +347,94 @@ METHOD = """## How the numbers are made
   summaries this page is rendered from (`python -m benchmarks.report`)."""
 
 
+# ------------------------------------------------------------------------- mmagic (bench_mmagic)
+
+
+def _ratio(ours_s: float, official_s: float | None) -> str:
+    return "–" if official_s is None else f"{ours_s / official_s:.2f}"
+
+
+def _difference(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1e}"
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+MMAGIC_HEADERS = ["network", "input", "ours median s (min)", "official this run, median s (min)",
+           "ours / official this run", "max abs(ours − official)", "official MODELS.md median s", "ours / MODELS.md"]
+
+
+def _mmagic_cells(r: dict, size: int) -> list[str]:
+    run = r["official_run_median_s"]
+    return [r["label"], f"{r['batch']}x{size}²", f"{r['median_s']:.3f} ({r['min_s']:.3f})",
+            "not run" if run is None else f"{run:.3f} ({r['official_run_min_s']:.3f})",
+            _ratio(r["median_s"], run), _difference(r.get("max_diff")), _seconds(r["official_doc_s"]),
+            _ratio(r["median_s"], r["official_doc_s"])]
+
+
+def mmagic_section(data: dict, heading: str = "##") -> str:
+    """``bench_mmagic``'s run: provenance, then ours beside each official timing, with the ratios."""
+    lines = ["| " + " | ".join(MMAGIC_HEADERS) + " |", "|" + "---|" * len(MMAGIC_HEADERS)]
+    lines += ["| " + " | ".join(_mmagic_cells(r, data["size"])) + " |" for r in data["rows"]]
+    official = (f"{data['official']} (mmengine 0.10.7, mmcv-lite 2.1.0, in a venv of their own: "
+                "`benchmarks/mmagic_official.py`)" if data["official"] else f"not run here ({data['official_reason']})")
+    return "\n\n".join([
+        f"{heading} mmagic networks: generator forward time against the official code",
+        f"Command: `{data['command']}` ({data['duration_s'] / 60:.1f} min)  \n"
+        f"Machine: {machine.summary_line(data['machine'])}",
+        f"Generator forward only, the synthetic weights of the reference fixtures, {data['rounds']} interleaved "
+        f"rounds (median and minimum over rounds). Official code in this run: {official}. *MODELS.md*: the "
+        "official medians of ../shared/reference/MODELS.md section 5 (torch 2.13.0+cpu, this CPU model, best "
+        "of 3-4 runs on another day, batch 1 at 256² only): an indication, not a same-run comparison. "
+        "*max abs(ours − official)*: largest difference of the raw fills (normalised units, BGR) on the "
+        "benchmark's input, so both columns time the same computation.",
+        "\n".join(lines)])
+
+
+# ------------------------------------------------------------------------- CPU settings (bench_precision)
+
+#: CPU settings tried per network (issue 18): adopted only if >= ADOPT_SPEEDUP faster within ADOPT_LEVELS
+#: (8-bit levels). bench_precision applies the rule; the report states it.
+ADOPT_SPEEDUP, ADOPT_LEVELS = 1.3, 2.0
+
+
+def _adopted(run: dict) -> str:
+    chosen = [f"{name} for `{model}`" for model, settings in run["networks"].items()
+              for name, v in settings.items() if v["adopted"]]
+    if not chosen:
+        return "Nothing qualified: the CPU keeps float32 and the default memory format for every network."
+    return "Qualified: " + ", ".join(chosen) + "."
+
+
+def _levels_cell(value: float | None) -> str:
+    return "not finite" if value is None else f"{value:.2f}"
+
+
+def settings_section(part: dict, heading: str = "###") -> str:
+    """``bench_precision``'s table of the CPU settings tried per network, and which were adopted."""
+    run = part.get("cpu_settings")
+    if not run:
+        return ""
+    rows = [f"| `{model}` | {name} | {v.get('size', 256)}² | {v['speedup']:.2f} | {_levels_cell(v['levels'])} | "
+            f"{'yes' if v['adopted'] else 'no'} |"
+            for model, settings in run["networks"].items() for name, v in settings.items()]
+    return "\n\n".join([
+        f"{heading} bf16 autocast and channels_last on this CPU",
+        f"Command: `{run['command']}` ({run['duration_s'] / 60:.1f} min)  \n"
+        f"Machine: {machine.summary_line(run['machine'])}",
+        "Speed-up = "
+        f"float32 time / the setting's time, one crop (256², or the smallest the network takes where this CPU "
+        f"has no bf16 kernels and emulates them), calls alternating, median of the per-pair ratios; "
+        f"levels = largest difference from float32 in 8-bit levels: for channels_last on the network's first "
+        f"reference fixture; for bf16, which this CPU emulates (minutes per fixture), the worst over every "
+        f"fixture from the closeness run above (CPU autocast, float32 accumulation). {_adopted(run)} "
+        f"A setting is adopted for a network only at ≥ {ADOPT_SPEEDUP}x faster and ≤ {ADOPT_LEVELS:g} levels.",
+        "| network | setting | crop | speed-up | max levels | adopted |\n|---|---|---|---|---|---|\n"
+        + "\n".join(rows)])
+
+
 def draw(data: dict, out: Path) -> dict:
     """(Re)draw every figure from the result files, so figures and tables always agree."""
     quality, hires = data["quality"], data["hires"]
@@ -373,7 +465,7 @@ def render(data: dict, figures: dict) -> str:
     if data.get("precision"):
         parts.append(precision_section(data["precision"]))
     if data.get("mmagic"):
-        parts.append(bench_mmagic.section(data["mmagic"]))
+        parts.append(mmagic_section(data["mmagic"]))
     if data.get("breakdown"):
         parts.append(bench_breakdown.section(data["breakdown"]))
     if data.get("pic"):

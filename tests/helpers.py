@@ -1,4 +1,4 @@
-"""Small builders shared by the tests (photos with structure, masks)."""
+"""Small builders shared by the tests (photos with structure, masks, batches of crops) and waiting helpers."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+import cv2
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from app.models.base import Batch
 
 T = TypeVar("T")
 
@@ -71,3 +75,32 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def scene(w: int = 300, h: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A textured green background with a red ellipse: (rgb, the ellipse's mask)."""
+    rng = np.random.default_rng(seed)
+    bg = (rng.normal(0, 1, (h // 8 + 1, w // 8 + 1, 3)) * 40 + (90, 140, 90)).clip(0, 255).astype(np.uint8)
+    rgb = cv2.resize(bg, (w, h), interpolation=cv2.INTER_CUBIC)
+    obj = np.zeros((h, w), np.uint8)
+    cv2.ellipse(obj, (int(w * 0.6), int(h * 0.5)), (int(w * 0.15), int(h * 0.3)), 15, 0, 360, 1, -1)
+    rgb[obj > 0] = (np.array([200, 80, 60]) + rng.normal(0, 12, (int(obj.sum()), 3))).clip(0, 255)
+    return rgb, obj > 0
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean masks."""
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def random_batch(n: int, h: int, w: int, seed: int) -> Batch:
+    """Noise-free-ish crops (smooth gradients + noise) with a rectangle and scattered holes."""
+    from app.models.base import Batch  # torch: imported by the tests that batch crops only
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([yy / h, xx / w, (yy + xx) / (h + w)], -1)[None] * 200
+    images = np.clip(base + rng.normal(0, 20, (n, h, w, 3)), 0, 255).astype(np.uint8)
+    holes = rng.random((n, h, w)) < 0.05
+    holes[:, h // 4: h // 2, w // 3: 2 * w // 3] = True
+    return Batch(images, holes)

@@ -23,7 +23,7 @@ from torch import Tensor
 from app import registry
 from app.models.base import NeuralNetwork, Prediction
 from app.weights.loader import load_from_folder
-from tests.conftest import make_state_dict
+from tests.reference import make_state_dict
 
 #: Edits one part of the official weights before they are written (``test_model_contract.Edit``).
 Edit = Callable[[str, dict[str, Tensor]], None]

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from app import registry
-from tests.conftest import REFERENCE
+from tests.paths import REFERENCE
 
 PIC_RELEASE = {"pic_net_E": "latest_net_E.pth", "pic_net_G": "latest_net_G.pth", "pic_net_D": "latest_net_D.pth"}
 

@@ -10,9 +10,9 @@ from PIL import Image
 
 from app import masks
 from app.hires import feather_alpha
-from tests.conftest import EVALSET
+from tests.paths import EVALSET
 from tests.server import running_app
-from tests.upload_cases import odd_images, read_result, small_photo, unusable_files
+from tests.upload_cases import call, mask_file, odd_images, read_result, small_photo, unusable_files
 
 pytestmark = pytest.mark.slow  # starts the app: not in the fast lane (-m "not slow")
 
@@ -73,26 +73,6 @@ def client(server):
 def cases(tmp_path_factory):
     folder = tmp_path_factory.mktemp("uploads")
     return unusable_files(folder / "bad"), odd_images(folder / "odd")
-
-
-def call(client, image: Path, mask: Path, models=("telea",)):
-    from gradio_client import handle_file
-
-    return client.predict(handle_file(str(image)), handle_file(str(mask)), list(models), 1, 0, "crop", 128, 8, 8,
-                          None, api_name="/inpaint")
-
-
-def mask_file(folder: Path, size: tuple[int, int], fill: str) -> Path:
-    """A mask of ``size``: ``empty``, ``whole`` or a ``box`` in the middle."""
-    w, h = size
-    hole = np.zeros((h, w), np.uint8)
-    if fill == "whole":
-        hole[:] = 255
-    elif fill == "box":
-        hole[h // 3:h // 2, w // 3:w // 2] = 255
-    path = folder / f"{fill}-{w}x{h}.png"
-    Image.fromarray(hole).save(path)
-    return path
 
 
 def assert_still_serving(client, tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_mmagic
-from tests.conftest import REFERENCE
+from benchmarks import bench_mmagic, report
+from tests.paths import REFERENCE
 
 needs_reference = pytest.mark.skipif(not (REFERENCE / "init_weights.py").is_file(),
                                      reason=f"no shared reference material at {REFERENCE} (set INPAINT_REFERENCE)")
@@ -48,4 +48,4 @@ def test_the_official_timings_are_compared_at_their_own_size() -> None:
                         "python": "3", "code": "c", "date": "d",
                         "versions": {k: "1" for k in ("torch", "numpy", "opencv-python-headless", "pypatchmatch",
                                                       "scikit-image")}}}
-    assert bench_mmagic.section(data).count("| 2.00 |") == len(bench_mmagic.NETWORKS)
+    assert report.mmagic_section(data).count("| 2.00 |") == len(bench_mmagic.NETWORKS)

@@ -15,8 +15,8 @@ from skimage.metrics import structural_similarity
 
 from app.hires import feather_alpha
 from benchmarks import common, metrics
-from tests.conftest import EVALSET
 from tests.helpers import box_hole, textured
+from tests.paths import EVALSET
 
 needs_evalset = pytest.mark.skipif(not (EVALSET / "images").is_dir(),
                                    reason=f"evaluation set not found at {EVALSET} (set INPAINT_EVALSET)")

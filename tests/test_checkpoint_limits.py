@@ -34,7 +34,7 @@ import torch
 from app.errors import WeightsError
 from app.weights import pickle_scan
 from app.weights.official import OfficialFile, _classify, _RestrictedPickleModule, load_pickle, read_official_file
-from tests.test_weights_security import _legacy, _tar, _zipped
+from tests.archives import legacy_save, tar_of, zip_save
 
 GB3 = 3_000_000_000
 MAGIC = 0x1950A86A20F9469CFC6C
@@ -85,7 +85,7 @@ def _in_dict(key: bytes, value: bytes = pickle.NONE) -> bytes:
 
 def zip_with(data_pkl: bytes, **members: bytes) -> bytes:
     """A real ``torch.save`` zip archive with its ``data.pkl`` (and ``members``, by record name) replaced."""
-    source = zipfile.ZipFile(io.BytesIO(_zipped({"w": torch.ones(2)})))
+    source = zipfile.ZipFile(io.BytesIO(zip_save({"w": torch.ones(2)})))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as bundle:
         prefix = source.namelist()[0].partition("/")[0]
@@ -108,7 +108,7 @@ def _record_end(data: bytes, count: int) -> int:
 
 def legacy_with(index: int, record: bytes) -> bytes:
     """A real legacy file (magic number, protocol, sys_info, main, keys, blocks) with record ``index`` replaced."""
-    data = _legacy({"w": torch.ones(2)})
+    data = legacy_save({"w": torch.ones(2)})
     start, end = _record_end(data, index), _record_end(data, index + 1)
     return data[:start] + record + data[end:]
 
@@ -213,7 +213,7 @@ def placeholder_keeping_arguments(size: int = 10 ** 5, calls: int = 10 ** 5) -> 
 def _hidden_after_a_frame() -> bytes:
     """A magic-number record whose frame goes on after its STOP: the pure-Python reader skips the rest of the
     frame, so its next record (a bomb) is not where a scan reading on from the STOP would look."""
-    harmless = _legacy({"w": torch.ones(2)})
+    harmless = legacy_save({"w": torch.ones(2)})
     protocol = harmless[_record_end(harmless, 1):_record_end(harmless, 2)]
     inside = _int(MAGIC) + pickle.STOP + protocol  # a scan reading on finds a harmless protocol record here
     magic = pickle.PROTO + b"\x04" + pickle.FRAME + struct.pack("<Q", len(inside)) + inside
@@ -330,7 +330,7 @@ def _tar_with_pax_header() -> bytes:
 
 def _tar_with_fifo() -> bytes:
     """torch extracts ``storages`` and opens it: as a FIFO the open never returns."""
-    plain = _tar({"tensors": pickle.dumps(0, protocol=2), "pickle": pickle.dumps({}, protocol=2)})
+    plain = tar_of({"tensors": pickle.dumps(0, protocol=2), "pickle": pickle.dumps({}, protocol=2)})
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         fifo = tarfile.TarInfo("storages")
@@ -410,7 +410,7 @@ def test_latin1_bytes_and_numpy_arrays_as_pickle_writes_them_still_load(tmp_path
              "when": np.datetime64("2020-01-01", "ns"), "tensor": torch.arange(6).view(2, 3).t()}
     for legacy in (False, True):
         path = tmp_path / f"meta{legacy}.pth"
-        path.write_bytes(_legacy(value) if legacy else _zipped(value))
+        path.write_bytes(legacy_save(value) if legacy else zip_save(value))
         loaded = load_pickle(path)
         assert {k: v for k, v in loaded.items() if k not in ("array", "text", "tensor")} == \
             {k: v for k, v in value.items() if k not in ("array", "text", "tensor")}
@@ -432,7 +432,7 @@ def test_a_big_lama_shaped_checkpoint_scans_quickly(tmp_path: Path) -> None:
                   "optimizer_states": [{"state": moments, "param_groups": [{"lr": 1e-3, "params": list(moments)}]}]}
     for legacy in (False, True):
         path = tmp_path / "best.ckpt"
-        path.write_bytes(_legacy(checkpoint) if legacy else _zipped(checkpoint))
+        path.write_bytes(legacy_save(checkpoint) if legacy else zip_save(checkpoint))
         start = time.perf_counter()
         assert pickle_scan.scan_checkpoint(path, _classify).ops > 40_000
         assert time.perf_counter() - start < 3  # ~0.2 s here; room for a loaded 2-core machine
@@ -470,7 +470,7 @@ def _big_lama_shaped(folder: Path) -> dict[str, Path]:
     import argparse
     import json
 
-    from tests.conftest import REFERENCE
+    from tests.paths import REFERENCE
 
     manifest = REFERENCE / "manifests" / "lama_generator.json"
     entries = json.loads(manifest.read_text())["entries"] if manifest.is_file() else \

@@ -7,42 +7,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import model_cache, registry, results, ui
+from app import masks, model_cache, registry
 from app.images import load_photo
+from app.web import canvas, handlers, model_list, results
 from app.weights import hub
+from tests.editor import H, W, editor_with, pixels, write_photo
 from tests.helpers import textured
 
-W, H = 1600, 1200
 HOLES = [(200, 320, 250, 400), (800, 900, 1200, 1420)]  # y0, y1, x0, x1 at full resolution: far apart
 
 
 @pytest.fixture
 def photo(tmp_path):
     """A photo with an ICC profile and EXIF (they must survive continuing from a result)."""
-    path = tmp_path / "photo.png"
-    exif = Image.Exif()
-    exif[0x010F] = "TestCam"
-    Image.fromarray(textured(H, W)).save(path, icc_profile=b"\0" * 64 + b"fake-icc", exif=exif)
-    return path
+    return write_photo(tmp_path)
 
 
-def editor_with(holes, edges=()) -> dict:
-    """Strokes as the editor sends them: on the 1024 px preview, red for holes, cyan for edges."""
-    scale = ui.PREVIEW_SIDE / W
-    layer = np.zeros((round(H * scale), ui.PREVIEW_SIDE, 4), np.uint8)
-    for boxes, colour in ((holes, ui.HOLE_COLOUR), (edges, ui.brush_colours()["edges"])):
-        for box in boxes:
-            y0, y1, x0, x1 = (round(v * scale) for v in box)
-            layer[y0:y1, x0:x1] = (*ui._rgba(colour)[:3], 255)
-    return {"background": None, "layers": [layer], "composite": None}
-
-
-def run(photo, holes=HOLES, models=("telea", "navier-stokes"), grow=4, feather=4, edges=()) -> ui.Shown:
-    return ui.on_run(str(photo), None, editor_with(holes, edges), list(models), 1, 0, "crop", 64, grow, feather)
-
-
-def pixels(path) -> np.ndarray:
-    return load_photo(path).pixels
+def run(photo, holes=HOLES, models=("telea", "navier-stokes"), grow=4, feather=4, edges=()) -> handlers.Shown:
+    return handlers.on_run(str(photo), None, editor_with(holes, edges), list(models), 1, 0, "crop", 64, grow, feather)
 
 
 def test_tiles_show_the_holes_small_and_each_view_has_its_rows(photo):
@@ -65,19 +47,20 @@ def test_tiles_show_the_holes_small_and_each_view_has_its_rows(photo):
 def test_clicking_a_tile_shows_that_result_in_the_slider(photo):
     shown = run(photo)
     view = results.VIEWS[1]
-    slider, chosen = ui.on_select(shown.run, view, gr.SelectData(None, {"index": 5, "value": None}))
+    slider, chosen = handlers.on_select(shown.run, view, gr.SelectData(None, {"index": 5, "value": None}))
     assert chosen == shown.files[1]  # hole 2, second result
     assert slider == (shown.run["slides"][0], shown.run["slides"][2])
-    assert ui.on_select(shown.run, view, gr.SelectData(None, {"index": 3, "value": None})) == (gr.skip(), gr.skip())
+    outside = gr.SelectData(None, {"index": 3, "value": None})
+    assert handlers.on_select(shown.run, view, outside) == (gr.skip(), gr.skip())
     for path in slider:
         with Image.open(path) as image:
-            assert max(image.size) == ui.PREVIEW_SIDE
+            assert max(image.size) == canvas.PREVIEW_SIDE
 
 
 def test_merge_takes_each_hole_from_its_pick_and_leaves_the_rest_untouched(photo):
     shown = run(photo)
     telea, ns = shown.run["labels"]
-    slider, merged, chosen = ui.on_merge(shown.run, str(photo), telea, ns)
+    slider, merged, chosen = handlers.on_merge(shown.run, str(photo), telea, ns)
     assert chosen == merged and Image.open(merged).size == (W, H)
     out, original = pixels(merged), pixels(photo)
     first, second = pixels(shown.files[0]), pixels(shown.files[1])
@@ -90,12 +73,12 @@ def test_merge_takes_each_hole_from_its_pick_and_leaves_the_rest_untouched(photo
     np.testing.assert_array_equal(out[~top], second[~top])  # hole 2 exactly the Navier-Stokes result
     untouched = ~(changed_first | changed_second)
     np.testing.assert_array_equal(out[untouched], original[untouched])  # outside: bit for bit
-    band = changed_first & ~ui.masks.grow(_hole(0), 4)  # the feather band of hole 1: a blend of two
+    band = changed_first & ~masks.grow(_hole(0), 4)  # the feather band of hole 1: a blend of two
     assert band.any() and (out[band] != original[band]).any()
     # Too few picks, or one that is not a result of this run (a page out of step): a message, no merge (issue 24).
     for picks in ((telea,), (), (None, None), ("not a result", ns)):
         with pytest.raises(gr.Error, match="Pick one of this run's results for each of its 2 holes"):
-            ui.on_merge(shown.run, str(photo), *picks)
+            handlers.on_merge(shown.run, str(photo), *picks)
 
 
 def _hole(index: int) -> np.ndarray:
@@ -108,24 +91,24 @@ def _hole(index: int) -> np.ndarray:
 @pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
 def test_continue_makes_the_result_the_photo_and_undo_goes_back(photo):
     shown = run(photo, holes=HOLES[:1], models=("telea",))
-    editor, path, preset, info, history = ui.on_continue(shown.chosen, str(photo), [])
+    editor, path, preset, info, history = handlers.on_continue(shown.chosen, str(photo), [])
     assert path == shown.files[0] and history == [str(photo)] and preset is None and not editor["layers"]
-    assert all(value in (None, [], "") for value in ui.clear_results())  # then the results are cleared
+    assert all(value in (None, [], "") for value in handlers.clear_results())  # then the results are cleared
     kept, original = load_photo(path), load_photo(photo)
     assert kept.icc == original.icc and kept.exif  # profile and EXIF carried through
     second = run(path, holes=HOLES[1:], models=("telea",))  # keep erasing from the result
     assert (pixels(second.files[0])[200:320, 250:400] == pixels(path)[200:320, 250:400]).all()
-    _, back, _, _, history = ui.on_undo(path, history)
+    _, back, _, _, history = handlers.on_undo(path, history)
     assert back == str(photo) and history == []
     with pytest.raises(gr.Error, match="Nothing to undo"):
-        ui.on_undo(back, history)
+        handlers.on_undo(back, history)
 
 
 def test_clearing_the_photo_forgets_everything():
-    photo_path, *rest = ui.on_clear()
+    photo_path, *rest = handlers.on_clear()
     assert photo_path is None and rest == [None, "Upload a photo to start.", [], [], None, None, None, None, ""]
     with pytest.raises(gr.Error, match="Upload a photo first"):  # Erase cannot run on the old photo
-        ui.on_run(photo_path, None, editor_with(HOLES), ["telea"], 1, 0, "crop", 64, 4, 4)
+        handlers.on_run(photo_path, None, editor_with(HOLES), ["telea"], 1, 0, "crop", 64, 4, 4)
 
 
 @pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
@@ -148,7 +131,7 @@ def test_unavailable_models_are_folded_behind_one_line_with_a_reason_for_visitor
     monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
     monkeypatch.setenv("INPAINT_SLOW_ON_CPU", "1")  # the diffusion remover too is unavailable for being offline
     model_cache.clear()
-    shown = ui.model_choices()
+    shown = model_list.model_choices()
     neural = [spec.id for spec in registry.MODELS if spec.kind != "classical"]
     assert [i for _, i in shown.choices] == [spec.id for spec in registry.CLASSICAL]
     assert set(shown.unavailable) == set(neural)
@@ -168,20 +151,20 @@ def test_the_downloads_say_their_sizes_and_sources_once_per_source():
 
     hub, server = Source("hub", "the Hugging Face Hub", 381_428_720), Source("server", "the authors' server")
     drive = Source("drive", "the authors' Google Drive", 86_000_000, approx=True)
-    assert ui.download_info([]) == ""
-    assert ui.download_info([("LaMa", hub), ("DeepFill v1", server), ("DeepFill v2", server), ("EdgeConnect", drive),
-                             ("EdgeConnect (faces)", drive)]) == \
+    assert model_list.download_info([]) == ""
+    assert model_list.download_info([("LaMa", hub), ("DeepFill v1", server), ("DeepFill v2", server),
+                                     ("EdgeConnect", drive), ("EdgeConnect (faces)", drive)]) == \
         "↓ downloads its weights when first chosen: LaMa from the Hugging Face Hub (381 MB); 2 models from the " \
         "authors' server (size unknown); 2 models from the authors' Google Drive (~86 MB each)."
 
 
 def test_the_fold_says_why_in_one_line_whatever_the_reasons():
-    assert ui.fold_heading([]) == ""
-    assert ui.fold_heading(["it is not part of this installation"]) == \
+    assert model_list.fold_heading([]) == ""
+    assert model_list.fold_heading(["it is not part of this installation"]) == \
         "1 more model unavailable: it is not part of this installation"
-    assert ui.fold_heading(["its weights are not installed on this server"] * 2) == \
+    assert model_list.fold_heading(["its weights are not installed on this server"] * 2) == \
         "2 more models unavailable: their weights are not installed on this server"
-    assert ui.fold_heading(["its weights are not installed on this server",
+    assert model_list.fold_heading(["its weights are not installed on this server",
                             "the Hugging Face Hub cannot be reached right now"]) == \
         "2 more models unavailable on this server — why"
 
@@ -204,7 +187,7 @@ def test_ui_cli_library_and_api_agree_on_what_can_run(monkeypatch, tmp_path, cap
         monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
         monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
         monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
-        shown = ui.model_choices()
+        shown = model_list.model_choices()
         unavailable, table = shown.unavailable, shown.table
         library = {row["id"]: row["available"] for row in api.list_models()}
         assert cli.main(["list"]) == 0
@@ -239,7 +222,7 @@ def test_each_visit_asks_again_so_a_hub_that_came_back_makes_its_models_ready(mo
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("INPAINT_CHECKPOINTS", str(tmp_path / "none"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    models, fold, folded, table = ui.on_load()
+    models, fold, folded, table = model_list.on_load()
     assert "lama" not in [i for _, i in models["choices"]] and "LaMa (big-lama)" in folded
     assert fold["visible"] and fold["label"].endswith("unavailable on this server — why")
     with HubServer() as hub_server:  # the Hub is back; the memory of its silence has expired
@@ -247,7 +230,7 @@ def test_each_visit_asks_again_so_a_hub_that_came_back_makes_its_models_ready(mo
         monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
         probe.forget()
         hub.forget_unreachable()
-        models, fold, folded, table = ui.on_load()
+        models, fold, folded, table = model_list.on_load()
     assert ("LaMa (big-lama) ↓", "lama") in models["choices"] and "value" not in models  # the visitor's ticks stay
     assert "LaMa (big-lama) from the Hugging Face Hub (381 MB)" in models["info"]
     assert "LaMa (big-lama)" not in folded

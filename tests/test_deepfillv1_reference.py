@@ -24,10 +24,10 @@ from app.errors import CropSizeError
 from app.models.base import Batch
 from app.models.deepfillv1 import ContextualAttention, DeepFillV1
 from app.weights.loader import load_from_folder
-from tests.conftest import assert_matches_fixture, fixture_params
 from tests.deepfill_reference import V1, fill_from_reference, loop_attention, official_arrays, run_case
+from tests.helpers import random_batch
 from tests.mmagic_release import generator_state, read_case, write_release
-from tests.test_rfr_reference import random_batch
+from tests.reference import assert_matches_fixture, fixture_params
 from tests.tolerances import assert_close
 
 MODEL_ID = "deepfillv1-places2"

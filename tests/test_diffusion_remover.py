@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import ssl
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -39,11 +38,6 @@ LORA_FOLDER, LORA_FILE = SPEC.hub_pipeline.lora.id, drive_id(7)
 NEVER = {"unet/diffusion_pytorch_model.bin": b"pickle", "scheduler/custom.py": b"import os",
          "unet/diffusion_pytorch_model.fp16.safetensors": b"duplicate", "extra/model.safetensors": b"not a component",
          "README.md": b"# card"}
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory) -> tuple[ssl.SSLContext, Path]:
-    return drive_server.make_tls(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import disk, results, serving, ui
+from app import disk
+from app.web import canvas, endpoints, handlers, results, serving
 from tests.helpers import box_hole, textured
 
 
@@ -68,18 +69,18 @@ def _mask(tmp_path: Path) -> str:
 
 
 def test_api_writes_only_the_results_it_returns(cache, gps_photo, tmp_path):
-    files, _ = ui.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0)
+    files, _ = endpoints.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0)
     written = sorted(p for p in cache.rglob("*") if p.is_file())
     assert written == [Path(files[0])]
     assert Image.open(files[0]).getexif().get_ifd(0x8825), "the visitor's own download keeps its EXIF"
 
 
 def test_slider_original_carries_no_gps(cache, gps_photo):
-    value, path, *_ = ui.on_upload(str(gps_photo))
+    value, path, *_ = handlers.on_upload(str(gps_photo))
     layer = np.zeros((120, 160, 4), np.uint8)
-    layer[40:60, 40:70] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
-    _, (before, after), files, *_ = ui.on_run(path, None, {"background": None, "layers": [layer], "composite": None},
-                                              ["telea"], 1, 0, "crop", 32, 0, 0)
+    layer[40:60, 40:70] = (*canvas.rgba(canvas.HOLE_COLOUR)[:3], 255)
+    editor = {"background": None, "layers": [layer], "composite": None}
+    _, (before, after), files, *_ = handlers.on_run(path, None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
     assert not Image.open(before).getexif().get_ifd(0x8825)
     assert Image.open(files[0]).getexif().get_ifd(0x8825)
 
@@ -87,16 +88,16 @@ def test_slider_original_carries_no_gps(cache, gps_photo):
 def test_results_of_a_session_are_deleted_when_it_ends(cache, gps_photo, tmp_path):
     request = gr.Request(session_hash="visitor-1")
     other = gr.Request(session_hash="visitor-2")
-    mine, _ = ui.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0, request=request)
-    theirs, _ = ui.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0, request=other)
-    ui.on_unload(request)
+    mine, _ = endpoints.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0, request=request)
+    theirs, _ = endpoints.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0, request=other)
+    handlers.on_unload(request)
     assert not Path(mine[0]).exists() and Path(theirs[0]).exists()
 
 
 def test_each_run_sweeps_the_cache_to_its_cap(cache, gps_photo, tmp_path, monkeypatch):
     stale = _file(cache / "inpaint-old" / "big.png", 4 << 20, age=600)
     monkeypatch.setenv(disk.CAP_ENV, "1")
-    files, _ = ui.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0)
+    files, _ = endpoints.api_inpaint(str(gps_photo), _mask(tmp_path), ["telea"], 1, 0, "crop", 32, 0, 0)
     assert not stale.exists() and Path(files[0]).exists()
 
 
@@ -108,7 +109,7 @@ def test_the_examples_cached_copies_survive_the_sweep(cache, monkeypatch):
     serving.launch()
     copies = [Path(p) for p in results.page_files]
     stale = _file(cache / "inpaint-old" / "r.png", 10, age=7200)  # a visitor's, from long ago
-    assert len(copies) >= len(ui.EXAMPLES) and served
+    assert len(copies) >= len(canvas.EXAMPLES) and served
     for path in copies:
         os.utime(path, (time.time() - 7200, time.time() - 7200))
     disk.sweep(cache, age=3600, cap=0, keep=results.page_files)

@@ -25,10 +25,10 @@ from app.weights import hub
 from app.weights.archive import fetch_archive
 from app.weights.fetch import fetch
 from app.weights.resolve import locate
-from tests.conftest import REPO
+from tests.archives import official_tiny, zip_of
 from tests.helpers import wait_until
-from tests.test_weights_archive import _official_tiny, _zip, tiny_spec  # noqa: F401 - fixture
-from tests.test_weights_hub import FILE, assert_same, hf_env, read, server, sha, spec_for, synthetic, tiny_bytes  # noqa: F401 - fixtures
+from tests.hub_weights import FILE, assert_same, read, sha, spec_for, tiny_bytes
+from tests.paths import REPO
 
 pytestmark = pytest.mark.slow  # each waits out real deadlines and stalls (seconds): full run only
 
@@ -92,7 +92,7 @@ def silent_hub(monkeypatch) -> Iterator[str]:
 # ------------------------------------------------------------------------- deadline
 
 
-def test_dripping_hub_hits_the_deadline_then_a_healthy_one_works(server, hf_env, synthetic, limits):  # noqa: F811
+def test_dripping_hub_hits_the_deadline_then_a_healthy_one_works(server, hf_env, synthetic, limits):
     state1, data1 = synthetic[1]
     server.add(SLOW, {FILE: data1}, refs=("v1",))
     server.drip[(SLOW, FILE)] = DRIP
@@ -118,7 +118,7 @@ def test_dripping_hub_hits_the_deadline_then_a_healthy_one_works(server, hf_env,
     assert error is None
 
 
-def test_silent_hub_is_covered_from_the_first_request(hf_env, silent_hub, limits):  # noqa: F811
+def test_silent_hub_is_covered_from_the_first_request(hf_env, silent_hub, limits):
     """No byte ever arrives (the probe's HEAD hangs): the caller's own wait enforces the deadline."""
     limits(timeout=2)
     error, seconds = timed(lambda: fetch(spec_for("testns/silent")))
@@ -131,7 +131,7 @@ def test_silent_hub_is_covered_from_the_first_request(hf_env, silent_hub, limits
 # ---------------------------------------------------------------------------- stall
 
 
-def test_stalled_download_is_stopped_then_the_next_try_starts_clean(server, hf_env, synthetic, limits):  # noqa: F811
+def test_stalled_download_is_stopped_then_the_next_try_starts_clean(server, hf_env, synthetic, limits):
     state1, data1 = synthetic[1]
     server.add(SLOW, {FILE: data1}, refs=("v1",))
     server.stall.add((SLOW, FILE))  # half the file, then silence
@@ -154,7 +154,7 @@ def test_stalled_download_is_stopped_then_the_next_try_starts_clean(server, hf_e
     assert server.requests[-1].range is None, "the retry starts clean, from byte 0"
 
 
-def test_a_steady_fast_download_is_not_mistaken_for_a_stall(server, hf_env, synthetic, limits):  # noqa: F811
+def test_a_steady_fast_download_is_not_mistaken_for_a_stall(server, hf_env, synthetic, limits):
     """Tight limits, a healthy Hub: the 43 MB file arrives, verified, with progress reported."""
     state1, data1 = synthetic[1]
     server.add(SLOW, {FILE: data1}, refs=("v1",))
@@ -171,7 +171,7 @@ def test_a_steady_fast_download_is_not_mistaken_for_a_stall(server, hf_env, synt
 
 
 @pytest.mark.slow
-def test_a_dripping_download_does_not_block_another_thread(server, hf_env, synthetic, limits):  # noqa: F811
+def test_a_dripping_download_does_not_block_another_thread(server, hf_env, synthetic, limits):
     """The library half of "the UI stays responsive": one visitor's slow model, another's quick one."""
     _, data1 = synthetic[1]
     server.add(SLOW, {FILE: data1}, refs=("v1",))
@@ -219,9 +219,9 @@ def test_progress_bar_enforces_the_budget_where_httpx_is_not_involved(limits):
 
 
 @pytest.mark.slow
-def test_official_archive_has_the_same_deadline(server, hf_env, tiny_spec, limits):  # noqa: F811
-    data, _ = _official_tiny()
-    archive = _zip({"tiny/models/tiny.pth": data})
+def test_official_archive_has_the_same_deadline(server, hf_env, tiny_spec, limits):
+    data, _ = official_tiny()
+    archive = zip_of({"tiny/models/tiny.pth": data})
     server.add("authors/tiny", {"tiny.zip": archive})
     server.drip[("authors/tiny", "tiny.zip")] = (1, 0.1)  # minutes for this small zip
     limits(timeout=3)
@@ -236,7 +236,7 @@ def test_official_archive_has_the_same_deadline(server, hf_env, tiny_spec, limit
 
 
 @pytest.mark.slow
-def test_cli_download_exits_nonzero_with_the_message(server, tmp_path):  # noqa: F811
+def test_cli_download_exits_nonzero_with_the_message(server, tmp_path):
     server.add("clins/big-lama", {FILE: tiny_bytes(3.0)}, refs=("v1",))
     server.drip[("clins/big-lama", FILE)] = (1, 0.5)
     env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
@@ -254,7 +254,7 @@ def test_cli_download_exits_nonzero_with_the_message(server, tmp_path):  # noqa:
     assert "Traceback" not in done.stderr and seconds < 60
 
 
-def test_a_bad_setting_is_named(hf_env, monkeypatch):  # noqa: F811
+def test_a_bad_setting_is_named(hf_env, monkeypatch):
     monkeypatch.setenv(hub.DOWNLOAD_STALL_ENV, "soon")
     with pytest.raises(WeightsError, match="INPAINT_DOWNLOAD_STALL='soon' is not a number of seconds above 0"):
         fetch(spec_for(SLOW))

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from gradio.events import EventData
 
-from app import select_ui, ui
-from app.event_guard import MALFORMED, check_event_data, guard_events
+from app.web import page
+from app.web import select_panel as select_ui
+from app.web.event_guard import MALFORMED, check_event_data, guard_events
 from tests.server import running_app
 
 
@@ -29,7 +30,7 @@ def test_well_formed_event_data_and_handlers_without_event_data_pass():
 
 
 def test_too_few_values_for_an_event_is_a_message():
-    demo = guard_events(ui.build())
+    demo = guard_events(page.build())
     click = next(fn for fn in demo.fns.values() if fn.fn is select_ui.on_click)
     with pytest.raises(gr.Error, match="sent 2 of the 5 values this action needs"):
         demo.validate_inputs(click, [None, None])

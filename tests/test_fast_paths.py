@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from app import hires, regions
+from app import hires
+from app.web import regions
 
 
 def _holes(seed: int) -> np.ndarray:

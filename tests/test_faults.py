@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import pipeline, ui
+from app import pipeline
 from app.errors import InpaintError
 from app.images import load_photo
 from app.inpainters.opencv import OpenCVInpainter
+from app.web import canvas, handlers
 from tests.helpers import textured
 from tests.server import running_app
 from tests.upload_cases import hires_photo
@@ -48,7 +49,7 @@ def two_holes(size: tuple[int, int]) -> np.ndarray:
 def editor_painting(path: Path, hole: np.ndarray) -> dict:
     """The editor's value with ``hole`` painted in the hole colour (the preview is the photo here)."""
     layer = np.zeros((*hole.shape, 4), np.uint8)
-    layer[hole] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
+    layer[hole] = (*canvas.rgba(canvas.HOLE_COLOUR)[:3], 255)
     return {"background": np.asarray(Image.open(path)), "layers": [layer], "composite": None}
 
 
@@ -86,7 +87,7 @@ def test_the_other_models_still_fill_and_the_page_says_which_failed(upload, tele
     before = digest(upload)
     editor = editor_painting(upload, two_holes(Image.open(upload).size))
     with pytest.warns(UserWarning, match="RuntimeError: cuDNN error"):  # gr.Warning outside a request
-        shown = ui.on_run(str(upload), None, editor, ["telea", "navier-stokes"], 1, 0, "crop", 32, 0, 0)
+        shown = handlers.on_run(str(upload), None, editor, ["telea", "navier-stokes"], 1, 0, "crop", 32, 0, 0)
     files, status = shown.files, shown.status
     assert [label.split(" · ")[0] for label in shown.run["labels"]] == [NS]
     assert len(files) == 1 and f"No result from {TELEA}" in status
@@ -97,9 +98,9 @@ def test_a_lone_model_failing_is_an_error_message_and_the_next_run_works(upload,
                                                                           monkeypatch):
     editor = editor_painting(upload, two_holes(Image.open(upload).size))
     with pytest.raises(gr.Error, match=f"{TELEA} failed while inpainting"):
-        ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
+        handlers.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
     monkeypatch.undo()  # the model recovers
-    files = ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0).files
+    files = handlers.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0).files
     assert len(files) == 1
 
 
@@ -119,15 +120,15 @@ def test_a_full_disk_is_said_and_leaves_no_half_results(upload, monkeypatch):
 
     monkeypatch.setattr(Path, "write_bytes", disk_fills_up)
     # The fills are shown first; the PNGs are written after (issue 18), so the downloads say it.
-    shown = ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
+    shown = handlers.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0)
     with pytest.raises(gr.Error, match="The disk is full") as failure:
-        ui.on_downloads(shown.run)
+        handlers.on_downloads(shown.run)
     assert "Nothing you provided was changed" in failure.value.message
     assert not any(Path(f).exists() for f in shown.run["files"]), "a half-written PNG was left behind"
     assert set(root.glob("inpaint-*")) - runs_before == {Path(shown.run["folder"])}  # the previews shown
     assert digest(upload) == before
     monkeypatch.undo()  # space freed
-    files = ui.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0).files
+    files = handlers.on_run(str(upload), None, editor, ["telea"], 1, 0, "crop", 32, 0, 0).files
     assert Image.open(files[0]).size == (600, 400)
 
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import ssl
 import time
 import zipfile
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,35 +19,15 @@ import torch
 
 from app import model_cache, registry
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import GoogleDriveRelease
+from app.specs import GoogleDriveRelease
 from app.weights import hub
 from app.weights.gdrive import matches
 from app.weights.resolve import locate, provisioned_dir
 from tests import drive_server
 from tests.drive_server import DriveServer, drive_id
-from tests.test_weights_hub import go_offline, hf_env, server, spec_for  # noqa: F401 - fixtures
+from tests.hub_weights import go_offline, spec_for
 
 TINY, DIS, FOLDER = drive_id(1), drive_id(2), drive_id(3)
-
-
-@pytest.fixture(scope="session")
-def tls(tmp_path_factory) -> tuple[ssl.SSLContext, Path]:
-    return drive_server.make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def drive(tls, monkeypatch, tmp_path, checkpoints) -> Iterator[DriveServer]:
-    """A loopback Drive in front of gdown, a fresh HF_HOME, and no Hub mirror for anything."""
-    running = DriveServer(tls[0])
-    drive_server.use(monkeypatch, running.proxy, tls[1])
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
-    hub.forget_unreachable()
-    model_cache.clear()
-    yield running
-    model_cache.clear()
-    running.stop()
 
 
 def release(value: float = 5.0) -> tuple[bytes, dict[str, torch.Tensor]]:
@@ -234,7 +212,7 @@ def test_every_edgeconnect_rfr_pic_and_migan_model_names_its_drive_source():
 @pytest.mark.slow  # ~86 MB of synthetic EdgeConnect weights through TLS: seconds
 def test_edgeconnect_comes_from_its_drive_folder_on_first_use(drive, monkeypatch, tmp_path, pins_file):
     """The registry's own entry, its real folder id, the release written as the authors' BaseModel.save does."""
-    from tests.test_edgeconnect_reference import write_release
+    from tests.releases.edgeconnect import write_release
 
     folder = write_release(tmp_path / "authors", seed=3)
     spec = registry.get("edgeconnect-places2")
@@ -254,7 +232,7 @@ def test_edgeconnect_comes_from_its_drive_folder_on_first_use(drive, monkeypatch
     assert sorted(p.name for p in provisioned_dir(spec).iterdir()) == ["README.md", "model.safetensors"]
 
 
-def test_weights_push_mirrors_the_drive_release_in_one_step(drive, server, hf_env, monkeypatch, pins_file,  # noqa: F811
+def test_weights_push_mirrors_the_drive_release_in_one_step(drive, server, hf_env, monkeypatch, pins_file,
                                                             capsys):
     """Converted and pinned on first use from Drive; `weights push` uploads that safetensors and records the mirror."""
     from huggingface_hub import constants

@@ -23,9 +23,9 @@ from app.models.base import Batch, Prediction
 from app.models.glcic import GlobalLocalNet
 from app.models.mmagic import to_pixels
 from tests import mmagic_release as release
-from tests.conftest import assert_matches_fixture, fixture_params
+from tests.helpers import random_batch
 from tests.mmagic_release import GLCIC, read_case
-from tests.test_rfr_reference import random_batch
+from tests.reference import assert_matches_fixture, fixture_params
 from tests.tolerances import assert_close
 
 MODEL_ID = "glcic-places2"

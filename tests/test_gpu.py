@@ -15,15 +15,15 @@ from app.errors import OutOfMemoryError
 from app.images import Photo
 from app.models.base import Batch
 from app.options import Options
-from tests.conftest import REPO
-from tests.test_model_cache import TinyNet, local  # noqa: F401 - fixture
+from tests.instrumented import TinyNet
+from tests.paths import REPO
 
 
 def batch(crops: int, side: int) -> Batch:
     return Batch(images=np.zeros((crops, side, side, 3), np.uint8), holes=np.ones((crops, side, side), bool))
 
 
-def test_duration_grows_with_the_work_and_stays_within_bounds(local):  # noqa: F811
+def test_duration_grows_with_the_work_and_stays_within_bounds(local):
     spec = local("a")
     one = gpu.gpu_seconds(spec, batch(1, 256))
     assert gpu.BASE_SECONDS < one < 15  # a small request asks for little, so it queues first
@@ -33,7 +33,7 @@ def test_duration_grows_with_the_work_and_stays_within_bounds(local):  # noqa: F
     assert gpu.gpu_seconds(spec, batch(8, 512), samples=16) == gpu.MAX_SECONDS
 
 
-def test_off_zerogpu_it_is_the_plain_function_and_failures_come_back_as_themselves(local):  # noqa: F811
+def test_off_zerogpu_it_is_the_plain_function_and_failures_come_back_as_themselves(local):
     assert not hasattr(gpu.forward, "zerogpu")  # spaces.GPU is a no-op off ZeroGPU
     spec = local("a")
     TinyNet.oom_next = True
@@ -45,7 +45,7 @@ def test_off_zerogpu_it_is_the_plain_function_and_failures_come_back_as_themselv
     assert gpu.run_network(spec, batch(1, 8)).samples.shape == (1, 1, 8, 8, 3)
 
 
-def test_the_pipeline_runs_neural_models_through_the_gpu_call(local, monkeypatch):  # noqa: F811
+def test_the_pipeline_runs_neural_models_through_the_gpu_call(local, monkeypatch):
     """Only the network's forward passes go through gpu.forward; loading and classical models do not."""
     spec = local("a")
     monkeypatch.setattr(pipeline.registry, "get", lambda model_id: spec if model_id == "a" else _real(model_id))
@@ -71,7 +71,7 @@ import app
 from app import gpu, model_cache, registry
 from app.models.base import Batch
 from spaces.zero.wrappers import static_duration
-import tests.test_model_cache as tmc
+import tests.instrumented as tmc
 spec = tmc.tiny_spec("z")
 folder = __import__("pathlib").Path(__import__("os").environ["INPAINT_CHECKPOINTS"]) / "z"
 folder.mkdir(parents=True)

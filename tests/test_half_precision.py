@@ -30,10 +30,10 @@ from app.models.base import (
 )
 from app.models.lama import FourierUnit
 from app.models.rfr import PartialConv2d
-from app.registry import ModelSpec
+from app.specs import ModelSpec
 from benchmarks import bench_precision as bench
-from tests import test_model_contract as contract
-from tests.conftest import fixture_files
+from tests import contract
+from tests.reference import fixture_files
 
 #: Largest difference from float32 of the composited output, in 8-bit levels, for a network in its
 #: declared GPU dtype. Measured (docs/benchmarks/precision.json, float16): at most 2.8 on the first
@@ -46,7 +46,7 @@ HALVES = [pytest.param(torch.float16, id="float16"), pytest.param(torch.bfloat16
 
 def _net(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> NeuralNetwork:
     """The contract's network of ``spec`` (loaded once per class per session, shared with the contract)."""
-    return contract._loaded(spec.entry, tmp_path_factory.getbasetemp() / "contract")
+    return contract.loaded(spec.entry, tmp_path_factory.getbasetemp() / "contract")
 
 
 def _first_fixture(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:

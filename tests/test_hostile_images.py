@@ -21,8 +21,9 @@ import pytest
 from gradio.data_classes import FileData
 from PIL import Image
 
-from app import api, images, masks, ui
+from app import api, images, masks
 from app.errors import BadImageError, BadMaskError
+from app.web import canvas, endpoints, handlers
 from tests.helpers import box_hole, never_blocking, textured
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,7 +116,7 @@ def test_not_an_image_as_mask_is_a_message(tmp_path):
 def test_editor_layer_bomb_is_refused_before_gradio_decodes_it(tmp_path):
     """The Erase event's editor value goes through Gradio's preprocess: the guard runs first."""
     layer = bomb_png(tmp_path / "layer.png", side=5_000)  # under the photo limit, over the canvas
-    editor = ui.guard_editor(gr.ImageEditor(type="numpy", image_mode="RGBA"))
+    editor = canvas.guard_editor(gr.ImageEditor(type="numpy", image_mode="RGBA"))
     before = peak_rss_mb()
     with pytest.raises(gr.Error, match="painted layer is 5000x5000"):
         editor.convert_and_format_image(FileData(path=str(layer)))
@@ -126,24 +127,24 @@ def test_editor_layer_bomb_is_refused_before_gradio_decodes_it(tmp_path):
 
 def test_editor_layer_of_the_canvas_size_is_decoded(tmp_path):
     path = tmp_path / "layer.png"
-    Image.fromarray(np.zeros((ui.PREVIEW_SIDE, 700, 4), np.uint8)).save(path)
-    editor = ui.guard_editor(gr.ImageEditor(type="numpy", image_mode="RGBA"))
-    assert editor.convert_and_format_image(FileData(path=str(path))).shape == (ui.PREVIEW_SIDE, 700, 4)
+    Image.fromarray(np.zeros((canvas.PREVIEW_SIDE, 700, 4), np.uint8)).save(path)
+    editor = canvas.guard_editor(gr.ImageEditor(type="numpy", image_mode="RGBA"))
+    assert editor.convert_and_format_image(FileData(path=str(path))).shape == (canvas.PREVIEW_SIDE, 700, 4)
 
 
 def test_layer_arrays_larger_than_the_canvas_are_refused(photo):
     big = np.zeros((3000, 3000, 4), np.uint8)
-    value, path, *_ = ui.on_upload(str(photo))
+    value, path, *_ = handlers.on_upload(str(photo))
     with pytest.raises(gr.Error, match="painted layer is 3000x3000, larger than the canvas"):
-        ui.on_run(path, None, {"background": None, "layers": [big], "composite": None}, ["telea"], 1, 0, "crop",
+        handlers.on_run(path, None, {"background": None, "layers": [big], "composite": None}, ["telea"], 1, 0, "crop",
                   16, 0, 0)
 
 
 def test_layer_of_another_shape_is_refused_not_stretched(photo):
     layer = np.zeros((100, 100, 4), np.uint8)  # the photo is 160x120
-    layer[40:60, 40:60] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
+    layer[40:60, 40:60] = (*canvas.rgba(canvas.HOLE_COLOUR)[:3], 255)
     with pytest.raises(gr.Error, match="painted layer is 100x100 but the photo is 160x120"):
-        ui.on_run(str(photo), None, {"background": None, "layers": [layer], "composite": None}, ["telea"], 1, 0,
+        handlers.on_run(str(photo), None, {"background": None, "layers": [layer], "composite": None}, ["telea"], 1, 0,
                   "crop", 16, 0, 0)
 
 
@@ -151,7 +152,7 @@ def test_api_guide_bomb_is_refused(tmp_path, bomb, photo):
     mask = tmp_path / "mask.png"
     Image.fromarray(box_hole(120, 160, 40, 60, 40, 60).astype(np.uint8) * 255).save(mask)
     with pytest.raises(gr.Error, match="edges strokes declares more than"):
-        ui.api_inpaint(str(photo), str(mask), ["telea"], 1, 0, "crop", 16, 0, 0, str(bomb))
+        endpoints.api_inpaint(str(photo), str(mask), ["telea"], 1, 0, "crop", 16, 0, 0, str(bomb))
 
 
 # ----------------------------------------------------------- files that are not regular files

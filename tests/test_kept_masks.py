@@ -1,7 +1,7 @@
 """What the click-to-select panel keeps per visitor (issue 24): small packed masks, capped, freed.
 
-:class:`app.kept_masks.Packed` must give back exactly the mask it packed, at a size that follows
-the object rather than the photo; :class:`app.kept_masks.Store` frees a session's masks on
+:class:`app.web.kept_masks.Packed` must give back exactly the mask it packed, at a size that follows
+the object rather than the photo; :class:`app.web.kept_masks.Store` frees a session's masks on
 request, after its time to live, past the cap on all sessions (least recently used first), and
 refuses a selection past the cap of one session with a message.
 """
@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.kept_masks import Packed, SelectionExpired, SelectionTooLarge, Store
+from app.web.kept_masks import Packed, SelectionExpired, SelectionTooLarge, Store
 
 
 def ellipse(h: int, w: int, centre: tuple[int, int], axes: tuple[int, int]) -> np.ndarray:

@@ -22,26 +22,13 @@ from app.models.base import SAMPLE_DONE, Batch, Prediction
 from app.models.mat import KEEP1_SHAPE, KEEP2_SHAPE, MAT, latents
 from app.weights.loader import load_from_folder
 from app.weights.resolve import SAFETENSORS_NAME
-from tests.conftest import assert_matches_fixture, fixture_params, make_state_dict, manifest_entries
 from tests.helpers import textured
+from tests.reference import assert_matches_fixture, fixture_params, manifest_entries
+from tests.releases.mat import official_state, write_release
 
 SPEC_ID = "mat-places512"
-RELEASED = "Places_512_FullData_G.pth"
 # Same latent, other batch: float32 kernels may sum in another order. Another latent moves hole pixels by >> this.
 SAME_LATENT_TOL = 1e-5
-
-
-@functools.cache
-def _official_state(seed: int) -> dict[str, torch.Tensor]:
-    """Synthetic official state_dict (63 M values: cached per seed)."""
-    return {k: torch.as_tensor(v) for k, v in make_state_dict("mat_G", seed).items()}
-
-
-def write_release(folder: Path, seed: int = 1) -> Path:
-    """``Places_512_FullData_G.pth``: torch.save of the generator's bare state dict, official key names."""
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(_official_state(seed), folder / RELEASED)
-    return folder
 
 
 def load(folder: Path) -> MAT:
@@ -92,7 +79,7 @@ def test_state_dict_is_the_official_layout() -> None:
 def test_constant_buffers_equal_the_official_ones() -> None:
     """resample_filter and attn_mask are constants of the architecture: ours must equal the released values."""
     ours = MAT().state_dict()
-    official = _official_state(1)
+    official = official_state(1)
     constant = [k for k in ours if k.endswith(("resample_filter", "attn_mask"))]
     assert len(constant) == 68 + 4  # every resample_filter (MODELS.md says 64; the manifest holds 68) + 4 masks
     for key in constant:
@@ -104,7 +91,7 @@ def test_float16_safetensors_copy_loads_as_float32(tmp_path: Path) -> None:
     """A float16 copy with the official keys (like the Hub's MAT_Places512_G_fp16.safetensors) is upcast on load."""
     folder = tmp_path / SPEC_ID
     folder.mkdir()
-    half = {k: v.half().contiguous() for k, v in _official_state(1).items()}
+    half = {k: v.half().contiguous() for k, v in official_state(1).items()}
     save_file(half, str(folder / SAFETENSORS_NAME))
     model = load(folder)
     assert all(t.dtype == torch.float32 for t in model.state_dict().values())

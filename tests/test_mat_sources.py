@@ -18,8 +18,8 @@ from safetensors.torch import save
 from app import model_cache, registry
 from app.errors import WeightsError
 from app.weights import hub, pins
-from tests.conftest import make_state_dict
 from tests.hub_server import HubServer
+from tests.reference import make_state_dict
 
 SPEC = registry.get("mat-places512")
 FILE = "MAT_Places512_G_fp16.safetensors"

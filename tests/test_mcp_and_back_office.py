@@ -18,7 +18,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from app import options, serving, ui
+from app import options
+from app.web import canvas, page, serving, signatures
 from tests.helpers import box_hole, run_async, textured
 from tests.server import AppProcess, running_app
 
@@ -37,7 +38,7 @@ CLOSED = ["monitoring", "monitoring/summary", "gradio_api/dev/reload", "gradio_a
 def expected_arguments() -> dict[str, str | None]:
     """Every input of ``/inpaint`` and the description it must have (None: any non-empty text)."""
     return ({"image": None, "mask": None, "models": None} | {k.name: k.description for k in options.KNOBS}
-            | {ui.guide_parameter(kind): ui.guide_description(kind) for kind in ui.guide_kinds()})
+            | {signatures.guide_parameter(kind): signatures.guide_description(kind) for kind in canvas.guide_kinds()})
 
 
 def data_url(pixels: np.ndarray) -> str:
@@ -49,7 +50,7 @@ def data_url(pixels: np.ndarray) -> str:
 
 def test_every_argument_of_inpaint_is_documented_from_its_declaration():
     """The docstring Gradio reads has one line per parameter; a knob's line is its help text and range."""
-    endpoint = next(fn.fn for fn in ui.build().fns.values() if fn.api_name == "inpaint")
+    endpoint = next(fn.fn for fn in page.build().fns.values() if fn.api_name == "inpaint")
     _, described, returns = get_function_description(endpoint)
     expected = expected_arguments()
     assert set(expected) <= set(described) and returns

@@ -9,9 +9,7 @@ Batching, strict loading and sizes are the shared contract (``test_model_contrac
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -21,41 +19,10 @@ import torch.nn.functional as F
 from app import registry
 from app.errors import CropSizeError
 from app.models.base import Batch
-from app.models.migan import MIGAN, MIGAN256, MIGAN512, OFFICIAL_NAME, Upsample2d
+from app.models.migan import MIGAN, MIGAN256, MIGAN512, Upsample2d
 from app.weights.loader import load_from_folder
-from tests.conftest import assert_matches_fixture, fixture_files, fixture_params, make_state_dict
-
-
-class Variant(NamedTuple):
-    model_id: str  # the registry spec the fixtures are compared through
-    manifest: str  # ../shared/reference/manifests/<manifest>.json
-    network: type[MIGAN]
-    released: str  # one of the authors' file names for it
-
-
-#: Fixture prefix -> variant. ``fixture_files("migan")`` globs ``migan_*``, which leaves ``migan512_*`` out.
-VARIANTS = {
-    "migan": Variant("migan-places2", "migan_generator", MIGAN256, "migan_256_places2.pt"),
-    "migan512": Variant("migan-places2-512", "migan512_generator", MIGAN512, "migan_512_places2.pt"),
-}
-
-
-@functools.lru_cache(maxsize=4)
-def official_state(manifest: str, seed: int) -> dict[str, torch.Tensor]:
-    """Synthetic official weights (cached: 6-7 M values per draw)."""
-    return dict(make_state_dict(manifest, seed))
-
-
-def default_seed(prefix: str) -> int:
-    files = fixture_files(prefix)
-    return int(np.load(files[0])["weight_seed"]) if files else 1
-
-
-def write_release(folder: Path, state: dict[str, torch.Tensor], name: str = OFFICIAL_NAME) -> Path:
-    """Save ``state`` as ``scripts/export_inference_model.py`` does: ``torch.save(model.state_dict())``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(dict(state), folder / name)
-    return folder
+from tests.reference import assert_matches_fixture, fixture_files, fixture_params
+from tests.releases.migan import VARIANTS, default_seed, official_state, write_release
 
 
 def demo_outputs(net: MIGAN, image: np.ndarray, hole: np.ndarray) -> dict[str, np.ndarray]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from safetensors.torch import save_file
 
 from app import masks, model_cache, pipeline, registry
 from app.hires import feather_alpha
@@ -23,22 +21,6 @@ for _spec in registry.MODELS:
     if _spec.kind == "neural":
         FAMILIES.setdefault(_spec.entry, _spec)  # one entry per network class is enough
 NEURAL = list(FAMILIES.values())
-
-
-@pytest.fixture
-def weights(checkpoints):
-    """Write random-init safetensors for a spec; clears the model cache around the test."""
-    model_cache.clear()
-
-    def write(spec: registry.ModelSpec) -> None:
-        torch.manual_seed(0)
-        state = {k: v.contiguous() for k, v in spec.entry_class()(**spec.kwargs).state_dict().items()}
-        folder = checkpoints / spec.id
-        folder.mkdir()
-        save_file(state, str(folder / "model.safetensors"))
-
-    yield write
-    model_cache.clear()
 
 
 def _photo_and_hole():

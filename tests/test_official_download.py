@@ -8,82 +8,16 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
 
 from app import model_cache, registry
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import HubWeights, OfficialDownload
+from app.specs import HubWeights, OfficialDownload
 from app.weights.download import check_hop, check_url, require_pin
 from app.weights.resolve import locate, provisioned_dir
-from tests.test_weights_hub import FILE, go_offline, hf_env, server, spec_for  # noqa: F401 - fixtures
-
-
-class Files(ThreadingHTTPServer):
-    """Serves ``files`` by path; ``cut`` paths send half their body under the full Content-Length;
-    ``redirects`` paths answer 302 with that ``Location``."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.files: dict[str, bytes] = {}
-        self.cut: set[str] = set()
-        self.redirects: dict[str, str] = {}
-        self.gets: list[str] = []
-        self.heads: list[str] = []
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Files
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_HEAD(self) -> None:
-        self.server.heads.append(self.path)
-        if self._redirected():
-            return
-        self.send_response(200 if self.path in self.server.files else 404)
-        self.send_header("Content-Length", str(len(self.server.files.get(self.path, b""))))
-        self.end_headers()
-
-    def _redirected(self) -> bool:
-        if self.path not in self.server.redirects:
-            return False
-        self.send_response(302)
-        self.send_header("Location", self.server.redirects[self.path])
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        return True
-
-    def do_GET(self) -> None:
-        self.server.gets.append(self.path)
-        if self._redirected():
-            return
-        data = self.server.files.get(self.path)
-        if data is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data[: len(data) // 2] if self.path in self.server.cut else data)
-        self.close_connection = True
-
-
-@pytest.fixture
-def files() -> Iterator[Files]:
-    running = Files()
-    yield running
-    running.shutdown()
-    running.server_close()
+from tests.hub_weights import FILE, go_offline, spec_for
 
 
 def release() -> tuple[bytes, dict[str, torch.Tensor]]:
@@ -105,7 +39,7 @@ def spec_at(monkeypatch, url: str, data: bytes, **fields) -> registry.ModelSpec:
     return spec
 
 
-def test_first_use_downloads_checks_converts_and_says_what_to_pin(files, hf_env, checkpoints, monkeypatch,  # noqa: F811
+def test_first_use_downloads_checks_converts_and_says_what_to_pin(files, hf_env, checkpoints, monkeypatch,
                                                                   caplog):
     data, state = release()
     files.files["/inpainting/tiny_20200619-abcd.pth"] = data
@@ -128,7 +62,7 @@ def test_first_use_downloads_checks_converts_and_says_what_to_pin(files, hf_env,
     assert len(files.gets) == 1
 
 
-def test_ready_only_while_the_authors_server_has_the_file(files, hf_env, checkpoints, monkeypatch):  # noqa: F811
+def test_ready_only_while_the_authors_server_has_the_file(files, hf_env, checkpoints, monkeypatch):
     data, _ = release()
     spec = spec_at(monkeypatch, files.url("/moved.pth"), data)
     state = model_cache.availability(spec)
@@ -142,7 +76,7 @@ def test_ready_only_while_the_authors_server_has_the_file(files, hf_env, checkpo
 
 @pytest.mark.parametrize("damage", ["wrong sha256", pytest.param("truncated", marks=pytest.mark.slow),  # retries: 6 s
                                     "longer than pinned"])
-def test_a_bad_download_is_refused_and_nothing_is_kept(files, hf_env, checkpoints, monkeypatch, damage):  # noqa: F811
+def test_a_bad_download_is_refused_and_nothing_is_kept(files, hf_env, checkpoints, monkeypatch, damage):
     data, _ = release()
     path = "/tiny.pth"
     if damage == "wrong sha256":
@@ -166,7 +100,7 @@ def test_a_bad_download_is_refused_and_nothing_is_kept(files, hf_env, checkpoint
 
 
 @pytest.mark.parametrize("right", [True, False])
-def test_a_release_pinned_only_by_md5_is_checked_against_it(files, hf_env, checkpoints, monkeypatch, right):  # noqa: F811
+def test_a_release_pinned_only_by_md5_is_checked_against_it(files, hf_env, checkpoints, monkeypatch, right):
     """MAT's release (IOPaint's GitHub asset) is published with an md5 only: the file must match it."""
     data, state = release()
     files.files["/releases/download/add_mat/tiny.pth"] = data
@@ -203,7 +137,7 @@ def test_each_hop_must_be_https_to_the_authors_host_or_its_cdn():
         check_hop(first, "https://files.example/x.pth", "x.pth")
 
 
-def test_a_redirect_on_the_authors_host_is_followed(files, hf_env, checkpoints, monkeypatch):  # noqa: F811
+def test_a_redirect_on_the_authors_host_is_followed(files, hf_env, checkpoints, monkeypatch):
     data, state = release()
     files.files["/moved/tiny.pth"] = data
     files.redirects["/tiny.pth"] = "/moved/tiny.pth"
@@ -218,7 +152,7 @@ def test_a_redirect_on_the_authors_host_is_followed(files, hf_env, checkpoints, 
     ("https://weights.example/elsewhere.pth", "weights.example"),  # refused before any connection is tried
     ("ftp://127.0.0.1/elsewhere.pth", "ftp://127.0.0.1"),  # the same host, another scheme
 ])
-def test_a_redirect_to_another_host_or_scheme_is_refused_naming_it(files, hf_env, checkpoints,  # noqa: F811
+def test_a_redirect_to_another_host_or_scheme_is_refused_naming_it(files, hf_env, checkpoints,
                                                                    monkeypatch, target, named):
     data, _ = release()
     files.files["/elsewhere.pth"] = data
@@ -234,7 +168,7 @@ def test_a_redirect_to_another_host_or_scheme_is_refused_naming_it(files, hf_env
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
-def test_offline_the_download_is_not_offered(hf_env, checkpoints, monkeypatch):  # noqa: F811
+def test_offline_the_download_is_not_offered(hf_env, checkpoints, monkeypatch):
     data, _ = release()
     spec = spec_at(monkeypatch, "https://download.openmmlab.com/tiny.pth", data)
     go_offline(monkeypatch)
@@ -243,14 +177,14 @@ def test_offline_the_download_is_not_offered(hf_env, checkpoints, monkeypatch): 
 
 
 @pytest.mark.slow  # over 1 s here: the full run only (README, fast lane)
-def test_an_mmagic_release_comes_from_its_https_source_on_first_use(files, hf_env, checkpoints, monkeypatch):  # noqa: F811
+def test_an_mmagic_release_comes_from_its_https_source_on_first_use(files, hf_env, checkpoints, monkeypatch):
     """GLCIC's release file in mmagic's container, served as download.openmmlab.com would, named with its
     sha256 prefix: downloaded, checked, converted, loaded; the registry's own entry with the server swapped."""
     from dataclasses import replace
 
-    from tests.test_glcic_reference import generator_state, write_release
+    from tests.mmagic_release import GLCIC, generator_state, write_release
 
-    folder = write_release(checkpoints.parent / "authors", generator_state())
+    folder = write_release(GLCIC, checkpoints.parent / "authors", generator_state(GLCIC))
     release = next(folder.glob("*.pth"))
     data = release.read_bytes()
     spec = registry.get("glcic-places2")
@@ -263,7 +197,7 @@ def test_an_mmagic_release_comes_from_its_https_source_on_first_use(files, hf_en
     monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
     assert locate(spec).via == "archive"
     net = model_cache.get_inpainter(spec)
-    state = generator_state()
+    state = generator_state(GLCIC)
     key = next(iter(state))
     assert torch.equal(net.state_dict()[key], state[key])
     assert sorted(p.name for p in provisioned_dir(spec).iterdir()) == ["README.md", "model.safetensors"]

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import api, cli, options, pipeline, registry, ui
+from app import api, cli, options, pipeline, registry
 from app.errors import InpaintError
 from app.options import KNOBS, NAMES, Options
+from app.web import canvas, endpoints, page
 from tests.helpers import box_hole, textured
 
 NUMERIC = [k for k in KNOBS if not k.choices]
@@ -21,7 +22,7 @@ NUMERIC = [k for k in KNOBS if not k.choices]
 
 @pytest.fixture(scope="module")
 def demo() -> gr.Blocks:
-    return ui.build()
+    return page.build()
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_the_studio_controls_show_each_knob_as_declared(demo):
 
 def test_inpaint_endpoint_takes_the_knobs_in_order_with_their_defaults(demo):
     inputs = _inpaint_inputs(demo)
-    kinds = ui.guide_kinds()
+    kinds = canvas.guide_kinds()
     assert [c.label for c in inputs] == ["image", "mask", "models", *NAMES, *(f"{k} strokes" for k in kinds)]
     assert [c.value for c in inputs[3:3 + len(KNOBS)]] == [k.default for k in KNOBS]
     parameters = demo.get_api_info()["named_endpoints"]["/inpaint"]["parameters"]
@@ -100,7 +101,7 @@ def test_a_guide_kind_a_model_declares_gets_its_cli_flag_and_api_input(monkeypat
     sketchy = dataclasses.replace(registry.get("telea"), id="sketchy", name="Sketchy (test)", guides=("sketch",))
     monkeypatch.setattr(registry, "MODELS", registry.MODELS + (sketchy,))
     assert "sketch" in options.guide_kinds() and "edges" in options.guide_kinds()
-    assert "sketch strokes" in [c.label for c in _inpaint_inputs(ui.build())]
+    assert "sketch strokes" in [c.label for c in _inpaint_inputs(page.build())]
     text = _help(capsys)
     assert "--sketch IMAGE Sketchy: image of extra sketch strokes" in text and "--edges IMAGE" in text
     code = cli.main(["inpaint", files[0], "--mask", files[1], "-m", "telea", "--sketch", "nope.png"])
@@ -116,7 +117,7 @@ def test_every_front_end_refuses_a_knob_out_of_its_range(knob, bad, files, tmp_p
     with pytest.raises(InpaintError, match=message):
         api.inpaint(*files, ["telea"], **{knob.name: value})
     with pytest.raises(gr.Error, match=message):
-        ui.api_inpaint(*files, ["telea"], **{knob.name: value})
+        endpoints.api_inpaint(*files, ["telea"], **{knob.name: value})
     if bad != "nan":  # argparse refuses "nan" for an int flag itself
         code = cli.main(["inpaint", files[0], "--mask", files[1], "-m", "telea", "-o", str(tmp_path / "out"),
                          f"--{knob.name}", str(value)])
@@ -127,6 +128,6 @@ def test_an_unknown_strategy_is_refused_everywhere(files):
     with pytest.raises(InpaintError, match="Unknown strategy 'tile'; choose one of original, resize, crop"):
         api.inpaint(*files, ["telea"], strategy="tile")
     with pytest.raises(gr.Error, match="Unknown strategy 'tile'"):
-        ui.api_inpaint(*files, ["telea"], strategy="tile")
+        endpoints.api_inpaint(*files, ["telea"], strategy="tile")
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["inpaint", "p.png", "--mask", "m.png", "--strategy", "tile"])

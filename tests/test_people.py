@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 from huggingface_hub import constants
 
-from app import people, registry, selection
+from app import registry
 from app.errors import InpaintError, ModelUnavailableError
-from app.segmenters import get_segmenter
+from app.selection import clicks as selection
+from app.selection import people
+from app.selection.segmenters import get_segmenter
 from tests import tiny_pretrained
-from tests.test_selection import hf_env, hub_env, scene, server  # noqa: F401 - fixtures
+from tests.helpers import scene
 
 
 def test_the_subject_is_the_largest_most_central_person():
@@ -41,7 +43,7 @@ def test_photobombers_mask_is_everyone_but_the_subject():
         people.photobombers_mask([])
 
 
-def test_without_the_detector_finding_people_is_a_clear_message(hub_env, monkeypatch):  # noqa: F811
+def test_without_the_detector_finding_people_is_a_clear_message(hub_env, monkeypatch):
     """Its pinned commit missing from the Hub, or no Hub at all: say so, and what to do instead."""
     with pytest.raises(ModelUnavailableError, match="person detector.*pinned commit.*Click on each person"):
         people.find_people(scene()[0])
@@ -52,7 +54,7 @@ def test_without_the_detector_finding_people_is_a_clear_message(hub_env, monkeyp
     assert people.detector_status()["ready"] is False
 
 
-def test_people_are_detected_masked_by_box_and_the_subject_marked(hub_env, pins_file):  # noqa: F811
+def test_people_are_detected_masked_by_box_and_the_subject_marked(hub_env, pins_file):
     tiny_pretrained.serve(hub_env, registry.pretrained("rtdetr-v2-r18"), pins_file)
     segmenter = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, segmenter, pins_file)
@@ -69,12 +71,12 @@ def test_people_are_detected_masked_by_box_and_the_subject_marked(hub_env, pins_
     assert get_segmenter(segmenter).encodes == 1
 
 
-def test_without_the_segmenter_people_are_masked_with_grabcut(hub_env, pins_file):  # noqa: F811
+def test_without_the_segmenter_people_are_masked_with_grabcut(hub_env, pins_file):
     tiny_pretrained.serve(hub_env, registry.pretrained("rtdetr-v2-r18"), pins_file)
     found = people.find_people(scene(160, 100)[0], threshold=0.0, segmenter="grabcut")
     assert found and all(p.method == "grabcut" and p.mask.shape == (100, 160) for p in found)
 
 
-def test_a_bad_threshold_is_a_message(hub_env):  # noqa: F811
+def test_a_bad_threshold_is_a_message(hub_env):
     with pytest.raises(InpaintError, match="threshold"):
         people.find_people(scene()[0], threshold=2)

@@ -7,7 +7,6 @@ duplicates included; they load through the app's own loader.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -21,38 +20,19 @@ from app.errors import WeightsError
 from app.models.base import Batch, Prediction
 from app.models.pic import Pluralistic
 from app.weights.loader import load_from_folder, local_dir
-from tests.conftest import assert_matches_fixture, fixture_params, fixture_tolerances, make_state_dict, manifest_entries
 from tests.helpers import textured
+from tests.reference import (
+    assert_matches_fixture,
+    fixture_params,
+    fixture_tolerances,
+    manifest_entries,
+)
+from tests.releases.pic import COMPONENTS, FILES, Edit, write_release
 
 SPEC_ID = "pic-places2"
 # Same noise, other batch size: float32 kernels may sum in another order (seen: 1.3e-6).
 # Another noise moves pixels by ~0.1, so this still tells the two apart.
 SAME_NOISE_TOL = 1e-5
-FILES = {"pic_net_E": "latest_net_E.pth", "pic_net_G": "latest_net_G.pth", "pic_net_D": "latest_net_D.pth"}
-COMPONENTS = {"pic_net_E": "encoder", "pic_net_G": "generator", "pic_net_D": "discriminator"}
-Edit = Callable[[str, dict[str, torch.Tensor]], None]
-
-
-@functools.cache
-def _official_state(name: str, seed: int) -> dict[str, torch.Tensor]:
-    """Synthetic official state_dict (slow to make: cached per network and seed)."""
-    return dict(make_state_dict(name, seed))
-
-
-def write_release(folder: Path, seed: int = 1, *, prefix: str = "module.", skip: tuple[str, ...] = (),
-                  edit: Edit | None = None) -> Path:
-    """Write latest_net_{E,G,D}.pth as the authors did (torch.save of a bare, DataParallel-prefixed state_dict)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, file_name in FILES.items():
-        if name in skip:
-            continue
-        state = dict(_official_state(name, seed))
-        if edit is not None:
-            edit(name, state)
-        torch.save({prefix + k: v for k, v in state.items()}, folder / file_name)
-    return folder
-
-
 def load(folder: Path) -> Pluralistic:
     return load_from_folder(registry.get(SPEC_ID), folder)
 

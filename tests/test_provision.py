@@ -13,11 +13,11 @@ from huggingface_hub import hf_hub_download
 
 from app import model_cache, registry
 from app.errors import ModelUnavailableError, WeightsError
-from app.registry import HubWeights
+from app.specs import HubWeights
 from app.weights.resolve import locate, provisioned_dir
 from app.weights.verify import read_safetensors_unchecked
-from tests.test_weights_archive import _official_tiny, _zip, pinned_spec
-from tests.test_weights_hub import FILE, go_offline, hf_env, server  # noqa: F401 - fixtures
+from tests.archives import official_tiny, pinned_spec, zip_of
+from tests.hub_weights import FILE, go_offline
 
 MEMBER = "tiny/models/tiny.pth"
 
@@ -33,14 +33,14 @@ def unmirrored(monkeypatch: pytest.MonkeyPatch, archive: bytes) -> registry.Mode
 
 @pytest.fixture
 def archive() -> bytes:
-    return _zip({MEMBER: _official_tiny()[0], "tiny/config.yaml": b"x: 1"}, zipfile.ZIP_DEFLATED)
+    return zip_of({MEMBER: official_tiny()[0], "tiny/config.yaml": b"x: 1"}, zipfile.ZIP_DEFLATED)
 
 
 def files_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_first_use_downloads_converts_and_a_restart_reuses_it(server, hf_env, checkpoints, monkeypatch, archive):  # noqa: F811
+def test_first_use_downloads_converts_and_a_restart_reuses_it(server, hf_env, checkpoints, monkeypatch, archive):
     spec = unmirrored(monkeypatch, archive)
     server.add("authors/tiny", {"tiny.zip": archive})
     location = locate(spec)
@@ -51,7 +51,7 @@ def test_first_use_downloads_converts_and_a_restart_reuses_it(server, hf_env, ch
 
     steps = []
     model = model_cache.get_inpainter(spec, progress=lambda f, m: steps.append(m))
-    _, state = _official_tiny()
+    _, state = official_tiny()
     assert torch.equal(model.conv.weight, state["conv.weight"])
     assert any("Extracting" in s for s in steps) and any("Converting" in s for s in steps)
     folder = provisioned_dir(spec)
@@ -67,7 +67,7 @@ def test_first_use_downloads_converts_and_a_restart_reuses_it(server, hf_env, ch
     assert len(server.paths("GET")) == fetched
 
 
-def test_a_preloaded_archive_is_converted_offline(server, hf_env, checkpoints, monkeypatch, archive):  # noqa: F811
+def test_a_preloaded_archive_is_converted_offline(server, hf_env, checkpoints, monkeypatch, archive):
     """What a Space's preload_from_hub leaves in the cache at build time is used without the network."""
     spec = unmirrored(monkeypatch, archive)
     server.add("authors/tiny", {"tiny.zip": archive})
@@ -81,13 +81,13 @@ def test_a_preloaded_archive_is_converted_offline(server, hf_env, checkpoints, m
 
 
 @pytest.mark.parametrize("damage", ["wrong sha256", "truncated member"])
-def test_a_bad_archive_leaves_nothing_behind(server, hf_env, checkpoints, monkeypatch, archive, damage):  # noqa: F811
+def test_a_bad_archive_leaves_nothing_behind(server, hf_env, checkpoints, monkeypatch, archive, damage):
     if damage == "wrong sha256":
         spec = unmirrored(monkeypatch, archive)
         server.add("authors/tiny", {"tiny.zip": archive[:-1] + bytes([archive[-1] ^ 1])})
         match = "is .* bytes|does not match its pinned sha256"
     else:  # pinned to the damaged file itself: the pins pass, the member's CRC does not
-        bad = bytearray(_zip({MEMBER: _official_tiny()[0]}))
+        bad = bytearray(zip_of({MEMBER: official_tiny()[0]}))
         bad[200] ^= 0xFF
         spec = unmirrored(monkeypatch, bytes(bad))
         server.add("authors/tiny", {"tiny.zip": bytes(bad)})
@@ -98,7 +98,7 @@ def test_a_bad_archive_leaves_nothing_behind(server, hf_env, checkpoints, monkey
     assert locate(spec).status == "remote"  # the next click tries again
 
 
-def test_offline_without_the_archive_is_unavailable_with_the_reason(hf_env, checkpoints, monkeypatch, archive):  # noqa: F811
+def test_offline_without_the_archive_is_unavailable_with_the_reason(hf_env, checkpoints, monkeypatch, archive):
     spec = unmirrored(monkeypatch, archive)
     go_offline(monkeypatch)
     state = model_cache.availability(spec)
@@ -109,10 +109,10 @@ def test_offline_without_the_archive_is_unavailable_with_the_reason(hf_env, chec
         model_cache.get_inpainter(spec)
 
 
-def test_pins_file_repins_an_archive(server, hf_env, checkpoints, monkeypatch, archive, pins_file):  # noqa: F811
+def test_pins_file_repins_an_archive(server, hf_env, checkpoints, monkeypatch, archive, pins_file):
     """The authors re-upload: the deployer re-pins in pins.json, no Python edited."""
     spec = unmirrored(monkeypatch, archive)
-    other = _zip({MEMBER: _official_tiny()[0]})
+    other = zip_of({MEMBER: official_tiny()[0]})
     server.add("authors/tiny", {"tiny.zip": other})
     with pytest.raises(WeightsError, match="pinned"):
         model_cache.get_inpainter(spec)
@@ -121,7 +121,7 @@ def test_pins_file_repins_an_archive(server, hf_env, checkpoints, monkeypatch, a
     assert model_cache.get_inpainter(spec) is not None
 
 
-def test_lama_comes_from_its_official_archive_and_the_others_need_a_mirror(server, hf_env, checkpoints,  # noqa: F811
+def test_lama_comes_from_its_official_archive_and_the_others_need_a_mirror(server, hf_env, checkpoints,
                                                                           monkeypatch):
     monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
     lama = locate(registry.get("lama"))

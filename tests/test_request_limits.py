@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import pipeline, registry, ui
+from app import pipeline, registry
 from app.errors import Cancelled, InpaintError
 from app.images import Photo
 from app.model_cache import clear
+from app.web import canvas, endpoints, page
 from tests.helpers import box_hole, textured
 
 OUT_OF_RANGE = {
@@ -36,7 +37,7 @@ def test_every_numeric_option_has_its_range_enforced(name, value):
 
 
 def test_the_ui_controls_offer_exactly_the_enforced_ranges():
-    demo = ui.build()
+    demo = page.build()
     sliders = {c.label: (c.minimum, c.maximum) for c in demo.blocks.values() if isinstance(c, gr.Slider)}
     assert sliders["Crop margin (px)"] == pipeline.RANGES["margin"]
     assert sliders["Grow mask (px)"] == pipeline.RANGES["grow"]
@@ -58,12 +59,12 @@ def test_api_refuses_out_of_range_numbers_with_a_message(files, position, value,
     args = [*files, ["telea"], 1, 0, "crop", 128, 8, 8]
     args[position] = value
     with pytest.raises(gr.Error, match=f"{words} must be a number") as failure:
-        ui.api_inpaint(*args)
+        endpoints.api_inpaint(*args)
     assert "Something went wrong" not in failure.value.message
 
 
 def test_repeated_model_ids_run_once(files):
-    outputs, info = ui.api_inpaint(*files, ["telea", "telea", "navier-stokes", "telea"], 1, 0, "crop", 32, 0, 0)
+    outputs, info = endpoints.api_inpaint(*files, ["telea", "telea", "navier-stokes", "telea"], 1, 0, "crop", 32, 0, 0)
     assert [row["model"] for row in info] == ["telea", "navier-stokes"] and len(outputs) == 2
 
 
@@ -83,7 +84,8 @@ def test_a_request_over_the_memory_limit_is_refused_before_any_work(monkeypatch)
 MEASURE = textwrap.dedent("""
     import resource, sys
     import numpy as np
-    from app import pipeline, results as shown
+    from app import pipeline
+    from app.web import results as shown
     from app.images import load_photo
     from tests.helpers import textured
     def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -106,7 +108,7 @@ def test_peak_memory_of_a_request_stays_under_the_stated_estimate(tmp_path):
     """The per-request limit is only honest if the estimate bounds what a request really holds."""
     env = {"GRADIO_TEMP_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", MEASURE, "3000", "4000"], capture_output=True, text=True,
-                         cwd=ui.ASSETS.parent, env=env, timeout=300, check=True).stdout.split()
+                         cwd=canvas.ASSETS.parent, env=env, timeout=300, check=True).stdout.split()
     measured, estimate = int(out[-2]), int(out[-1])
     assert measured <= estimate, (measured / 2**20, estimate / 2**20)
 

@@ -7,13 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from app import images, results, ui
-from tests.test_compare_view import editor_with, pixels
-from tests.test_compare_view import photo as photo_fixture
-
-photo = photo_fixture  # the same photo with EXIF and ICC, as a fixture of this module
+from app import images
+from app.web import handlers, results
+from tests.editor import editor_with, pixels, write_photo
 
 HOLES = [(200, 320, 250, 400), (800, 900, 1200, 1420)]
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """The compare view's photo, with EXIF and ICC."""
+    return write_photo(tmp_path)
 
 
 @pytest.fixture
@@ -31,8 +35,9 @@ def held(monkeypatch):
     release.set()
 
 
-def run(photo_path) -> ui.Shown:
-    return ui.on_run(str(photo_path), None, editor_with(HOLES), ["telea", "navier-stokes"], 1, 0, "crop", 64, 4, 4)
+def run(photo_path) -> handlers.Shown:
+    return handlers.on_run(str(photo_path), None, editor_with(HOLES), ["telea", "navier-stokes"], 1, 0, "crop", 64, 4,
+                           4)
 
 
 def test_previews_are_shown_before_the_pngs_exist_and_downloads_follow(photo, held):
@@ -42,10 +47,11 @@ def test_previews_are_shown_before_the_pngs_exist_and_downloads_follow(photo, he
     tiles, _ = results.gallery(shown.run, results.VIEWS[0])
     assert tiles and all(Path(path).exists() for path, _ in tiles)
     assert all(Path(p).exists() for p in shown.before_after)
-    page = ui.files_later(ui.on_run)(str(photo), None, editor_with(HOLES), ["telea"], 1, 0, "crop", 64, 4, 4)
+    erase = handlers.files_later(handlers.on_run)
+    page = erase(str(photo), None, editor_with(HOLES), ["telea"], 1, 0, "crop", 64, 4, 4)
     assert page.files is None  # the page's event leaves the downloads to on_downloads
     held.set()
-    assert ui.on_downloads(shown.run) == paths and all(Path(p).exists() for p in paths)
+    assert handlers.on_downloads(shown.run) == paths and all(Path(p).exists() for p in paths)
 
 
 @pytest.mark.slow  # ~5 s here: the full run only (README, fast lane)
@@ -53,10 +59,10 @@ def test_merge_and_continue_clicked_before_the_pngs_exist_wait_for_them(photo, h
     shown = run(photo)
     telea, ns = shown.run["labels"]
     threading.Timer(0.5, held.set).start()
-    slider, merged, chosen = ui.on_merge(shown.run, str(photo), telea, ns)
+    slider, merged, chosen = handlers.on_merge(shown.run, str(photo), telea, ns)
     assert Path(merged).exists()
     assert (pixels(merged)[200:320, 250:400] == pixels(shown.files[0])[200:320, 250:400]).all()
-    editor, path, *_ = ui.on_continue(shown.chosen, str(photo), [])
+    editor, path, *_ = handlers.on_continue(shown.chosen, str(photo), [])
     assert path == shown.run["files"][0] and Path(path).exists()
 
 
@@ -64,7 +70,7 @@ def test_merge_and_continue_clicked_before_the_pngs_exist_wait_for_them(photo, h
 def test_continue_waits_for_the_writer_too(photo, held):
     shown = run(photo)
     threading.Timer(0.5, held.set).start()
-    _, path, *_ = ui.on_continue(shown.chosen, str(photo), [])
+    _, path, *_ = handlers.on_continue(shown.chosen, str(photo), [])
     assert Path(path).exists()
 
 

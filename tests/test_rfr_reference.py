@@ -27,30 +27,10 @@ from app.models.rfr import (
     attention_floats,
 )
 from app.weights.loader import instantiate, load_from_folder
-from tests.conftest import assert_matches_fixture, fixture_params, make_state_dict, manifest_entries
+from tests.helpers import random_batch
+from tests.reference import assert_matches_fixture, fixture_params, manifest_entries
+from tests.releases.rfr import FILE_NAME, MODEL_ID, official_state, write_official
 from tests.tolerances import assert_close
-
-MODEL_ID = "rfr-psv"
-FILE_NAME = RFRNet.OFFICIAL_FILES[0].name
-BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
-_STATES: dict[int, dict[str, torch.Tensor]] = {}
-
-
-def official_state(seed: int = 1) -> dict[str, torch.Tensor]:
-    """Synthetic official state_dict, built once per seed (31 M values)."""
-    if seed not in _STATES:
-        _STATES[seed] = dict(make_state_dict("rfr_G", seed))
-    return dict(_STATES[seed])
-
-
-def write_official(checkpoints: Path, generator: dict[str, torch.Tensor]) -> Path:
-    """Save ``generator`` the way utils/io.py save_ckpt does; return the model's folder."""
-    params = [torch.nn.Parameter(v.clone()) for k, v in generator.items() if not k.endswith(BUFFERS)]
-    folder = checkpoints / MODEL_ID
-    folder.mkdir(exist_ok=True)
-    container = {"n_iter": 0, "generator": generator, "optimizer_G": torch.optim.Adam(params).state_dict()}
-    torch.save(container, folder / FILE_NAME)
-    return folder
 
 
 def load_official(checkpoints: Path, generator: dict[str, torch.Tensor]) -> torch.nn.Module:
@@ -89,17 +69,6 @@ def test_matches_official_outputs(path: Path, checkpoints: Path) -> None:
     if "fake_B" in fx:
         clamped = np.clip(fx["fake_B"].astype(np.float32), 0, 1)
         assert_matches_fixture(path, {"fake_B": pred.samples[0, 0].transpose(2, 0, 1)}, expected={"fake_B": clamped})
-
-
-def random_batch(n: int, h: int, w: int, seed: int) -> Batch:
-    """Noise-free-ish crops (smooth gradients + noise) with a rectangle and scattered holes."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([yy / h, xx / w, (yy + xx) / (h + w)], -1)[None] * 200
-    images = np.clip(base + rng.normal(0, 20, (n, h, w, 3)), 0, 255).astype(np.uint8)
-    holes = rng.random((n, h, w)) < 0.05
-    holes[:, h // 4: h // 2, w // 3: 2 * w // 3] = True
-    return Batch(images, holes)
 
 
 @pytest.mark.slow  # over 3 s here: the full run only (README, fast lane)

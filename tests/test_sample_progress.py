@@ -7,11 +7,10 @@ import pytest
 from app import pipeline, registry
 from app.images import Photo
 from tests.helpers import box_hole, textured
-from tests.test_neural_pipeline import weights  # noqa: F401 (a fixture)
 
 
 @pytest.mark.slow  # a random-weight Pluralistic, three samples: ~4 s here
-def test_progress_advances_per_sample_and_labels_carry_their_own_time(weights, monkeypatch):  # noqa: F811
+def test_progress_advances_per_sample_and_labels_carry_their_own_time(weights, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = registry.get("pic-places2")
     weights(spec)

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import results, select_ui, selection, ui
-from app.kept_masks import STORE
-from tests.test_selection import iou, scene
+from app.selection import clicks as selection
+from app.web import handlers, page, results
+from app.web import select_panel as select_ui
+from app.web.kept_masks import STORE
+from tests.helpers import iou, scene
 
 W, H = 1600, 1000  # larger than the preview: clicks must be scaled up to the photo
 
@@ -100,13 +102,13 @@ def test_erase_fills_the_selection_even_with_nothing_painted(photo):
     path, obj = photo
     _, picked, _, _ = select_ui.on_photo(path)
     _, picked, _ = select_ui.on_click(path, picked, "add", 4, [], click(W * 0.6, H * 0.5))
-    shown = ui.on_run(path, None, None, ["telea"], 1, 0, "crop", 64, 0, 0, picked=picked, people_erased=[])
+    shown = handlers.on_run(path, None, None, ["telea"], 1, 0, "crop", 64, 0, 0, picked=picked, people_erased=[])
     result = np.asarray(Image.open(results.wait(shown.run)[0]).convert("RGB"))
     original = np.asarray(Image.open(path).convert("RGB"))
     changed = (result != original).any(axis=2)
     assert changed[obj].mean() > 0.9 and not changed[~picked.full(picked.clicked)].any()
     with pytest.raises(gr.Error, match="mask is empty"):  # a selection of another photo erases nothing
-        ui.on_run(path, None, None, ["telea"], 1, 0, "crop", 64, 0, 0, picked=select_ui.Picked(photo="other"))
+        handlers.on_run(path, None, None, ["telea"], 1, 0, "crop", 64, 0, 0, picked=select_ui.Picked(photo="other"))
 
 
 def test_a_box_after_a_click_selects_a_second_object_and_keeps_the_first(photo):
@@ -130,7 +132,7 @@ def test_the_photo_is_encoded_ahead_only_while_the_panel_is_open(photo, monkeypa
     assert asked == []
     select_ui.encode_ahead(path, True)
     assert asked == [(W, H)]
-    demo = ui.build()
+    demo = page.build()
     accordion = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "select-panel")
     triggers = {(t[0], t[1]) for fn in demo.fns.values() for t in fn.targets}
     assert (accordion._id, "expand") in triggers and (accordion._id, "collapse") in triggers
@@ -151,7 +153,7 @@ def test_a_visitors_selection_is_kept_small_and_freed_when_the_page_closes(photo
     select_ui.forget_visitor(visitor(1))
     assert STORE.nbytes("visitor-1") == 0
     with pytest.raises(gr.Error, match="selection was cleared"):  # Erase says so rather than erasing nothing
-        ui.on_run(path, None, None, ["telea"], 1, 0, "crop", 64, 0, 0, picked=picked, people_erased=[])
+        handlers.on_run(path, None, None, ["telea"], 1, 0, "crop", 64, 0, 0, picked=picked, people_erased=[])
     with pytest.warns(UserWarning, match="earlier selection was cleared"):  # the next click starts afresh
         _, picked, _ = select_ui.on_click(path, picked, "add", 4, [], click(W * 0.6, H * 0.5), visitor(1))
     assert len(picked.points) == 1 and STORE.holds("visitor-1", picked.keys())
@@ -160,7 +162,7 @@ def test_a_visitors_selection_is_kept_small_and_freed_when_the_page_closes(photo
 
 
 def test_the_panel_state_has_a_time_to_live_and_the_page_frees_it_on_close():
-    demo = ui.build()
+    demo = page.build()
     states = [b for b in demo.blocks.values() if isinstance(b, gr.State) and isinstance(b.value, select_ui.Picked)]
     assert len(states) == 1 and states[0].time_to_live == STORE.ttl_s
     assert states[0].delete_callback is select_ui._state_deleted

@@ -23,28 +23,14 @@ import torch
 from huggingface_hub import constants
 from PIL import Image
 
-from app import model_cache, registry, selection
+from app import model_cache, registry
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.images import load_photo
-from app.segmenters import Segmenter, get_segmenter
+from app.selection import clicks as selection
+from app.selection.segmenters import Segmenter, get_segmenter
 from app.weights import pretrained, probe
 from tests import tiny_pretrained
-from tests.test_weights_hub import hf_env, server  # noqa: F401 - fixtures
-
-
-def scene(w: int = 300, h: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A textured green background with a red ellipse: (rgb, the ellipse's mask)."""
-    rng = np.random.default_rng(seed)
-    bg = (rng.normal(0, 1, (h // 8 + 1, w // 8 + 1, 3)) * 40 + (90, 140, 90)).clip(0, 255).astype(np.uint8)
-    rgb = cv2.resize(bg, (w, h), interpolation=cv2.INTER_CUBIC)
-    obj = np.zeros((h, w), np.uint8)
-    cv2.ellipse(obj, (int(w * 0.6), int(h * 0.5)), (int(w * 0.15), int(h * 0.3)), 15, 0, 360, 1, -1)
-    rgb[obj > 0] = (np.array([200, 80, 60]) + rng.normal(0, 12, (int(obj.sum()), 3))).clip(0, 255)
-    return rgb, obj > 0
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
+from tests.helpers import iou, scene
 
 
 @pytest.fixture
@@ -57,14 +43,6 @@ def offline(monkeypatch, checkpoints, tmp_path):
     selection.forget_embeddings()
     yield
     model_cache.clear()
-    selection.forget_embeddings()
-
-
-@pytest.fixture
-def hub_env(server, hf_env):  # noqa: F811 - the fixtures of tests.test_weights_hub
-    """Online against a loopback Hub with a fresh cache (:func:`tests.test_weights_hub.hf_env`), no embeddings kept."""
-    selection.forget_embeddings()
-    yield server
     selection.forget_embeddings()
 
 
@@ -147,7 +125,7 @@ def test_combine_adds_to_and_subtracts_from_the_painted_hole():
 # --------------------------------------------------------- segmenters from the Hub
 
 
-def test_clicks_run_the_pinned_segmenter_and_encode_each_photo_once(hub_env, pins_file):  # noqa: F811
+def test_clicks_run_the_pinned_segmenter_and_encode_each_photo_once(hub_env, pins_file):
     spec = registry.pretrained("sam2.1-hiera-tiny")
     commit = tiny_pretrained.serve(hub_env, spec, pins_file)
     assert selection.segmenter_status()["ready"] is True
@@ -164,7 +142,7 @@ def test_clicks_run_the_pinned_segmenter_and_encode_each_photo_once(hub_env, pin
     assert model_cache.loaded_ids()[-1] == spec.id
 
 
-def test_the_photo_is_encoded_ahead_only_when_the_weights_are_here(hub_env, pins_file, monkeypatch):  # noqa: F811
+def test_the_photo_is_encoded_ahead_only_when_the_weights_are_here(hub_env, pins_file, monkeypatch):
     """Encoding ahead never downloads; once the weights are cached, the first click waits for that
     encode in flight instead of encoding again."""
     spec = registry.pretrained("sam2.1-hiera-tiny")
@@ -198,7 +176,7 @@ def test_no_encode_ahead_offline_without_weights(offline):
     assert selection.prepare(load_photo(scene()[0])) is None  # the click falls back to GrabCut
 
 
-def test_the_downloaded_segmenter_works_offline_afterwards(hub_env, pins_file, monkeypatch):  # noqa: F811
+def test_the_downloaded_segmenter_works_offline_afterwards(hub_env, pins_file, monkeypatch):
     spec = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, spec, pins_file)
     selection.select(scene()[0], [[180, 100, 1]])
@@ -210,7 +188,7 @@ def test_the_downloaded_segmenter_works_offline_afterwards(hub_env, pins_file, m
     assert selection.select(scene()[0], [[180, 100, 1]]).method == spec.id
 
 
-def test_sam_pads_a_non_square_photo_and_masks_come_back_at_its_size(hub_env, pins_file):  # noqa: F811
+def test_sam_pads_a_non_square_photo_and_masks_come_back_at_its_size(hub_env, pins_file):
     spec = registry.pretrained("slimsam-77")
     tiny_pretrained.serve(hub_env, spec, pins_file)
     photo = scene(320, 80)[0]
@@ -226,14 +204,14 @@ def test_sam_pads_a_non_square_photo_and_masks_come_back_at_its_size(hub_env, pi
     assert abs(xs.max() - 160) <= 12 and abs(ys.max() - 40) <= 12 and xs.min() == 0 and ys.min() == 0
 
 
-def test_sam2_stretches_the_photo_and_scales_x_and_y_apart(hub_env, pins_file):  # noqa: F811
+def test_sam2_stretches_the_photo_and_scales_x_and_y_apart(hub_env, pins_file):
     spec = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, spec, pins_file)
     embedding = get_segmenter(spec).encode(scene(320, 80)[0])
     assert embedding.scale == (64 / 320, 64 / 80) and embedding.valid == (64, 64)
 
 
-def edgetam_on_hub(server, files: dict[str, bytes] | None = None) -> str:  # noqa: F811
+def edgetam_on_hub(server, files: dict[str, bytes] | None = None) -> str:
     """EdgeTAM's registry repo (no commit recorded anywhere) on the loopback Hub's main branch; returns the commit."""
     return server.add(registry.pretrained("edgetam").weights.repo_id, files or tiny_pretrained.files_of("edgetam"))
 
@@ -246,7 +224,7 @@ def fresh_cache(monkeypatch, folder) -> None:
 
 
 def test_clicks_prefer_edgetam_wherever_the_hub_has_it_and_its_first_use_pins_the_commit(
-        hub_env, pins_file):  # noqa: F811
+        hub_env, pins_file):
     """EdgeTAM ships with no commit: SAM 2.1 serves while the Hub does not have it; once it does, EdgeTAM
     is chosen, its first download is at the commit main is at, and that commit and each file's sha256
     and size are recorded, only after it loaded. SAM 2.1 is never downloaded."""
@@ -275,7 +253,7 @@ def test_clicks_prefer_edgetam_wherever_the_hub_has_it_and_its_first_use_pins_th
     assert pretrained.locate(edgetam).status == "cached"
 
 
-def test_with_the_hub_down_an_unpinned_edgetam_is_not_chosen_and_clicks_fall_back(hub_env, pins_file,  # noqa: F811
+def test_with_the_hub_down_an_unpinned_edgetam_is_not_chosen_and_clicks_fall_back(hub_env, pins_file,
                                                                                   monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: refused at once
     status = selection.segmenter_status()
@@ -286,7 +264,7 @@ def test_with_the_hub_down_an_unpinned_edgetam_is_not_chosen_and_clicks_fall_bac
     assert not pins_file.exists()
 
 
-def test_the_recorded_commit_is_used_when_the_branch_moves(hub_env, pins_file, monkeypatch, tmp_path):  # noqa: F811
+def test_the_recorded_commit_is_used_when_the_branch_moves(hub_env, pins_file, monkeypatch, tmp_path):
     edgetam = registry.pretrained("edgetam")
     commit = edgetam_on_hub(hub_env)
     pretrained.obtain(edgetam)
@@ -301,7 +279,7 @@ def test_the_recorded_commit_is_used_when_the_branch_moves(hub_env, pins_file, m
     assert pins_file.read_text() == recorded
 
 
-def test_two_first_uses_at_once_resolve_download_and_pin_once(hub_env, pins_file):  # noqa: F811
+def test_two_first_uses_at_once_resolve_download_and_pin_once(hub_env, pins_file):
     edgetam = registry.pretrained("edgetam")
     commit = edgetam_on_hub(hub_env)
     with ThreadPoolExecutor(2) as pool:
@@ -322,7 +300,7 @@ def other_weights() -> bytes:
 
 @pytest.mark.parametrize("model_id", ["edgetam", "rtdetr-v2-r18"])
 def test_other_bytes_at_the_pinned_commit_are_refused_with_both_hashes_and_not_kept(
-        hub_env, pins_file, monkeypatch, tmp_path, model_id):  # noqa: F811
+        hub_env, pins_file, monkeypatch, tmp_path, model_id):
     """EdgeTAM (no commit recorded) and the person detector (a commit, no sha256) are pinned on first use;
     on another machine the Hub serving other bytes at that commit is refused, and nothing of it is kept."""
     spec = registry.pretrained(model_id)
@@ -354,7 +332,7 @@ def test_other_bytes_at_the_pinned_commit_are_refused_with_both_hashes_and_not_k
         assert selection.segmenter_status()["segmenter"] == spec.id
 
 
-def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):  # noqa: F811
+def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):
     spec = registry.pretrained("sam2.1-hiera-tiny")
     tiny_pretrained.serve(hub_env, spec, pins_file, model_type="sam")  # SAM files where SAM 2 is expected
     with pytest.raises(WeightsError, match="model_type 'sam'"):
@@ -363,7 +341,7 @@ def test_a_config_of_another_architecture_is_refused(hub_env, pins_file):  # noq
     assert fallback.method == "grabcut" and "model_type" in fallback.note
 
 
-def test_sam21_as_published_loads_and_weights_left_unset_are_refused(hub_env, pins_file):  # noqa: F811
+def test_sam21_as_published_loads_and_weights_left_unset_are_refused(hub_env, pins_file):
     """The published config says ``sam2_video`` (one checkpoint for image and video): that loads as
     Sam2Model. A checkpoint lacking some of the image model's weights would load with random values
     in their place; it is refused, naming them."""
@@ -383,7 +361,7 @@ def test_sam21_as_published_loads_and_weights_left_unset_are_refused(hub_env, pi
 
 
 @pytest.mark.parametrize("args", [{"checkpoint_path": "/etc/passwd"}, {"pretrained_cfg_overlay": {"file": "x.pth"}}])
-def test_a_config_that_would_make_timm_read_files_is_refused(hub_env, pins_file, args):  # noqa: F811
+def test_a_config_that_would_make_timm_read_files_is_refused(hub_env, pins_file, args):
     """EdgeTAM's config.json feeds ``model_args`` to timm.create_model: only its shape may come from there."""
     spec = registry.pretrained("edgetam")
     files = tiny_pretrained.files_of("edgetam")

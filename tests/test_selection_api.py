@@ -17,13 +17,15 @@ import pytest
 from huggingface_hub import constants
 from PIL import Image
 
-from app import cli, model_cache, registry, select_ui, selection, ui
-from app.select_api import api_people, api_select
+from app import cli, model_cache, registry
+from app.selection import clicks as selection
+from app.web import page
+from app.web import select_panel as select_ui
+from app.web.endpoints import api_people, api_select
 from tests import tiny_pretrained
-from tests.helpers import wait_until
+from tests.helpers import iou, scene, wait_until
 from tests.hub_server import HubServer
 from tests.server import running_app
-from tests.test_selection import hf_env, hub_env, iou, scene, server  # noqa: F401 - fixtures
 
 
 @pytest.fixture
@@ -180,15 +182,15 @@ def test_select_and_people_through_gradio_client(tmp_path):
 
 
 def test_select_events_hold_no_gradio_slot_while_they_fetch_weights():
-    """Every select event fetches its weights first and then takes app.select_lane's slot: Gradio holds none."""
-    demo = ui.build()
+    """Every select event fetches its weights first and then takes app.selection.lane's slot: Gradio holds none."""
+    demo = page.build()
     limits = {fn.fn.__name__: fn.concurrency_limit for fn in demo.fns.values() if fn.fn is not None}
     for name in ("api_select", "api_people", "on_click", "on_grow", "on_people"):
         assert limits[name] is None, name
 
 
 @pytest.mark.slow  # ~6 s: a tiny detector built, served dripping, then fetched and run
-def test_a_dripping_detector_download_holds_no_one_elses_selection(hub_env, pins_file, tmp_path, monkeypatch):  # noqa: F811
+def test_a_dripping_detector_download_holds_no_one_elses_selection(hub_env, pins_file, tmp_path, monkeypatch):
     """A caller's "find people" waits for a detector dripping from the Hub; clicks and /select are served meanwhile."""
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     tiny_pretrained.serve(hub_env, registry.pretrained("rtdetr-v2-r18"), pins_file)

@@ -7,7 +7,7 @@ import re
 import yaml
 
 from app import registry
-from tests.conftest import REPO
+from tests.paths import REPO
 
 #: ZeroGPU's supported releases (Hub documentation, "spaces-zerogpu", 2026).
 ZEROGPU_TORCH = {"2.8.0", "2.9.1", "2.10.0", "2.11.0"}

@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 from tests.hub_server import HubServer
+from tests.releases.lama import default_seed, generator_state, write_best_ckpt
 from tests.server import running_app
-from tests.test_lama_reference import default_seed, generator_state, write_best_ckpt
 
 pytestmark = pytest.mark.slow  # starts the app twice and converts a 200 MB checkpoint
 

@@ -1,6 +1,6 @@
 """Disk holds its cap under an upload flood and never takes a file in use (issue 24, item 4).
 
-The fast tests drive :mod:`app.disk`'s admission and :class:`app.uploads.UploadGate` in front of a
+The fast tests drive :mod:`app.disk`'s admission and :class:`app.web.uploads.UploadGate` in front of a
 stand-in for Gradio's upload route (it writes like Gradio: a temporary file in the folder, renamed
 into a folder of its own); the slow one floods the real app over HTTP.
 """
@@ -25,7 +25,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from app import disk, results, ui, uploads
+from app import disk
+from app.web import canvas, handlers, results, uploads
 from tests.helpers import run_async, textured
 
 MB = 1 << 20
@@ -144,9 +145,9 @@ def test_a_page_sessions_photo_is_in_use_until_the_page_closes(folder, tmp_path)
     photo.parent.mkdir()
     Image.fromarray(textured(60, 80)).save(photo)
     request = gr.Request(session_hash="visitor")
-    ui.on_upload(str(photo), request=request)
+    handlers.on_upload(str(photo), request=request)
     assert disk.sweep(folder, cap=0) > 0 and photo.exists()
-    ui.on_unload(request)
+    handlers.on_unload(request)
     disk.sweep(folder, cap=0)
     assert not photo.exists()
 
@@ -155,14 +156,14 @@ def test_a_refused_photo_is_not_kept_in_use(folder):
     bad = folder / "abc" / "photo.png"
     bad.parent.mkdir()
     bad.write_bytes(b"not an image")
-    ui.on_upload(str(bad), request=gr.Request(session_hash="visitor"))
+    handlers.on_upload(str(bad), request=gr.Request(session_hash="visitor"))
     disk.sweep(folder, cap=0)
     assert not bad.exists()
 
 
 def _painted(size: tuple[int, int]) -> dict:
     layer = np.zeros((size[1], size[0], 4), np.uint8)
-    layer[10:30, 10:40] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
+    layer[10:30, 10:40] = (*canvas.rgba(canvas.HOLE_COLOUR)[:3], 255)
     return {"background": None, "layers": [layer], "composite": None}
 
 
@@ -172,12 +173,12 @@ def test_an_expired_photo_is_said_plainly_without_server_paths(folder):
     Image.fromarray(textured(60, 80)).save(photo)
     photo.unlink()
     with pytest.raises(gr.Error) as erase:
-        ui.on_run(str(photo), None, _painted((80, 60)), ["telea"], 1, 0, "crop", 32, 0, 0)
-    editor = ui.guard_editor(gr.ImageEditor(type="numpy"))
+        handlers.on_run(str(photo), None, _painted((80, 60)), ["telea"], 1, 0, "crop", 32, 0, 0)
+    editor = canvas.guard_editor(gr.ImageEditor(type="numpy"))
     with pytest.raises(gr.Error) as layer:
         editor.convert_and_format_image(gr.FileData(path=str(photo)))
     with pytest.raises(gr.Error) as undo:
-        ui.on_undo(None, [str(photo)])
+        handlers.on_undo(None, [str(photo)])
     for error in (erase.value, layer.value, undo.value):
         assert "no longer on the server" in error.message and "upload it again" in error.message
         assert str(folder) not in error.message and "/" not in error.message and "layer" not in error.message
@@ -373,7 +374,7 @@ def test_a_flood_of_40_uploads_of_20_mb_stays_under_a_300_mb_cap_and_the_victim_
     photo, layer = tmp_path / "photo.png", tmp_path / "layer.png"
     Image.fromarray(textured(600, 800)).save(photo)
     strokes = np.zeros((600, 800, 4), np.uint8)
-    strokes[200:260, 300:420] = (*ui._rgba(ui.HOLE_COLOUR)[:3], 255)
+    strokes[200:260, 300:420] = (*canvas.rgba(canvas.HOLE_COLOUR)[:3], 255)
     Image.fromarray(strokes).save(layer)
     with running_app(tmp_path / "app", INPAINT_DISK_CAP_MB=str(CAP_MB)) as app, \
             httpx.Client(base_url=app.url, timeout=120) as http:

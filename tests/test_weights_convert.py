@@ -18,17 +18,17 @@ from torch import nn
 from app import model_cache, registry
 from app.errors import WeightsError
 from app.models.base import NetworkFacts, NeuralNetwork
-from app.registry import Card, Licence, ModelSpec
+from app.specs import Card, Licence, ModelSpec
 from app.weights import cli
 from app.weights.convert import convert, model_card, save_state
 from app.weights.official import OfficialFile, read_official
 from app.weights.verify import sha256_of
-from tests.conftest import _init_weights_module, manifest_entries
+from tests.reference import init_weights_module, manifest_entries
 
 
 def synthetic(manifest: str, seed: int = 1, first: int | None = None) -> dict[str, torch.Tensor]:
     """A synthetic official state_dict from ``manifest`` (optionally its first entries only)."""
-    return dict(_init_weights_module().make_state_dict(manifest_entries(manifest)[:first], seed))
+    return dict(init_weights_module().make_state_dict(manifest_entries(manifest)[:first], seed))
 
 
 def _touch_marker(path: str) -> None:

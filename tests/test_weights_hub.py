@@ -9,115 +9,27 @@ tests at the end start fresh processes with the environment set, as a user would
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from huggingface_hub import constants
 from safetensors.torch import save, save_file
-from torch import nn
 
 from app import model_cache
 from app.errors import ModelUnavailableError, WeightsError
-from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
-from app.registry import HubWeights, Licence, ModelSpec
-from app.weights import hub
+from app.specs import HubWeights, ModelSpec
 from app.weights.fetch import fetch
 from app.weights.loader import load_state
-from app.weights.official import OfficialFile
 from app.weights.resolve import cached_paths, locate
-from app.weights.verify import read_safetensors_checked, sha256_of
-from tests.conftest import REPO, make_state_dict
-from tests.hub_server import HubServer
-
-MANIFEST = "edgeconnect_InpaintingModel_gen"  # 43 MB of synthetic tensors, quick to make
-FILE = "model.safetensors"
-
-
-class TinyNet(NeuralNetwork):
-    """A two-tensor network; counts how often it is built."""
-
-    FACTS = NetworkFacts(official_files=(OfficialFile("tiny.pth", "", container="generator"),))
-    builds = 0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 3, 1)
-        type(self).builds += 1
-
-    def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
-        return Prediction(samples=batch.images[:, None].astype(np.float32) / 255)
-
-
-def tiny_bytes(value: float) -> bytes:
-    return save({"conv.weight": torch.full((3, 3, 1, 1), value), "conv.bias": torch.zeros(3)})
-
-
-def spec_for(repo: str, sha: str | None = None, entry: str = f"{__name__}:TinyNet", model_id: str = "tiny",
-             revision: str = "v1") -> ModelSpec:
-    return ModelSpec(id=model_id, name=f"Tiny ({model_id})", kind="neural", entry=entry,
-                     licence=Licence("Apache-2.0", "apache-2.0"),
-                     weights=HubWeights(repo=repo, revision=revision, files={FILE: sha}))
-
-
-@pytest.fixture(scope="session")
-def synthetic() -> dict[int, tuple[dict[str, torch.Tensor], bytes]]:
-    """Seed -> (state_dict from the reference manifest, its safetensors bytes)."""
-    out = {}
-    for seed in (1, 2):
-        state = make_state_dict(MANIFEST, seed)
-        out[seed] = (state, save(dict(state)))
-    return out
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-def server():
-    with HubServer() as running:
-        yield running
-
-
-@pytest.fixture
-def hf_env(server, tmp_path, monkeypatch, checkpoints) -> Path:
-    """Online against ``server``, with a fresh HF_HOME; returns the hub cache folder."""
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    hub.forget_unreachable()
-    model_cache.clear()
-    yield tmp_path / "hf" / "hub"
-    hub.forget_unreachable()
-    model_cache.clear()
-
-
-def go_offline(monkeypatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-
-
-def read(path: Path) -> dict[str, torch.Tensor]:
-    return read_safetensors_checked(path)
-
-
-def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert list(a) == list(b) or set(a) == set(b)
-    for key in b:
-        assert torch.equal(a[key], b[key]), key
-
+from app.weights.verify import sha256_of
+from tests.hub_weights import FILE, TinyNet, assert_same, go_offline, read, sha, spec_for, tiny_bytes
+from tests.paths import REPO
 
 # ------------------------------------------------------------------ download and cache
 
@@ -400,7 +312,7 @@ def test_online_not_downloaded_says_it_will_download(server, hf_env):
 
 
 def test_only_safetensors_come_from_the_hub(hf_env):
-    spec = ModelSpec(id="x", name="X", kind="neural", entry=f"{__name__}:TinyNet", licence="MIT",
+    spec = ModelSpec(id="x", name="X", kind="neural", entry=f"{TinyNet.__module__}:TinyNet", licence="MIT",
                      weights=HubWeights(repo="testns/x", revision="v1", files={"best.ckpt": None}))
     with pytest.raises(WeightsError, match="only .safetensors"):
         fetch(spec)

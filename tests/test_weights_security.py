@@ -27,7 +27,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -46,8 +45,7 @@ from app.weights import cli
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.official import load_pickle, read_official
 from app.weights.strict import load_strict
-from tests.test_weights_archive import _official_tiny, _zip, pinned_spec
-from tests.test_weights_hub import hf_env, server  # noqa: F401 - fixtures
+from tests.archives import legacy_save, official_tiny, pinned_spec, tar_of, zip_of, zip_save
 
 MEMBER = "tiny/models/tiny.pth"
 RAN = "code from the file ran"
@@ -61,29 +59,6 @@ class Reduce:
 
     def __reduce__(self) -> tuple:
         return self.func, self.args
-
-
-def _legacy(obj: object) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer, _use_new_zipfile_serialization=False)
-    return buffer.getvalue()
-
-
-def _zipped(obj: object) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
-
-
-def _tar(members: dict[str, bytes]) -> bytes:
-    """torch's legacy tar format (storages, tensors, pickle), which torch.load still reads."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def _checkpoint(meta: object) -> dict:
@@ -116,70 +91,70 @@ _SYSTEM = f"refers to {os.system.__module__}.system"
 
 def legacy_first_record(marker: Path) -> tuple[bytes, str]:
     """The payload as the magic-number record, then a legitimate legacy body."""
-    return pickle.dumps(_touch(marker), protocol=2) + _legacy(_checkpoint(None)), _SYSTEM
+    return pickle.dumps(_touch(marker), protocol=2) + legacy_save(_checkpoint(None)), _SYSTEM
 
 
 def legacy_sys_info_record(marker: Path) -> tuple[bytes, str]:
     """Magic number and protocol as torch writes them, the payload as the sys_info record."""
-    body = _legacy(_checkpoint(None))
+    body = legacy_save(_checkpoint(None))
     at, after = _records(body, 2), _records(body, 3)
     return body[:at] + pickle.dumps(_exec(marker), protocol=2) + body[after:], "refers to builtins.exec"
 
 
 def legacy_main_record(marker: Path) -> tuple[bytes, str]:
-    return _legacy(_checkpoint(_exec(marker))), "refers to builtins.exec"
+    return legacy_save(_checkpoint(_exec(marker))), "refers to builtins.exec"
 
 
 def zip_main_record(marker: Path) -> tuple[bytes, str]:
     """``Path(marker).touch()``: pickled as ``getattr(Path, 'touch')``."""
-    return _zipped(_checkpoint(Reduce(pathlib.Path.touch, pathlib.Path(marker)))), "refers to builtins.getattr"
+    return zip_save(_checkpoint(Reduce(pathlib.Path.touch, pathlib.Path(marker)))), "refers to builtins.getattr"
 
 
 def tar_storage_table(marker: Path) -> tuple[bytes, str]:
     """The tar format's storage count, read with ``pickle_module.load`` before anything else."""
     payload = pickle.dumps(Reduce(subprocess.call, ["touch", str(marker)]), protocol=2)
-    return _tar({"storages": payload}), "refers to subprocess.call"
+    return tar_of({"storages": payload}), "refers to subprocess.call"
 
 
 def tar_main_pickle(marker: Path) -> tuple[bytes, str]:
     empty = pickle.dumps(0, protocol=2)
-    return _tar({"storages": empty + pickle.dumps([], protocol=2), "tensors": empty,
+    return tar_of({"storages": empty + pickle.dumps([], protocol=2), "tensors": empty,
                  "pickle": pickle.dumps(_checkpoint(_touch(marker)), protocol=2)}), _SYSTEM
 
 
 def rebuild_with_os_system(marker: Path) -> tuple[bytes, str]:
     """The payload as the ``func`` of an allowed ``_rebuild_from_type_v2``."""
     tensor = Reduce(torch._tensor._rebuild_from_type_v2, os.system, torch.Tensor, (f"touch {marker}",), {})
-    return _zipped(_checkpoint(tensor)), _SYSTEM
+    return zip_save(_checkpoint(tensor)), _SYSTEM
 
 
 def rebuild_with_unknown_function(marker: Path) -> tuple[bytes, str]:
     """``func`` from a module outside every list (a placeholder): the rebuild itself refuses it."""
     tensor = Reduce(torch._tensor._rebuild_from_type_v2, _write_marker, torch.Tensor, (str(marker),), {})
-    return _zipped(_checkpoint(tensor)), f"rebuilds a tensor with {__name__}._write_marker"
+    return zip_save(_checkpoint(tensor)), f"rebuilds a tensor with {__name__}._write_marker"
 
 
 def codecs_argument(marker: Path) -> tuple[bytes, str]:
     """A payload as the text of ``_codecs.encode`` (how protocol-2 pickles spell bytes)."""
-    return _legacy(_checkpoint(Reduce(_codecs.encode, _touch(marker), "latin1"))), _SYSTEM
+    return legacy_save(_checkpoint(Reduce(_codecs.encode, _touch(marker), "latin1"))), _SYSTEM
 
 
 def numpy_object_array(marker: Path) -> tuple[bytes, str]:
     """numpy's ``_reconstruct`` path: an object array whose element is the payload."""
-    return _zipped(_checkpoint(np.array([_touch(marker)], dtype=object))), _SYSTEM
+    return zip_save(_checkpoint(np.array([_touch(marker)], dtype=object))), _SYSTEM
 
 
 def numpy_runstring(marker: Path) -> tuple[bytes, str]:
     """A numpy function outside the allowlist that evaluates a string."""
     code = f"open({str(marker)!r}, 'w').write({RAN!r})"
-    return _legacy(_checkpoint(Reduce(numpy_test_utils.runstring, code, {}))), \
+    return legacy_save(_checkpoint(Reduce(numpy_test_utils.runstring, code, {}))), \
         "refers to numpy.testing._private.utils.runstring"
 
 
 def build_on_a_class(marker: Path) -> tuple[bytes, str]:
     """BUILD on ``torch.Tensor`` (allowed as a type): would set a class attribute for the whole process."""
     payload = b"\x80\x02ctorch\nTensor\nN}X\x0c\x00\x00\x00planted_attrK\x01s\x86b."
-    return payload + _legacy(_checkpoint(None)), "sets attributes of torch.Tensor"
+    return payload + legacy_save(_checkpoint(None)), "sets attributes of torch.Tensor"
 
 
 def torchscript(marker: Path) -> tuple[bytes, str]:
@@ -242,10 +217,10 @@ ENTRIES = [via_read_official, via_app_loader, via_verify, via_convert, via_fetch
 
 
 @pytest.fixture
-def hub_spec(server, hf_env, checkpoints, monkeypatch):  # noqa: F811
+def hub_spec(server, hf_env, checkpoints, monkeypatch):
     """(spec, server): the tiny model (official file tiny.pth) with an archive served by the loopback Hub."""
     def serve(member: bytes) -> registry.ModelSpec:
-        archive = _zip({MEMBER: member})
+        archive = zip_of({MEMBER: member})
         server.add("authors/tiny", {"tiny.zip": archive})
         return pinned_spec(monkeypatch, archive)
     return serve
@@ -314,7 +289,7 @@ def test_an_unknown_module_is_never_imported(tmp_path, monkeypatch, legacy):
     stand_in.Config = _PlantedConfig
     monkeypatch.setitem(sys.modules, "planted_module", stand_in)  # pickle checks the name resolves
     path = tmp_path / "tiny.pth"
-    path.write_bytes((_legacy if legacy else _zipped)(_checkpoint(_PlantedConfig())))
+    path.write_bytes((legacy_save if legacy else zip_save)(_checkpoint(_PlantedConfig())))
     monkeypatch.delitem(sys.modules, "planted_module")
     (tmp_path / "planted_module.py").write_text(f"open({str(marker)!r}, 'w').write({RAN!r})\nclass Config: pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -343,7 +318,7 @@ def test_real_shaped_checkpoints_still_load(tmp_path, legacy):
         "raw": b"\x00\xffbytes", "flags": {1, 2}, "frozen": frozenset({3}), "span": slice(1, 4), "z": 1 + 2j,
     }
     path = tmp_path / "best.ckpt"
-    path.write_bytes(_legacy(checkpoint) if legacy else _zipped(checkpoint))
+    path.write_bytes(legacy_save(checkpoint) if legacy else zip_save(checkpoint))
     before = path.read_bytes()
 
     loaded = load_pickle(path)
@@ -363,7 +338,7 @@ def test_real_shaped_checkpoints_still_load(tmp_path, legacy):
 def test_a_tar_format_file_without_payload_loads(tmp_path):
     empty = pickle.dumps(0, protocol=2)
     path = tmp_path / "old.pth"
-    path.write_bytes(_tar({"storages": empty + pickle.dumps([], protocol=2), "tensors": empty,
+    path.write_bytes(tar_of({"storages": empty + pickle.dumps([], protocol=2), "tensors": empty,
                            "pickle": pickle.dumps({"generator": {"step": 3}}, protocol=2)}))
     assert load_pickle(path) == {"generator": {"step": 3}}
 
@@ -456,18 +431,18 @@ def _two_member_spec(monkeypatch, archive: bytes, **fields) -> registry.ModelSpe
     return pinned_spec(monkeypatch, archive, members=TWO_MEMBERS, **fields)
 
 
-def test_unpinned_archive_is_refused_before_download(server, hf_env, monkeypatch):  # noqa: F811
+def test_unpinned_archive_is_refused_before_download(server, hf_env, monkeypatch):
     spec = pinned_spec(monkeypatch, None)
-    server.add("authors/tiny", {"tiny.zip": _zip({MEMBER: _official_tiny()[0]})})
+    server.add("authors/tiny", {"tiny.zip": zip_of({MEMBER: official_tiny()[0]})})
     with pytest.raises(WeightsError, match="has no sha256 pin") as error:
         fetch_archive(spec)
     assert "sha256sum tiny.zip" in str(error.value) and "app/registry.py" in str(error.value)
     assert not any("tiny.zip" in request.path for request in server.requests)  # not even downloaded
 
 
-def test_wrong_sha_or_size_is_refused_and_nothing_extracted(server, hf_env, checkpoints, monkeypatch,  # noqa: F811
+def test_wrong_sha_or_size_is_refused_and_nothing_extracted(server, hf_env, checkpoints, monkeypatch,
                                                             capsys):
-    archive = _zip({MEMBER: _official_tiny()[0]})
+    archive = zip_of({MEMBER: official_tiny()[0]})
     served = archive[:-1] + bytes([archive[-1] ^ 1])
     server.add("authors/tiny", {"tiny.zip": served})
     spec = pinned_spec(monkeypatch, archive)
@@ -487,7 +462,7 @@ def _sha(data: bytes) -> str:
 
 
 def test_oversized_member_is_refused_before_anything_is_written(checkpoints, monkeypatch, tmp_path):
-    archive = _zip({"tiny/models/first.pth": b"ok", MEMBER: b"x" * 2000})
+    archive = zip_of({"tiny/models/first.pth": b"ok", MEMBER: b"x" * 2000})
     spec = _two_member_spec(monkeypatch, archive, max_member_bytes=1000)
     (tmp_path / "a.zip").write_bytes(archive)
     with pytest.raises(WeightsError, match="would unpack to 2,000 bytes, more than the 1,000 allowed"):
@@ -496,7 +471,7 @@ def test_oversized_member_is_refused_before_anything_is_written(checkpoints, mon
 
 
 def test_zip_bomb_ratio_is_refused_and_the_folder_is_as_before(checkpoints, monkeypatch, tmp_path):
-    archive = _zip({"tiny/models/first.pth": b"ok", MEMBER: bytes(4 << 20)}, zipfile.ZIP_DEFLATED)
+    archive = zip_of({"tiny/models/first.pth": b"ok", MEMBER: bytes(4 << 20)}, zipfile.ZIP_DEFLATED)
     spec = _two_member_spec(monkeypatch, archive)
     folder = checkpoints / spec.id
     folder.mkdir()
@@ -509,7 +484,7 @@ def test_zip_bomb_ratio_is_refused_and_the_folder_is_as_before(checkpoints, monk
 
 
 def test_encrypted_member_is_refused(checkpoints, monkeypatch, tmp_path):
-    archive = _patch_central(_zip({"tiny/models/first.pth": b"ok", MEMBER: b"data"}), MEMBER, 8, "<H", 0x1)
+    archive = _patch_central(zip_of({"tiny/models/first.pth": b"ok", MEMBER: b"data"}), MEMBER, 8, "<H", 0x1)
     spec = _two_member_spec(monkeypatch, archive)
     (tmp_path / "a.zip").write_bytes(archive)
     with pytest.raises(WeightsError, match="it is encrypted"):
@@ -520,8 +495,8 @@ def test_encrypted_member_is_refused(checkpoints, monkeypatch, tmp_path):
 @pytest.mark.parametrize("damage", ["bad-crc", "truncated"])
 def test_damaged_member_leaves_nothing_and_keeps_the_good_file(damage, checkpoints, monkeypatch, tmp_path):
     """The first member is fine and written first; the second fails at the end of its read."""
-    good, new = _official_tiny()[0], _zipped(_checkpoint(None))
-    archive = _zip({"tiny/models/first.pth": b"first member", MEMBER: new})
+    good, new = official_tiny()[0], zip_save(_checkpoint(None))
+    archive = zip_of({"tiny/models/first.pth": b"first member", MEMBER: new})
     if damage == "bad-crc":
         archive = _flip_data_byte(archive, MEMBER)
     else:  # declares more bytes than it holds
@@ -540,7 +515,7 @@ def test_damaged_member_leaves_nothing_and_keeps_the_good_file(damage, checkpoin
 
 
 def test_damaged_member_in_a_new_folder_leaves_no_folder(checkpoints, monkeypatch, tmp_path):
-    archive = _flip_data_byte(_zip({"tiny/models/first.pth": b"first", MEMBER: b"second member"}), MEMBER)
+    archive = _flip_data_byte(zip_of({"tiny/models/first.pth": b"first", MEMBER: b"second member"}), MEMBER)
     spec = _two_member_spec(monkeypatch, archive)
     (tmp_path / "a.zip").write_bytes(archive)
     with pytest.raises(WeightsError, match="Bad CRC"):
@@ -550,7 +525,7 @@ def test_damaged_member_in_a_new_folder_leaves_no_folder(checkpoints, monkeypatc
 
 def test_disk_full_during_extraction_leaves_the_folder_as_before(checkpoints, monkeypatch, tmp_path):
     """A real write failure (the file-size limit: EFBIG, as ENOSPC would be) halfway through a member."""
-    archive = _zip({"tiny/models/first.pth": b"first member", MEMBER: os.urandom(256 << 10)})
+    archive = zip_of({"tiny/models/first.pth": b"first member", MEMBER: os.urandom(256 << 10)})
     spec = _two_member_spec(monkeypatch, archive)
     folder = checkpoints / spec.id
     folder.mkdir()
@@ -570,7 +545,7 @@ def test_disk_full_during_extraction_leaves_the_folder_as_before(checkpoints, mo
 
 
 def test_not_enough_room_is_refused_up_front(checkpoints, monkeypatch, tmp_path):
-    archive = _zip({"tiny/models/first.pth": b"first", MEMBER: b"second"})
+    archive = zip_of({"tiny/models/first.pth": b"first", MEMBER: b"second"})
     spec = _two_member_spec(monkeypatch, archive)
     (tmp_path / "a.zip").write_bytes(archive)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(free=4))  # 4 bytes free
@@ -580,8 +555,8 @@ def test_not_enough_room_is_refused_up_front(checkpoints, monkeypatch, tmp_path)
 
 
 def test_successful_reextraction_replaces_the_official_file(checkpoints, monkeypatch, tmp_path):
-    data = _official_tiny()[0]
-    archive = _zip({"tiny/models/first.pth": b"first", MEMBER: data}, zipfile.ZIP_DEFLATED)
+    data = official_tiny()[0]
+    archive = zip_of({"tiny/models/first.pth": b"first", MEMBER: data}, zipfile.ZIP_DEFLATED)
     spec = _two_member_spec(monkeypatch, archive)
     folder = checkpoints / spec.id
     folder.mkdir()

@@ -18,10 +18,9 @@ from safetensors.torch import save
 from app import workers
 from app.errors import Cancelled
 from tests.hub_server import HubServer
+from tests.hub_weights import FILE
 from tests.server import running_app
-from tests.test_app_e2e import call, mask_file
-from tests.test_weights_hub import FILE
-from tests.upload_cases import small_photo
+from tests.upload_cases import call, mask_file, small_photo
 
 DRIP = (64, 0.1)  # 640 bytes/s: the download takes far longer than the test
 SLACK = 30.0  # "served promptly" on a slow, loaded CI machine: Telea on a small photo takes well under 1 s

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from app.registry import PretrainedSpec
+from app.specs import PretrainedSpec
 from tests.hub_server import HubServer
 
 

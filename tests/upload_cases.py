@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from tests.conftest import EVALSET, REPO
+from tests.paths import EVALSET, REPO
 
 LIMIT_MP = 50  # the app's default INPAINT_MAX_PIXELS
 
@@ -110,3 +110,24 @@ def read_result(path: Path) -> np.ndarray:
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     code = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
     return cv2.cvtColor(array, code)
+
+
+def call(client, image: Path, mask: Path, models=("telea",)):
+    """``/inpaint`` through gradio_client, with fixed options (one sample, crop mode, 128 px margin)."""
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(image)), handle_file(str(mask)), list(models), 1, 0, "crop", 128, 8, 8,
+                          None, api_name="/inpaint")
+
+
+def mask_file(folder: Path, size: tuple[int, int], fill: str) -> Path:
+    """A mask of ``size``: ``empty``, ``whole`` or a ``box`` in the middle."""
+    w, h = size
+    hole = np.zeros((h, w), np.uint8)
+    if fill == "whole":
+        hole[:] = 255
+    elif fill == "box":
+        hole[h // 3:h // 2, w // 3:w // 2] = 255
+    path = folder / f"{fill}-{w}x{h}.png"
+    Image.fromarray(hole).save(path)
+    return path

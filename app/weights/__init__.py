@@ -3,9 +3,9 @@
 * :func:`availability` / :func:`offer` — whether a model can run here and how the page offers it;
   :func:`needs_download`, :func:`weights_location` — where its weights are (no network, no loading);
 * :func:`download` — fetch them (verified, converted or pinned) without loading;
-* :func:`obtain` + :func:`load_state` + :func:`instantiate` — the model cache's one way from a spec to a
-  loaded network (:mod:`app.model_cache`); :mod:`app.weights.hub_pipeline` does the same for a diffusers
-  pipeline;
+* :func:`state_of` then :func:`instantiate` — the one way from a spec to a loaded network (the model cache's,
+  :mod:`app.model_cache`); :func:`obtain` alone fetches without reading; :mod:`app.weights.hub_pipeline` does
+  the same for a diffusers pipeline;
 * :func:`describe_source` — where the weights come from, in words.
 
 Everything else in this package (hub I/O, pins, Drive, pickle scanning...) is how those answers are made.
@@ -19,7 +19,8 @@ import importlib
 _FACE = {
     **dict.fromkeys(("Availability", "Offer", "availability", "offer", "needs_download", "weights_location", "download",
                      "unavailable_here"), "status"),
-    "obtain": "provision", "load_state": "loader", "instantiate": "loader", "describe_source": "sources",
+    "obtain": "provision", "state_of": "provision", "load_state": "loader", "instantiate": "loader",
+    "describe_source": "sources",
 }
 __all__ = sorted(_FACE)
 

@@ -49,7 +49,7 @@ def fetch_archive(spec: ModelSpec, progress: hub.Progress | None = None) -> Path
     """Download ``spec``'s official archive (cached), check its pins and return its local path."""
     source = spec.official_archive and pins.official(spec)
     if source is None:
-        raise ModelUnavailableError(f"{spec.name} has no official distribution on the Hub; see the README "
+        raise ModelUnavailableError(f"{spec.name} has no official distribution on the Hub; see docs/weights.md "
                                     "for where its authors publish the files.")
     require_pin(source)
     settings = hub.settings()

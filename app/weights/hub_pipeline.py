@@ -31,7 +31,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from huggingface_hub import HfApi
@@ -58,7 +58,7 @@ SAFE_SUFFIXES = (".json", ".txt", ".safetensors")
 LIBRARIES = ("diffusers", "transformers")
 #: ``INPAINT_SLOW_ON_CPU=1`` offers a model that needs minutes per fill on a CPU (``ModelSpec.cpu_seconds_512``).
 SLOW_ON_CPU_ENV = "INPAINT_SLOW_ON_CPU"
-T = Any
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 _locks: dict[str, threading.Lock] = {}

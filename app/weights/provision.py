@@ -22,6 +22,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import torch
+
 from app.errors import ModelUnavailableError
 from app.specs import ModelSpec, OfficialDownload
 from app.weights import gdrive, hub, pins
@@ -29,6 +31,7 @@ from app.weights.archive import extract_members, fetch_archive
 from app.weights.convert import CARD_NAME, convert
 from app.weights.download import fetch_download
 from app.weights.fetch import fetch
+from app.weights.loader import load_state
 from app.weights.resolve import SAFETENSORS_NAME, Location, cached_location, locate, provisioned_dir
 from app.weights.verify import sha256_of
 
@@ -55,6 +58,12 @@ def obtain(spec: ModelSpec, location: Location | None = None, progress: hub.Prog
         provision(spec, progress)
         return locate(spec)
     return cached_location(spec, fetch(spec, progress))
+
+
+def state_of(spec: ModelSpec, progress: hub.Progress | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """The one way from a spec to its weights: located, fetched or converted where needed, then read exactly
+    there (:func:`~app.weights.loader.load_state`); returns the state_dict and where it came from."""
+    return load_state(spec, obtain(spec, progress=progress), progress)
 
 
 def provision(spec: ModelSpec, progress: hub.Progress | None = None) -> Path:

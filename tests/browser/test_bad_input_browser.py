@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from app import ui
 from app.images import load_photo, preview
+from app.web import canvas
 from tests.browser.studio import StudioPage
 from tests.upload_cases import odd_images, read_result, small_photo, unusable_files
 
@@ -30,7 +30,7 @@ def studio_page(studio, page, shots) -> StudioPage:
 
 def paint_stroke(studio_page: StudioPage, path) -> None:
     photo = load_photo(path)
-    studio_page.stroke(studio_page.preview_rect(preview(photo, ui.PREVIEW_SIDE).size), STROKE)
+    studio_page.stroke(studio_page.preview_rect(preview(photo, canvas.PREVIEW_SIDE).size), STROKE)
 
 
 def assert_human_message(studio_page: StudioPage, text: str) -> None:
@@ -75,7 +75,7 @@ def test_empty_and_whole_masks_are_refused(studio_page: StudioPage):
     studio_page.close_toasts()
 
     photo = load_photo(small_photo())
-    studio_page.paint_all(studio_page.preview_rect(preview(photo, ui.PREVIEW_SIDE).size))
+    studio_page.paint_all(studio_page.preview_rect(preview(photo, canvas.PREVIEW_SIDE).size))
     studio_page.shot("painted-everything")
     studio_page.run(expect_results=False)
     assert_human_message(studio_page, studio_page.toast("covers the whole image"))

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import ui
 from app.images import load_photo, preview
+from app.web import canvas
 from tests.browser.studio import StudioPage
 from tests.upload_cases import hires_photo, read_result, small_photo
 
 TELEA, NS, PIC = "OpenCV Telea", "OpenCV Navier-Stokes", "Pluralistic (Places2)"
-EDGECONNECT, CYAN = "EdgeConnect (Places2)", (0, 229, 255)  # the edge guide's brush (ui.GUIDE_COLOURS)
+EDGECONNECT, CYAN = "EdgeConnect (Places2)", (0, 229, 255)  # the edge guide's brush (canvas.GUIDE_COLOURS)
 LEFT, RIGHT = [(0.12, 0.3), (0.22, 0.35)], [(0.75, 0.7), (0.85, 0.75)]  # two holes far apart
 
 
@@ -22,7 +22,7 @@ def studio_page(studio, page, shots) -> StudioPage:
 
 
 def paint(ui_page: StudioPage, path, *strokes) -> None:
-    rect = ui_page.preview_rect(preview(load_photo(path), ui.PREVIEW_SIDE).size)
+    rect = ui_page.preview_rect(preview(load_photo(path), canvas.PREVIEW_SIDE).size)
     for points in strokes:
         ui_page.stroke(rect, points)
 
@@ -86,7 +86,7 @@ def test_an_edge_guide_drawn_across_the_hole_leaves_no_strip_in_any_fill(studio_
     ui_page, path = studio_page, small_photo()
     original = load_photo(path).pixels
     ui_page.upload_photo(path)
-    rect = ui_page.preview_rect(preview(load_photo(path), ui.PREVIEW_SIDE).size)
+    rect = ui_page.preview_rect(preview(load_photo(path), canvas.PREVIEW_SIDE).size)
     ui_page.stroke(rect, [(0.25, 0.5), (0.7, 0.5)])  # the hole: a horizontal band
     ui_page.choose_colour(CYAN)
     ui_page.guide_stroke(rect, [(0.45, 0.15), (0.45, 0.85)])  # an edge across it, longer than the hole

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import masks, ui
+from app import masks
 from app.images import load_photo, preview
-from app.regions import shrink
+from app.web import canvas
+from app.web.regions import shrink
 from tests.browser.studio import StudioPage
 from tests.upload_cases import hires_photo, read_result, small_photo
 
@@ -62,7 +63,7 @@ def test_paint_two_models_compare_download_and_reseed(studio_page: StudioPage, t
     info = ui_page.upload_photo(path)
     assert f"{photo.size[0]}x{photo.size[1]}" in info
     ui_page.shot("uploaded")
-    rect = ui_page.preview_rect(preview(photo, ui.PREVIEW_SIDE).size)
+    rect = ui_page.preview_rect(preview(photo, canvas.PREVIEW_SIDE).size)
     ui_page.stroke(rect, STROKE)
     ui_page.shot("painted")
     ui_page.choose_models(TELEA, PIC)
@@ -111,9 +112,9 @@ def _check_slider(ui_page: StudioPage, original: np.ndarray, after: np.ndarray) 
     """The before/after slider shows previews (at most 1024 px) of the photo and of that result."""
     before_url, after_url = ui_page.slider_sources()
     before_img, after_img = ui_page.fetch_image(before_url), ui_page.fetch_image(after_url)
-    assert before_img.size == after_img.size and max(before_img.size) == ui.PREVIEW_SIDE
+    assert before_img.size == after_img.size and max(before_img.size) == canvas.PREVIEW_SIDE
     for shown, full in ((before_img, original), (after_img, after)):
-        expected = np.asarray(shrink(Image.fromarray(full), ui.PREVIEW_SIDE), np.float32)
+        expected = np.asarray(shrink(Image.fromarray(full), canvas.PREVIEW_SIDE), np.float32)
         assert np.abs(np.asarray(shown.convert("RGB"), np.float32) - expected).mean() < 2  # that image, lightly coded
 
 
@@ -142,7 +143,7 @@ def test_example_after_painting_replaces_the_strokes_with_its_mask(studio_page: 
     over it) and the run fills the example's preset mask only, not the earlier stroke."""
     studio_page.upload_photo(small_photo())
     corner = [(0.75, 0.08), (0.95, 0.12)]  # clear of the astronaut example's mask
-    studio_page.stroke(studio_page.preview_rect(preview(load_photo(small_photo()), ui.PREVIEW_SIDE).size), corner)
+    studio_page.stroke(studio_page.preview_rect(preview(load_photo(small_photo()), canvas.PREVIEW_SIDE).size), corner)
     studio_page.page.locator("#examples .thumbnail-item").filter(has_text="astronaut").click()
     studio_page.page.locator("#info").get_by_text("the example's mask is preset").wait_for(timeout=60_000)
     studio_page.wait_for_photo_on_canvas()
@@ -152,9 +153,9 @@ def test_example_after_painting_replaces_the_strokes_with_its_mask(studio_page: 
     studio_page.run()
     studio_page.shot("example-filled")
 
-    original = load_photo(ui.ASSETS / "astronaut.png").pixels
+    original = load_photo(canvas.ASSETS / "astronaut.png").pixels
     result = read_result(studio_page.download(0, tmp_path))
-    preset = masks.to_hole(ui.ASSETS / "astronaut_mask.png", (original.shape[1], original.shape[0]))
+    preset = masks.to_hole(canvas.ASSETS / "astronaut_mask.png", (original.shape[1], original.shape[0]))
     changed = (result != original).any(axis=2)
     assert changed[preset].mean() > 0.5, "the preset mask was not filled"
     near = cv2.dilate(preset.astype(np.uint8), np.ones((61, 61), np.uint8)) > 0  # grow + feather, generously
