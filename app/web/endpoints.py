@@ -135,7 +135,7 @@ def api_select(image: str, points: Any, box: Any = None, grow: float = 0, segmen
         with lane.select_slot(_left()):
             chosen = clicks.select(load_photo(image), prompts, frame, radius, method=method, fetch=False)
         info = chosen.info() | {"note": _public_note(chosen)}
-        return _write_mask(chosen.mask, "clicks.png", request), info
+        return _write_mask(chosen.mask, "selection.png", request), info
     except Exception as exc:
         raise _error(exc, "This segmenter", "Segmenter \"auto\" selects with OpenCV GrabCut instead.",
                      _spec_or_none(segmenter)) from exc

@@ -222,7 +222,7 @@ class StudioPage:
         return [text.strip() for text in self.page.locator("#models label").all_inner_texts()]
 
     def unavailable_heading(self) -> str:
-        """The one line the unavailable models are folded behind ("16 more models unavailable: ...")."""
+        """The one line the unavailable models are folded behind ("21 more models unavailable on this server — why")."""
         return self.page.locator("#unavailable-models .label-wrap > span:not(.icon)").first.inner_text().strip()
 
     def unavailable_reasons(self) -> dict[str, str]:
