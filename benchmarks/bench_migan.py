@@ -31,7 +31,7 @@ import torch
 from app.models.migan import MIGAN, MIGAN256, MIGAN512
 from benchmarks import machine
 from benchmarks.bench_models import make_batch
-from benchmarks.common import command
+from benchmarks.common import command, interleaved, median_ratio
 
 JSON = "migan-speed.json"
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / JSON
@@ -72,26 +72,6 @@ def variants(size: int, official: ModuleType | None) -> tuple[dict[str, Callable
     return calls, difference
 
 
-def measure(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Seconds per variant and round (after one warm-up each), the order rotating every round."""
-    names = list(calls)
-    with torch.inference_mode():
-        for name in names:
-            calls[name]()
-        times: dict[str, list[float]] = {name: [] for name in names}
-        for r in range(rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:
-                start = time.perf_counter()
-                calls[name]()
-                times[name].append(time.perf_counter() - start)
-    return times
-
-
-def ratio(times: dict[str, list[float]], a: str, b: str) -> float:
-    """Median over rounds of a / b."""
-    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
-
-
 def section(data: dict, heading: str = "##") -> str:
     """The report's part: provenance, medians per size and the ratio ours / official (goal <= 1)."""
     rows = []
@@ -126,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = {}
     for size in args.sizes:
         calls, difference = variants(size, official)
-        times = measure(calls, args.rounds)
+        times = interleaved(calls, args.rounds)
         row: dict[str, object] = {"median_s": {k: round(statistics.median(v), 4) for k, v in times.items()}}
         if official is not None:
-            row |= {"ours_vs_official": round(ratio(times, "ours", "official"), 3),
-                    "inpaint_vs_official": round(ratio(times, "ours, whole inpaint", "official"), 3),
+            row |= {"ours_vs_official": round(median_ratio(times, "ours", "official"), 3),
+                    "inpaint_vs_official": round(median_ratio(times, "ours, whole inpaint", "official"), 3),
                     "max_abs_difference": difference}
         else:
             row |= {"official": NOT_MEASURED, "models_md_official_s": MODELS_MD_S[size]}

@@ -27,7 +27,7 @@ import torch
 from app.models import pic
 from benchmarks import machine
 from benchmarks.bench_models import make_batch
-from benchmarks.common import command
+from benchmarks.common import command, interleaved, median_ratio
 
 JSON = "pic-speed.json"
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / JSON
@@ -55,26 +55,6 @@ def variants(net: pic.Pluralistic, size: int) -> dict[str, Callable[[], object]]
 
     return {"official E+G, 1 sample": official, "app, 1 sample": lambda: net.inpaint(batch, samples=1),
             "app, 8 samples": lambda: net.inpaint(batch, samples=8), "8 samples stacked (before)": stacked}
-
-
-def measure(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Seconds per variant and round (after one warm-up each), the order rotating every round."""
-    names = list(calls)
-    with torch.inference_mode():
-        for name in names:
-            calls[name]()
-        times: dict[str, list[float]] = {name: [] for name in names}
-        for r in range(rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:
-                start = time.perf_counter()
-                calls[name]()
-                times[name].append(time.perf_counter() - start)
-    return times
-
-
-def ratio(times: dict[str, list[float]], a: str, b: str) -> float:
-    """Median over rounds of a / b."""
-    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
 
 
 def section(data: dict, heading: str = "##") -> str:
@@ -106,15 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     net = pic.Pluralistic().eval()
     started, info = time.perf_counter(), machine.describe("cpu")
-    times = measure(variants(net, args.size), args.rounds)
+    times = interleaved(variants(net, args.size), args.rounds)
     one, official = "app, 1 sample", "official E+G, 1 sample"
     report = {
         "command": command(argv, "benchmarks.bench_pic"), "machine": info,
         "duration_s": round(time.perf_counter() - started, 1), "size": args.size, "rounds": args.rounds,
         "threads": torch.get_num_threads(), "median_s": {k: round(statistics.median(v), 4) for k, v in times.items()},
-        "one_sample_vs_official": round(ratio(times, one, official), 3),
-        "eight_vs_one": round(ratio(times, "app, 8 samples", one), 3),
-        "stacked_eight_vs_one": round(ratio(times, "8 samples stacked (before)", one), 3),
+        "one_sample_vs_official": round(median_ratio(times, one, official), 3),
+        "eight_vs_one": round(median_ratio(times, "app, 8 samples", one), 3),
+        "stacked_eight_vs_one": round(median_ratio(times, "8 samples stacked (before)", one), 3),
         "seconds": {k: [round(x, 4) for x in v] for k, v in times.items()},
     }
     print(json.dumps({k: v for k, v in report.items() if k != "seconds"}, indent=1))

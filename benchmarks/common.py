@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from app import registry
 from app.model_cache import availability
@@ -193,3 +196,26 @@ def setup(args: argparse.Namespace) -> Setup:
     root = require_evalset(evalset_dir(args.evalset))
     device = use_device(args.device)
     return Setup(root, device, machine.describe(device), require_models(select_models(args.models)), started)
+
+
+# ------------------------------------------------------------------ interleaved timing
+
+
+def interleaved(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Seconds per variant and round (after one warm-up each), the order rotating every round."""
+    names = list(calls)
+    with torch.inference_mode():
+        for name in names:
+            calls[name]()
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for r in range(rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                start = time.perf_counter()
+                calls[name]()
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median_ratio(times: dict[str, list[float]], a: str, b: str) -> float:
+    """Median over rounds of a / b."""
+    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
