@@ -33,7 +33,7 @@ from app.images import Photo, load_photo, save_png
 from app.model_cache import availability
 from app.options import Knob, Options
 from app.selection import cli as select_cli
-from app.weights.cli import add_parser as add_weights_parser
+from app.weights_cli import add_parser as add_weights_parser
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 MASK_SUFFIX = "_mask"  # photo_mask.png is the mask of photo.png

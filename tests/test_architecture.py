@@ -3,7 +3,7 @@
 ``app.specs`` is the ground floor (imports nothing of the app); the networks (``app.models``) and the
 weights machinery (``app.weights``) build on it and on ``app.errors``, never on the pipeline, the model
 cache or the front ends above them; ``import app.registry`` stays light (no torch, no network module).
-Only module-level imports count: a command handler may import what it runs when it runs.
+Only module-level imports count (a spec resolves its network class when first asked).
 """
 
 from __future__ import annotations

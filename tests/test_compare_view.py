@@ -177,7 +177,7 @@ def test_ui_cli_library_and_api_agree_on_what_can_run(monkeypatch, tmp_path, cap
     archive on the Hub) is ready only while the Hub answers for that file, asked once for all three.
     """
     from app import api
-    from app.weights import cli
+    from app import weights_cli as cli
     from tests.hub_server import HubServer
 
     with HubServer() as hub_server:

@@ -237,7 +237,7 @@ def test_weights_push_mirrors_the_drive_release_in_one_step(drive, server, hf_en
     """Converted and pinned on first use from Drive; `weights push` uploads that safetensors and records the mirror."""
     from huggingface_hub import constants
 
-    from app.weights import cli
+    from app import weights_cli as cli
 
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the test Hub speaks plain LFS only
     data, _ = release()

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from app import model_cache, registry
-from app.weights import cli, sources
+from app import weights_cli as cli
+from app.weights import sources
 from app.weights.sources import Source, describe_source, official_source, readme_table
 from tests.synthetic import checkpoints_with
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from app import registry
+from app import weights_cli as cli
 from app.errors import WeightsError
-from app.weights import cli
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.resolve import locate
 from app.weights.verify import read_safetensors_unchecked

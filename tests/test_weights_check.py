@@ -22,8 +22,8 @@ from app import registry
 from app import weights_check as check
 from app.models.base import Batch, NetworkFacts, NeuralNetwork, Prediction
 from app.specs import HubWeights, Licence, OfficialDownload
-from app.weights.cli import main
 from app.weights.official import OfficialFile
+from app.weights_cli import main
 from benchmarks import common
 from tests.file_server import Files
 from tests.hub_weights import go_offline

@@ -16,10 +16,10 @@ from safetensors.torch import load_file
 from torch import nn
 
 from app import model_cache, registry
+from app import weights_cli as cli
 from app.errors import WeightsError
 from app.models.base import NetworkFacts, NeuralNetwork
 from app.specs import Card, Licence, ModelSpec
-from app.weights import cli
 from app.weights.convert import convert, model_card, save_state
 from app.weights.official import OfficialFile, read_official
 from app.weights.verify import sha256_of

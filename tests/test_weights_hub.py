@@ -209,7 +209,7 @@ def test_cached_unpinned_weights_are_pinned_by_their_first_load_or_verify(server
     from huggingface_hub import hf_hub_download
 
     from app import registry
-    from app.weights import cli
+    from app import weights_cli as cli
 
     data = tiny_bytes(2.0)
     server.add("testns/tiny", {FILE: data}, refs=("v1",))
@@ -366,7 +366,7 @@ def test_truncated_local_safetensors(checkpoints, tmp_path):
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.weights.cli", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "app.weights_cli", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -406,7 +406,7 @@ def test_push_converts_uploads_tags_and_records_the_pins_in_one_step(server, hf_
     """Official file only -> `push --namespace` (convert, card, upload, tag v1, pins file) -> a fresh machine
     downloads exactly the recorded commit, checks the recorded sha256 and loads it."""
     from app import registry
-    from app.weights import cli
+    from app import weights_cli as cli
 
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the test server speaks plain LFS only
     spec = spec_for("tiny", model_id="tiny-push")  # a repo name only: the namespace is the deployer's

@@ -40,8 +40,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from app import model_cache, registry
+from app import weights_cli as cli
 from app.errors import WeightsError
-from app.weights import cli
 from app.weights.archive import extract_members, fetch_archive
 from app.weights.official import load_pickle, read_official
 from app.weights.strict import load_strict

@@ -6,7 +6,7 @@ deployer's namespace, tags the commit and records repo, commit and sha256 in the
 (:mod:`app.weights.pins`) the app reads.
 
 Register it on the app's CLI with :func:`add_parser`; ``args.handler(args)`` then returns the
-exit status. ``python -m app.weights.cli ...`` runs it on its own. Every failure prints the
+exit status. ``python -m app.weights_cli ...`` runs it on its own. Every failure prints the
 same message the UI shows and exits non-zero.
 """
 
@@ -267,7 +267,7 @@ def _verify_local(spec: ModelSpec, location: Location) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     """Fetch, load and run each model, and compare its fills with Telea's (see :mod:`app.weights_check`)."""
-    from app import weights_check as check  # runs the whole pipeline: a command above the weights package
+    from app import weights_check as check  # imports the benchmark's metrics: only for this command
     from benchmarks.common import evalset_dir
 
     return check.run(_neural(args.ids, args.all), evalset_dir(args.evalset), args.photos)
@@ -343,7 +343,7 @@ def _upload(spec: ModelSpec, repo: str, folder: Path, sha: str, args: argparse.N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.weights.cli")
+    parser = argparse.ArgumentParser(prog="python -m app.weights_cli")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["weights", *(sys.argv[1:] if argv is None else argv)])
     return args.handler(args)
