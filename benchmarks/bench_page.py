@@ -4,9 +4,10 @@
 
 Runs the studio's own handler (``app.ui.on_run``) on a textured photo with one object-sized hole and
 adds up the files the page then shows: the tiles of the default view and the two slider previews
-(the other view's tiles and the full-resolution PNGs are only fetched when asked for). The
+(the other view's tiles and the full-resolution PNGs are only fetched when asked for), then one
+1:1 view of the hole (a tile clicked: the first result's region at the photo's own pixels). The
 full-resolution PNGs, which the page used to send, are reported beside them. Goal: under 3 MB for
-a 12 MP photo with 3 results. Writes ``docs/benchmarks/page-bytes.json``.
+a 12 MP photo with 3 results, the 1:1 view included. Writes ``docs/benchmarks/page-bytes.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.web import canvas, handlers, results
+from app.web import canvas, handlers, results, zoom
 from benchmarks import machine
 from benchmarks.common import DEFAULT_OUT
 from benchmarks.results import write_json
@@ -51,9 +52,17 @@ def measure(megapixels: float, models: list[str]) -> dict:
         seconds = time.perf_counter() - start
         tiles, _ = results.gallery(shown.run, results.VIEWS[0])
         page = [Path(p) for p, _ in tiles] + [Path(p) for p in shown.before_after]
-        sent = sum(p.stat().st_size for p in page)
+        run_bytes = sum(p.stat().st_size for p in page)
+        start = time.perf_counter()
+        box = results.box_at(shown.run, results.VIEWS[0], 1)
+        one_to_one = Path(zoom.view_file(shown.run, str(path), box, shown.run["labels"][0], outline=False))
+        zoom_seconds = time.perf_counter() - start
+        sent = run_bytes + one_to_one.stat().st_size
         full = sum(Path(p).stat().st_size for p in shown.files)
-        return {"megapixels": megapixels, "models": models, "results": len(shown.files), "files_shown": len(page),
+        return {"megapixels": megapixels, "models": models, "results": len(shown.files), "files_shown": len(page) + 1,
+                "run_bytes": run_bytes, "one_to_one_view_bytes": one_to_one.stat().st_size,
+                "one_to_one_view_size": list(Image.open(one_to_one).size),
+                "one_to_one_view_seconds": round(zoom_seconds, 2),
                 "bytes_to_browser": sent, "full_resolution_png_bytes": full, "goal_bytes": GOAL_BYTES,
                 "meets_goal": sent < GOAL_BYTES, "request_seconds": round(seconds, 2)}
 
@@ -69,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine.describe()}
     write_json(args.out / "page-bytes.json", row)
     print(f"{row['megapixels']:.0f} MP, {row['results']} results: {row['bytes_to_browser'] / 1e6:.2f} MB to the "
-          f"browser in {row['files_shown']} files (goal < {GOAL_BYTES / 1e6:.0f} MB: "
+          f"browser in {row['files_shown']} files, of which {row['one_to_one_view_bytes'] / 1e6:.2f} MB one 1:1 view "
+          f"(goal < {GOAL_BYTES / 1e6:.0f} MB: "
           f"{'met' if row['meets_goal'] else 'NOT met'}); the full-resolution PNGs are "
           f"{row['full_resolution_png_bytes'] / 1e6:.1f} MB, sent only when downloaded.")
     return 0

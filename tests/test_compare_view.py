@@ -44,14 +44,19 @@ def test_tiles_show_the_holes_small_and_each_view_has_its_rows(photo):
 
 
 @pytest.mark.slow  # over 1.5 s here: the full run only (README, fast lane)
-def test_clicking_a_tile_shows_that_result_in_the_slider(photo):
+def test_clicking_a_tile_shows_that_result_in_the_slider_and_its_hole_at_1_1(photo):
     shown = run(photo)
     view = results.VIEWS[1]
-    slider, chosen = handlers.on_select(shown.run, view, gr.SelectData(None, {"index": 5, "value": None}))
+    slider, chosen, box, choice, zoomed, panel = handlers.on_select(
+        shown.run, view, str(photo), False, gr.SelectData(None, {"index": 5, "value": None}))
     assert chosen == shown.files[1]  # hole 2, second result
     assert slider == (shown.run["slides"][0], shown.run["slides"][2])
-    outside = gr.SelectData(None, {"index": 3, "value": None})
-    assert handlers.on_select(shown.run, view, outside) == (gr.skip(), gr.skip())
+    assert box == shown.run["boxes"][view][5] and panel["visible"]
+    assert choice["value"] == shown.run["labels"][1] and choice["choices"][0] == "original"
+    x0, y0, x1, y1 = box
+    np.testing.assert_array_equal(np.asarray(Image.open(zoomed)).shape[:2], (y1 - y0, x1 - x0))  # 1:1, not shrunk
+    original = handlers.on_select(shown.run, view, str(photo), False, gr.SelectData(None, {"index": 3, "value": None}))
+    assert original[:2] == (gr.skip(), gr.skip()) and original[3]["value"] == "original"  # hole 2's original tile
     for path in slider:
         with Image.open(path) as image:
             assert max(image.size) == canvas.PREVIEW_SIDE

@@ -18,7 +18,7 @@ from app import pipeline, registry, workers
 from app.errors import InpaintError
 from app.images import load_photo
 from app.options import Options
-from app.web import regions, results, select_panel
+from app.web import regions, results, select_panel, zoom
 from app.web.canvas import ASSETS, EXAMPLES, describe, editor_value, load_example, strokes
 from app.web.context import client_left, session_of
 from app.web.messages import expired_photo, for_visitor, user_error
@@ -147,12 +147,35 @@ def on_view(run: results.Run | None, view: str):
     return gr.Gallery(value=items, columns=columns)
 
 
-def on_select(run: results.Run | None, view: str, event: gr.SelectData):
-    """The whole photo of the clicked tile's result in the slider; "Continue" would take it."""
+def on_select(run: results.Run | None, view: str, photo_path: str | None, outline: bool, event: gr.SelectData):
+    """The clicked tile's result: its whole photo in the slider ("Continue" would take it) and its region at 1:1.
+
+    Outputs: slider, chosen, the tile's box, the 1:1 view's choice and image, and its panel shown.
+    """
     result = results.result_at(run, view, event.index)
-    if result is None:
-        return gr.skip(), gr.skip()
-    return results.before_after(run, result), run["files"][result]
+    box = results.box_at(run, view, event.index)
+    if box is None or not photo_path:  # a blank or a side map
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    choice = zoom.ORIGINAL if result is None else run["labels"][result]
+    try:
+        image = zoom.view_file(run, photo_path, box, choice, outline)
+    except Exception as exc:
+        raise user_error(exc) from exc
+    slider, chosen = (gr.skip(), gr.skip()) if result is None else (results.before_after(run, result),
+                                                                     run["files"][result])
+    return (slider, chosen, list(box), gr.update(choices=zoom.choices(run), value=choice), image,
+            gr.update(visible=True))
+
+
+def on_zoom(run: results.Run | None, photo_path: str | None, box: list[int] | None, choice: str | None,
+            outline: bool):
+    """The 1:1 view switched to another result (or the original), or its outline toggled."""
+    if not run or not photo_path or not box or choice not in zoom.choices(run):
+        return gr.skip()
+    try:
+        return zoom.view_file(run, photo_path, tuple(box), choice, outline)
+    except Exception as exc:
+        raise user_error(exc) from exc
 
 
 def on_merge(run: results.Run | None, photo_path: str | None, *picks: str):

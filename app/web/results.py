@@ -57,6 +57,7 @@ class Run(TypedDict, total=False):
     picks: dict[str, list[int | None]]  # per view: which result each tile shows (None: the original)
     columns: dict[str, int]  # per view: tiles per row
     regions: int  # how many separate holes the run filled
+    boxes: dict[str, list[list[int] | None]]  # per view: the photo box (x0, y0, x1, y1) each tile shows
 
 
 def present(photo: Photo, results: list[pipeline.Result], changed: np.ndarray | None = None, session: str = "",
@@ -161,18 +162,19 @@ def _previews(photo: Photo, results: list[pipeline.Result], changed: np.ndarray,
     maps = [_encoders.submit(_map_item, r, name, values, folder)
             for r in results if r.sample == 0 for name, values in r.maps.items()]
 
-    def tile(region: regions.Region, i: int) -> tuple[str, str, int | None]:
-        return tiles[region.box, i].result(), everyone[i][0], (i - 1 if i else None)
+    def tile(region: regions.Region, i: int) -> tuple[str, str, int | None, list[int] | None]:
+        return tiles[region.box, i].result(), everyone[i][0], (i - 1 if i else None), list(region.box)
 
     rows = [[tile(together, i) for i in row] for row in rows_together(results)]
     columns = max(len(row) for row in rows)
     rows = [row + [_spacer(folder, together)] * (columns - len(row)) for row in rows]
-    each = [(path, f"hole {region.label} · {caption}", k) for region in found
-            for path, caption, k in (tile(region, i) for i in range(len(everyone)))]
+    each = [(path, f"hole {region.label} · {caption}", k, box) for region in found
+            for path, caption, k, box in (tile(region, i) for i in range(len(everyone)))]
     layout = {VIEWS[0]: [item for row in rows for item in row], VIEWS[1]: each}
     return labels, {"slides": [f.result() for f in slides], "maps": [f.result() for f in maps],
-                    "tiles": {v: [(p, c) for p, c, _ in items] for v, items in layout.items()},
-                    "picks": {v: [k for _, _, k in items] for v, items in layout.items()},
+                    "tiles": {v: [(p, c) for p, c, _, _ in items] for v, items in layout.items()},
+                    "picks": {v: [k for _, _, k, _ in items] for v, items in layout.items()},
+                    "boxes": {v: [box for _, _, _, box in items] for v, items in layout.items()},
                     "columns": {VIEWS[0]: columns, VIEWS[1]: len(everyone)}, "regions": len(found)}
 
 
@@ -196,7 +198,7 @@ def rows_together(results: list[pipeline.Result]) -> list[list[int]]:
     return [[0, *single], *several]
 
 
-def _spacer(folder: Path, region: regions.Region) -> tuple[str, str, None]:
+def _spacer(folder: Path, region: regions.Region) -> tuple[str, str, None, None]:
     """A blank tile that ends a short row, so the next model's samples start a row of their own."""
     path = folder / "spacer.webp"
     if not path.exists():
@@ -204,7 +206,7 @@ def _spacer(folder: Path, region: regions.Region) -> tuple[str, str, None]:
         blank = regions.shrink(Image.new("RGB", (max(1, x1 - x0), max(1, y1 - y0)), (245, 245, 245)),
                                regions.TILE_SIDE)
         regions.save_preview(blank, path)
-    return str(path), "", None
+    return str(path), "", None, None
 
 
 def _map_item(result: pipeline.Result, name: str, values: np.ndarray, folder: Path) -> tuple[str, str]:
@@ -227,6 +229,15 @@ def result_at(run: Run | None, view: str, index: int | None) -> int | None:
         return None
     picks = run["picks"][view]
     return picks[index] if 0 <= index < len(picks) else None
+
+
+def box_at(run: Run | None, view: str, index: int | None) -> tuple[int, int, int, int] | None:
+    """The photo box tile ``index`` of ``view`` shows (None: a blank, a side map, or no such tile)."""
+    if not run or index is None or "boxes" not in run:
+        return None
+    boxes = run["boxes"][view]
+    box = boxes[index] if 0 <= index < len(boxes) else None
+    return tuple(box) if box else None
 
 
 def before_after(run: Run, result: int) -> tuple[str, str]:
@@ -270,12 +281,7 @@ def output_folder(session: str = "") -> Path:
     the page shows, merges and continues from), until the next run or the end of the session;
     it is deleted with the session.
     """
-    root = Path(gr.utils.get_upload_folder())
-    root.mkdir(parents=True, exist_ok=True)
-    if disk.sweep(root, keep=page_files) >= disk.cap_bytes():
-        raise InpaintError("The server's disk is full of work in progress right now; please try again in a few "
-                           "minutes.")
-    folder = Path(tempfile.mkdtemp(prefix="inpaint-", dir=root))
+    folder = _new_folder("inpaint-")
     disk.holds.hold(f"run:{folder}", [folder], disk.claim_seconds())
     if session:
         with _runs_lock:
@@ -286,6 +292,27 @@ def output_folder(session: str = "") -> Path:
             disk.holds.release(session_owner(session), [previous])
         disk.holds.hold(session_owner(session), [folder], disk.max_age())
     return folder
+
+
+def session_folder(session: str, prefix: str) -> Path:
+    """A fresh folder for files a page event makes besides runs (e.g. a mask to download): in use for the
+    session's life (at most the age limit), deleted with the session, swept like the runs."""
+    folder = _new_folder(prefix)
+    disk.holds.hold(session_owner(session) if session else f"run:{folder}", [folder], disk.max_age())
+    if session:
+        with _runs_lock:
+            _runs.setdefault(f"{session}/other", []).append(folder)
+    return folder
+
+
+def _new_folder(prefix: str) -> Path:
+    """A new folder in Gradio's cache after a sweep; refused while the cache is over its cap."""
+    root = Path(gr.utils.get_upload_folder())
+    root.mkdir(parents=True, exist_ok=True)
+    if disk.sweep(root, keep=page_files) >= disk.cap_bytes():
+        raise InpaintError("The server's disk is full of work in progress right now; please try again in a few "
+                           "minutes.")
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
 
 
 def session_owner(session: str) -> str:
@@ -312,6 +339,6 @@ def release(session: str, path: str | None) -> None:
 def forget(session: str) -> None:
     """The visitor left: their runs' folders go now rather than at the next sweep; their photos are no longer in use."""
     with _runs_lock:
-        folders = _runs.pop(session, [])
+        folders = _runs.pop(session, []) + _runs.pop(f"{session}/other", [])
     disk.holds.release(session_owner(session))
     disk.remove(folders)

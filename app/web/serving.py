@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app import disk, workers
 from app.web import results
 from app.web.event_guard import guard_events
+from app.web.keys import KEYS_JS
 from app.web.page import CSS, IMPORTED, build
 from app.web.uploads import UploadGate, release_after_events
 
@@ -93,4 +94,5 @@ def launch(demo: gr.Blocks | None = None, **kwargs) -> None:
                max_size=int(os.environ.get("INPAINT_QUEUE_SIZE", "32")))
     kwargs.setdefault("server_name", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     kwargs.setdefault("server_port", int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    demo.launch(theme=theme(), css=CSS, max_file_size=f"{disk.MAX_UPLOAD_MB}mb", **public_settings(demo, kwargs))
+    demo.launch(theme=theme(), css=CSS, js=KEYS_JS, max_file_size=f"{disk.MAX_UPLOAD_MB}mb",
+                **public_settings(demo, kwargs))

@@ -97,7 +97,7 @@ class StudioPage:
         """Until the editor has drawn the new preview (software WebGL can take seconds) and is idle."""
         deadline = time.monotonic() + timeout_s
         while True:
-            if not self._editor_busy() and self._canvas_pixels().std() > 5:  # an empty canvas is one flat colour
+            if not self._editor_busy() and self.canvas_pixels().std() > 5:  # an empty canvas is one flat colour
                 return
             assert time.monotonic() < deadline, f"the editor did not show the photo within {timeout_s:.0f} s"
             self.page.wait_for_timeout(250)
@@ -105,7 +105,7 @@ class StudioPage:
     def _editor_busy(self) -> bool:
         return self.page.locator("#editor").evaluate(f"e => {_BUSY}.test(e.innerText)")
 
-    def _canvas_pixels(self) -> np.ndarray:
+    def canvas_pixels(self) -> np.ndarray:
         """The editor's canvas as drawn now, (H, W, 3) int."""
         box = self.canvas_box()
         shot = self.page.screenshot(clip={"x": box.x, "y": box.y, "width": box.w, "height": box.h})
@@ -164,7 +164,7 @@ class StudioPage:
 
     def painted_pixels(self) -> int:
         """Pixels of the canvas in the hole brush's red (#ff0050)."""
-        rgb = self._canvas_pixels()
+        rgb = self.canvas_pixels()
         r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
         return int(((r > 200) & (g < 60) & (b > 40) & (b < 130)).sum())
 
@@ -185,6 +185,29 @@ class StudioPage:
         self.page.locator("#editor").get_by_label("Brush Size").click()
         self.page.locator("#editor input[type=range]").fill(str(size))
         self.page.keyboard.press("Escape")  # close the pop-up (a click elsewhere would paint)
+
+    def brush_size(self) -> int:
+        """The editor's brush size now (its slider, read through the pop-up and closed again)."""
+        self.page.locator("#editor").get_by_label("Brush Size").click()
+        value = int(self.page.locator("#editor input[type=range]").input_value())
+        self.close_popup()
+        return value
+
+    def close_popup(self) -> None:
+        """Close the editor's pop-up (it closes on a mouse press outside it; Escape does not close it)."""
+        self.page.evaluate("() => document.body.dispatchEvent(new MouseEvent('mousedown', {bubbles: true}))")
+        self.page.locator("#editor input[type=range], #editor button.color").first.wait_for(state="detached")
+
+    def brush_colour(self) -> str:
+        """The brush colour now, as the editor's colour button shows it (CSS ``rgb(...)``)."""
+        return self.page.locator("#editor").get_by_label("Color").evaluate(
+            "b => getComputedStyle(b.querySelector('svg') || b).color")
+
+    def press(self, key: str) -> None:
+        """A key pressed on the page, not in a field (whatever had the focus loses it first; nothing scrolls)."""
+        self.page.evaluate("() => document.activeElement?.blur()")
+        self.page.keyboard.press(key)
+        self.page.wait_for_timeout(700)  # the brush keys open and close the editor's pop-ups
 
     def choose_colour(self, rgb: tuple[int, int, int]) -> None:
         """Pick the brush colour ``rgb`` from the editor's palette (the brushes the app offers)."""
