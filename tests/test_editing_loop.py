@@ -152,3 +152,12 @@ def test_reset_puts_the_defaults_back_and_forgets_what_was_saved():
     assert (models, knobs) == remembered.defaults() and saved == {}
     models, fold, folded, table, *knobs = remembered.on_visit({"models": [], "knobs": {"seed": 5}})
     assert models["value"] == [] and dict(zip(options.NAMES, knobs))["seed"] == 5
+
+
+def test_a_tile_of_holes_too_far_apart_for_one_view_opens_hole_1(tmp_path):
+    wide = {"folder": str(tmp_path), "labels": ["a"], "files": [], "size": [4000, 3000], "regions": 2,
+            "boxes": {"all holes together": [[0, 0, 4000, 3000]], "each hole": [[10, 10, 300, 300]]}}
+    assert zoom.tile_box(wide, "all holes together", 0) == (10, 10, 300, 300)
+    near = wide | {"boxes": {"all holes together": [[0, 0, 900, 900]], "each hole": [[10, 10, 300, 300]]}}
+    assert zoom.tile_box(near, "all holes together", 0) == (0, 0, 900, 900)  # both fit: the tile's own box
+    assert zoom.tile_box(wide, "each hole", 0) == (10, 10, 300, 300) and zoom.tile_box(wide, "each hole", 9) is None

@@ -153,7 +153,7 @@ def on_select(run: results.Run | None, view: str, photo_path: str | None, outlin
     Outputs: slider, chosen, the tile's box, the 1:1 view's choice and image, and its panel shown.
     """
     result = results.result_at(run, view, event.index)
-    box = results.box_at(run, view, event.index)
+    box = zoom.tile_box(run, view, event.index)
     if box is None or not photo_path:  # a blank or a side map
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     choice = zoom.ORIGINAL if result is None else run["labels"][result]

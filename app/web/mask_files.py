@@ -44,7 +44,8 @@ def on_mask_upload(mask_path: str | None, photo_path: str | None, preset: str | 
         path = save_mask(hole, folder / f"{Path(photo_path).stem}_mask.png")
     except InpaintError as exc:
         raise user_error(exc) from exc
-    note = f"{describe(photo)} Mask loaded ({hole.mean():.1%} of the photo); paint to add to it (uploading the photo again starts over)."
+    note = (f"{describe(photo)} Mask loaded ({hole.mean():.1%} of the photo); paint to add to it (uploading the "
+            "photo again starts over).")
     return editor_value(photo, hole), path, note
 
 

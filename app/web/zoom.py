@@ -37,6 +37,16 @@ def zoom_box(box: Box, size: tuple[int, int]) -> Box:
     return left, top, left + w, top + h
 
 
+def tile_box(run: results.Run | None, view: str, index: int | None) -> Box | None:
+    """The box the 1:1 view of tile ``index`` shows: the tile's own, or hole 1's where the tile shows holes
+    too far apart for one view (its centre could lie between them); *each hole* has a tile per hole."""
+    box = results.box_at(run, view, index)
+    if box and view == results.VIEWS[0] and run.get("regions", 0) > 1 \
+            and max(box[2] - box[0], box[3] - box[1]) > ZOOM_SIDE:
+        return results.box_at(run, results.VIEWS[1], 0)
+    return box
+
+
 def choices(run: results.Run) -> list[str]:
     """What the 1:1 view can show: the original and each of the run's results, by their captions."""
     return [ORIGINAL, *run["labels"]]
