@@ -11,7 +11,7 @@ import spaces  # noqa: F401 - before torch: on a ZeroGPU Space it takes over tor
 
 from app import settings as settings  # first of the app: the environment Gradio reads at import
 
-__all__ = ["find_people", "inpaint", "list_models", "photobombers_mask", "select", "to_pil"]
+__all__ = ["find_people", "find_text", "inpaint", "list_models", "photobombers_mask", "select", "to_pil"]
 
 
 def __getattr__(name: str):

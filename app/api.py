@@ -1,7 +1,8 @@
 """The library API: ``inpaint(image, mask, models) -> results``, a thin layer over the pipeline.
 
 Also click to select and find the people (issue 17): ``select(photo, points, box)`` -> :class:`Selection`,
-``find_people(photo)`` -> :class:`Person` list, ``photobombers_mask(people)`` -> the hole that erases them.
+``find_people(photo)`` -> :class:`Person` list, ``photobombers_mask(people)`` -> the hole that erases them;
+and find the text (issue 30): ``find_text(photo, grow=4)`` -> :class:`FoundText` (``.mask``, the lettering).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.options import Options
 from app.pipeline import Result
 from app.selection.clicks import Selection, segmenter_status, select
 from app.selection.people import Person, find_people, photobombers_mask
+from app.selection.text import FoundText, find_text
 
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
 
@@ -66,5 +68,5 @@ def list_models() -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["Person", "Selection", "find_people", "inpaint", "list_models", "photobombers_mask", "segmenter_status",
-           "select", "to_pil"]
+__all__ = ["FoundText", "Person", "Selection", "find_people", "find_text", "inpaint", "list_models",
+           "photobombers_mask", "segmenter_status", "select", "to_pil"]

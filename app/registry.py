@@ -344,11 +344,15 @@ DIFFUSION: tuple[ModelSpec, ...] = (
 
 
 def __getattr__(name: str) -> tuple[ModelSpec, ...]:
-    """``NEURAL`` and ``MODELS``, built on first use: a network's sizes are read from its class, which imports
-    torch and the network's module, so ``import app.registry`` alone stays light (specs, CLI help, tooling)."""
-    if name not in ("NEURAL", "MODELS"):
+    """``NEURAL``, ``MODELS`` and ``TEXT_FINDERS``, built on first use: a network's sizes are read from its class,
+    which imports torch and the network's module, so ``import app.registry`` alone stays light (specs, CLI help,
+    tooling)."""
+    if name not in ("NEURAL", "MODELS", "TEXT_FINDERS"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module = sys.modules[__name__]
+    if name == "TEXT_FINDERS":
+        module.TEXT_FINDERS = module.__dict__.get("TEXT_FINDERS") or _text_catalogue()
+        return module.TEXT_FINDERS
     if "NEURAL" not in module.__dict__:
         module.NEURAL = _neural_catalogue()
     if "MODELS" not in module.__dict__:
@@ -443,3 +447,59 @@ def pretrained(model_id: str) -> PretrainedSpec:
             return spec
     known = ", ".join(spec.id for spec in SEGMENTERS + DETECTORS)
     raise ModelUnavailableError(f"Unknown segmenter or detector '{model_id}'. Choose from: {known}.")
+
+
+# ------------------------------------------------------------------------------- find text
+
+
+#: The comic text segmenter's release: one file on the author's Drive (checkpoints/ReadME.md of the repo).
+_TEXTSEG_DRIVE = "1iiWjf-PKBq_nfD9lqKtuyU4bqEbUaq_5"
+_TEXTSEG_FILE = "text_seg_model_681epos.pt"
+_TEXTSEG = Card(
+    authors="yu45020",
+    paper="Text_Segmentation_Image_Inpainting (2019): comic text segmentation, Xception encoder with a "
+          "DeepLab v3+ style decoder",
+    source="https://github.com/yu45020/Text_Segmentation_Image_Inpainting",
+    weights_source=f"https://drive.google.com/file/d/{_TEXTSEG_DRIVE} ({_TEXTSEG_FILE})",
+)
+
+
+def _text_catalogue() -> tuple[ModelSpec, ...]:
+    """The text finders: networks that find lettering (not inpainters: *Find text*, ``/text``, ``--find-text``).
+
+    Their weights come through the same machinery as the inpainters' (Drive, first-use pins, strict load).
+    """
+    return (
+        _neural(
+            "app.models.textseg:XceptionTextSegmenter", id="textseg-xception",
+            name="Comic text segmenter (Xception, yu45020)",
+            # Our own network: the authors' GPL-3.0 code is not used; their README states no licence for the weights.
+            licence=Licence("our own code (the authors' GPL-3.0 code is not used); the weights carry no licence "
+                            "statement", WEIGHTS_LICENCE_NOT_STATED),
+            description="Finds the lettering of comic and manga pages (speech balloons, captions, sound effects) "
+                        "so any model can erase it.",
+            weights=_mirror("textseg-xception"), card=_TEXTSEG,
+            official_drive=GoogleDriveRelease(_TEXTSEG_DRIVE, container="file", size=64_800_000,
+                                              files={_TEXTSEG_FILE: _TEXTSEG_FILE}),
+        ),
+    )
+
+
+#: What *Find text* runs unless told otherwise.
+DEFAULT_TEXT_FINDER = "textseg-xception"
+
+
+def text_finder(model_id: str = DEFAULT_TEXT_FINDER) -> ModelSpec:
+    """The text finder ``model_id``, or an error listing the valid ids."""
+    for spec in __getattr__("TEXT_FINDERS"):
+        if spec.id == model_id:
+            return spec
+    known = ", ".join(spec.id for spec in __getattr__("TEXT_FINDERS"))
+    raise ModelUnavailableError(f"Unknown text finder '{model_id}'. Choose from: {known}.")
+
+
+def with_weights(model_id: str) -> ModelSpec:
+    """Any model the ``weights`` commands handle: an inpainter (:func:`get`) or a text finder."""
+    if any(spec.id == model_id for spec in __getattr__("TEXT_FINDERS")):
+        return text_finder(model_id)
+    return get(model_id)

@@ -102,15 +102,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _neural(ids: list[str], every: bool) -> list[ModelSpec]:
+    """The models named (inpainters or the text finder), or with ``every`` all that have weights."""
     if every:
-        return [spec for spec in registry.MODELS if spec.kind != "classical"]
+        return [spec for spec in _with_weights() if spec.kind != "classical"]
     if not ids:
         raise ModelUnavailableError("Name at least one model id, or pass --all.")
-    specs = [registry.get(model_id) for model_id in ids]
+    specs = [registry.with_weights(model_id) for model_id in ids]
     classical = [spec.id for spec in specs if spec.kind == "classical"]
     if classical:
         raise ModelUnavailableError(f"{', '.join(classical)} need no weights.")
     return specs
+
+
+def _with_weights() -> tuple[ModelSpec, ...]:
+    """Every model the weights commands list: the inpainters, then the text finders (*Find text*)."""
+    return registry.MODELS + registry.TEXT_FINDERS
 
 
 # ------------------------------------------------------------------------------- list
@@ -118,7 +124,7 @@ def _neural(ids: list[str], every: bool) -> list[ModelSpec]:
 
 def _list(args: argparse.Namespace) -> int:
     """One line per model: status, size, where its weights come from (named as the page and README name it), licence."""
-    rows = [("MODEL", "STATUS", "SIZE", "SOURCE", "LICENCE")] + [_row(spec) for spec in registry.MODELS]
+    rows = [("MODEL", "STATUS", "SIZE", "SOURCE", "LICENCE")] + [_row(spec) for spec in _with_weights()]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
@@ -164,7 +170,7 @@ def _fetch_official(args: argparse.Namespace) -> int:
     A refused file (bad hash, hostile pickle, failed strict load) would otherwise stay in the folder the
     app serves from and be listed as ready; ``--no-convert`` skips writing safetensors, never the check.
     """
-    spec = registry.get(args.id)
+    spec = registry.with_weights(args.id)
     archive = fetch_archive(spec)
     folder = local_dir(spec)
     with _staging(folder) as staging:
@@ -202,7 +208,7 @@ def _staging(folder: Path) -> Iterator[Path]:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    spec = registry.get(args.id)
+    spec = registry.with_weights(args.id)
     src = args.src or local_dir(spec)
     done = convert(spec, src, args.out, check=not args.no_check)
     print(f"wrote {done.weights} ({done.tensors} tensors, {done.size} bytes) and {done.card}")
@@ -215,8 +221,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    specs = [registry.get(i) for i in args.ids] if args.ids else [
-        spec for spec in registry.NEURAL if locate(spec).status in {"local", "cached"}]
+    specs = [registry.with_weights(i) for i in args.ids] if args.ids else [
+        spec for spec in registry.NEURAL + registry.TEXT_FINDERS if locate(spec).status in {"local", "cached"}]
     if not specs:
         print("No weights to verify (see `weights list`).")
     failed = 0
@@ -268,16 +274,22 @@ def _verify_local(spec: ModelSpec, location: Location) -> str:
 def _check(args: argparse.Namespace) -> int:
     """Fetch, load and run each model, and compare its fills with Telea's (see :mod:`app.weights_check`)."""
     from app import weights_check as check  # imports the benchmark's metrics: only for this command
+    from app import weights_check_text as check_text
     from benchmarks.common import evalset_dir
 
-    return check.run(_neural(args.ids, args.all), evalset_dir(args.evalset), args.photos)
+    specs = _neural(args.ids, args.all)
+    finders = [spec for spec in specs if spec in registry.TEXT_FINDERS]  # they find text: checked on pages
+    inpainters = [spec for spec in specs if spec not in finders]
+    codes = [check.run(inpainters, evalset_dir(args.evalset), args.photos)] if inpainters else []
+    codes += [check_text.run(finders, evalset_dir(args.evalset), args.photos)] if finders else []
+    return max(codes)
 
 
 # ------------------------------------------------------------------------------- push
 
 
 def _push(args: argparse.Namespace) -> int:
-    spec = registry.get(args.id)
+    spec = registry.with_weights(args.id)
     folder = args.folder or _push_folder(spec)
     repo = _push_repo(spec, args)
     if not (folder / SAFETENSORS_NAME).is_file() or not (folder / CARD_NAME).is_file():

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import os
 import statistics
@@ -50,6 +51,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map_only
 
 from app import registry
+from app.devices import native_cpu_bf16
 from app.models.base import Batch, NeuralNetwork, Prediction
 from app.specs import ModelSpec
 from app.weights.loader import instantiate
@@ -75,6 +77,7 @@ MANIFESTS = {
     "latest_net_G.pth": "pic_net_G",
     "latest_net_D.pth": "pic_net_D",
     "best.ckpt": "lama_generator",
+    "Places_512_FullData_G.pth": "mat_G",
 }
 
 
@@ -266,10 +269,11 @@ def sizes_of(spec: ModelSpec) -> list[int]:
 
 
 def native_cpu_half(dtype: torch.dtype) -> bool:
-    """Whether this CPU has oneDNN kernels for ``dtype`` (AVX-512 BF16/FP16, AMX); without them half is emulated."""
-    check = torch.ops.mkldnn._is_mkldnn_fp16_supported if dtype == torch.float16 else \
-        torch.ops.mkldnn._is_mkldnn_bf16_supported
-    return bool(torch.backends.mkldnn.is_available() and check())
+    """Whether this CPU computes ``dtype`` natively (bf16: AVX512-BF16 or AMX, the app's own test
+    :func:`app.devices.native_cpu_bf16`; float16: oneDNN's AVX512-FP16/AMX-FP16 check); without it half is emulated."""
+    if dtype == torch.bfloat16:
+        return native_cpu_bf16()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_fp16_supported())
 
 
 def timing_plan(spec: ModelSpec, net: NeuralNetwork, device: str, force_cpu_half: bool) -> list[tuple[int, bool]]:
@@ -342,78 +346,125 @@ CPU_SETTINGS = ("bfloat16 autocast", "channels_last")
 
 @contextlib.contextmanager
 def cpu_setting(net: NeuralNetwork, setting: str | None) -> Iterator[None]:
-    """The network under ``setting`` (None = plain float32): the CPU's own bf16 autocast, or channels_last weights."""
-    if setting == "channels_last":
-        net.to(memory_format=torch.channels_last)
-        try:
+    """The network under ``setting`` (None = plain float32): the CPU's own bf16 autocast, or channels_last weights.
+
+    ``INPAINT_HALF=0`` inside, so the network's own ``precision()`` (bf16 where the app would choose it)
+    cannot turn the float32 reference into bf16; the outer autocast still applies to the setting.
+    """
+    with common.half_precision(False):
+        if setting == "channels_last":
+            _memory_format(net, torch.channels_last)
+            try:
+                yield
+            finally:
+                _memory_format(net, torch.contiguous_format)
+        elif setting == "bfloat16 autocast":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                yield
+        else:
             yield
-        finally:
-            net.to(memory_format=torch.contiguous_format)
-    elif setting == "bfloat16 autocast":
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            yield
-    else:
-        yield
+
+
+def _memory_format(net: NeuralNetwork, memory_format: torch.memory_format) -> None:
+    """The 4-D weights in ``memory_format`` (MAT's 5-D style weights cannot take channels_last: ``net.to`` refuses)."""
+    for param in net.parameters():
+        if param.dim() == 4:
+            param.data = param.data.contiguous(memory_format=memory_format)
+
+
+def _fixtures(spec: ModelSpec) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+    """(name, image, hole, weight seed) of every reference fixture of ``spec``'s network."""
+    found = []
+    for path in fixture_files(family(spec)):
+        with np.load(path) as data:
+            found.append((path.stem, data["image"], data["hole"].astype(bool), int(data["weight_seed"])))
+    return found
 
 
 def cpu_settings(spec: ModelSpec, repeats: int, known: dict | None = None) -> dict:
-    """Per setting: speed-up over float32 (interleaved calls, medians) and the largest difference in 8-bit
-    levels on the fixtures, and whether it clears the bar for adoption.
+    """Per setting: speed-up over float32 for one crop at the network's native size (interleaved calls, median
+    of the ratios) and the largest difference in 8-bit levels over every fixture, and whether it clears the bar.
 
-    Where this CPU has no bf16 kernels, bf16 autocast is emulated (EdgeConnect at 64 px: 30 s against 5 s)
-    and a fixture takes minutes: its levels are then the ones the closeness run measured on every fixture
-    (``known``: the summary's ``worst_levels``, CPU autocast with float32 accumulation, which rounds as
-    the native kernels do), and its speed is timed once on the smallest crop.
+    Where this CPU has no bf16 instructions, bf16 autocast is emulated (EdgeConnect at 64 px: 30 s against
+    5 s) and a fixture takes minutes: its levels are then the ones the closeness run measured on every
+    fixture (``known``: the summary's ``worst_levels``, CPU autocast with float32 accumulation, which rounds
+    as the native kernels do), and its speed is timed once on the smallest crop.
     """
-    path = fixture_files(family(spec))[0]
-    with np.load(path) as data:
-        image, hole, seed = data["image"], data["hole"].astype(bool), int(data["weight_seed"])
-    net = build(spec, seed, "cpu")
+    cases = _fixtures(spec)
+    nets = {seed: build(spec, seed, "cpu") for seed in dict.fromkeys(c[3] for c in cases)}
     samples = SAMPLES if spec.diverse else 1
 
-    def run(setting: str | None, batch: Batch) -> Prediction:
+    def run(net: NeuralNetwork, setting: str | None, batch: Batch) -> Prediction:
         with torch.inference_mode(), cpu_setting(net, setting):
             return net.inpaint(batch, samples=samples, seed=0)
 
-    reference = composite(run(None, Batch(image[None], hole[None])), image, hole)
+    references = [composite(run(nets[seed], None, Batch(image[None], hole[None])), image, hole)
+                  for _, image, hole, seed in cases]
+    net = nets[cases[0][3]]
     out = {}
     for setting in CPU_SETTINGS:
         emulated = setting == "bfloat16 autocast" and not native_cpu_half(torch.bfloat16)
         if emulated:
-            diff, case = (known or {}).get("bfloat16"), "worst of every fixture (closeness run)"
+            diff, case = (known or {}).get("bfloat16"), "worst of every fixture (closeness run, emulated)"
         else:
-            diff = levels(composite(run(setting, Batch(image[None], hole[None])), image, hole), reference)
-            case = path.stem
-        size = probe_size(spec, net) if emulated else 256
+            diff = _worst(levels(composite(run(nets[seed], setting, Batch(image[None], hole[None])), image, hole), want)
+                          for (_, image, hole, seed), want in zip(cases, references, strict=True))
+            case = "worst of every fixture (this CPU's kernels)"
+        size = probe_size(spec, net) if emulated else spec.native_size or 256
         batch = make_batch(size, 1)
-        ratios = []
-        for _ in range(1 if emulated else repeats):
-            times = {}
-            for mode in (None, setting):
-                start = time.perf_counter()
-                run(mode, batch)
-                times[mode] = time.perf_counter() - start
-            ratios.append(times[None] / times[setting])
-        speedup = statistics.median(ratios)
+        times = common.interleaved({"float32": functools.partial(run, net, None, batch),
+                                    setting: functools.partial(run, net, setting, batch)}, 1 if emulated else repeats)
+        speedup = common.median_ratio(times, "float32", setting)
         out[setting] = {"speedup": round(speedup, 3), "levels": diff, "case": case, "size": size,
+                        "float32_s": round(min(times["float32"]), 3), "setting_s": round(min(times[setting]), 3),
                         "adopted": diff is not None and speedup >= report.ADOPT_SPEEDUP and diff <= report.ADOPT_LEVELS}
         print(f"{spec.id:<22} cpu   {setting:<18} x{speedup:.2f}, {diff} levels", file=sys.stderr, flush=True)
     return out
 
 
 def settings_run(specs: list[ModelSpec], args, argv: list[str] | None, started: float) -> int:
-    """``--cpu-settings``: every network's CPU settings, kept in precision.json beside the last CPU run."""
+    """``--cpu-settings``: every network's CPU settings, kept in precision.json per CPU class (a run on another
+    class of CPU keeps this one's figures beside its own)."""
     info = machine.describe("cpu")
     data = results.read_json(args.out / f"{RESULT}.json") or {"kind": RESULT, "devices": {}}
     part = data["devices"].setdefault("cpu", {"summary": []})
+    classes = report.cpu_classes(part)
+    part.pop("cpu_settings", None)  # the single run of before issue 29, kept under its class
     known = {s["model"]: s.get("worst_levels") for s in part["summary"]}
-    found = {spec.id: cpu_settings(spec, args.repeats, known.get(spec.id))
-             for spec in specs if fixture_files(family(spec))}
-    part["cpu_settings"] = {"command": common.command(argv, MODULE), "machine": info, "repeats": args.repeats,
-                            "duration_s": round(time.perf_counter() - started, 1), "networks": found}
+    found, failed = {}, {}
+    for spec in (s for s in specs if fixture_files(family(s))):
+        try:
+            found[spec.id] = cpu_settings(spec, args.repeats, known.get(spec.id))
+        except Exception as exc:  # one network that cannot be built must not lose the others' figures
+            failed[spec.id] = f"failed: {type(exc).__name__}: {exc}"
+            print(f"{spec.id}: {failed[spec.id]}", file=sys.stderr)
+    run = {"command": common.command(argv, MODULE), "date": info["date"], "load_average": info["load_average"],
+           "repeats": args.repeats}
+    for settings in found.values():
+        for figures in settings.values():
+            figures["run"] = run  # each figure with the command that made it: a later run of a few networks merges
+    label = machine.class_of(info)
+    before = classes.get(label, {})
+    _backfill_runs(before)
+    classes[label] = {"command": run["command"], "machine": info, "repeats": args.repeats,
+                      "duration_s": round(time.perf_counter() - started, 1),
+                      "networks": before.get("networks", {}) | found,
+                      "skipped": {k: v for k, v in (before.get("skipped", {}) | failed).items() if k not in found}}
+    part["cpu_classes"] = classes
     print(f"wrote {results.write_json(args.out / f'{RESULT}.json', data)}", file=sys.stderr)
     print(report.write(args.out), file=sys.stderr)
     return 0
+
+
+def _backfill_runs(entry: dict) -> None:
+    """Figures written before each carried its own run get their class entry's run, before a new run merges in."""
+    if not entry:
+        return
+    run = {"command": entry["command"], "date": entry["machine"]["date"],
+           "load_average": entry["machine"].get("load_average"), "repeats": entry.get("repeats")}
+    for settings in entry["networks"].values():
+        for figures in settings.values():
+            figures.setdefault("run", run)
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -478,7 +529,9 @@ def write(out: Path, device: str, part: dict, rows: list[dict]) -> Path:
     """Store ``device``'s results beside those of the other device already in ``out``."""
     kind = device.split(":")[0]
     data = results.read_json(out / f"{RESULT}.json") or {"kind": RESULT, "devices": {}}
-    data["devices"][kind] = part
+    before = data["devices"].get(kind, {})
+    classes = report.cpu_classes(before)  # the --cpu-settings runs per CPU class stay beside the new closeness run
+    data["devices"][kind] = part | ({"cpu_classes": classes} if classes else {})
     kept = [r for r in _read_rows(out / f"{RESULT}.csv") if r["device"].split(":")[0] != kind]
     columns = ["kind", "device", "model", "case", "precision", "levels", "finite", "seconds", "repeat"]
     results.write_csv(out / f"{RESULT}.csv", [{c: r.get(c) for c in columns} for r in kept + rows])

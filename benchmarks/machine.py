@@ -27,6 +27,7 @@ def describe(device: str = "cpu") -> dict[str, object]:
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu_name(),
+        "cpu_class": cpu_class(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "ram_gib": round(ram_bytes() / 2**30, 1),
@@ -48,6 +49,29 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_class() -> str:
+    """The CPU's name with what decides its speed in half precision: its ISA level and whether it computes bf16.
+
+    Two machines both called "AMD EPYC" can differ by exactly that (one emulates bf16 at 0.02-0.5x
+    float32, another runs it faster than float32), so every figure that depends on it carries it.
+    """
+    import torch
+
+    from app.devices import native_cpu_bf16
+
+    isa = torch.backends.cpu.get_cpu_capability()
+    cpu = torch.cpu
+    units = [name for name, has in (("AVX512-BF16", cpu._is_avx512_bf16_supported()),
+                                    ("AMX", cpu._is_amx_tile_supported())) if has]
+    bf16 = f"bf16 native ({', '.join(units) or 'oneDNN'})" if native_cpu_bf16() else "bf16 emulated"
+    return f"{cpu_name()}, {isa}, {bf16}"
+
+
+def class_of(info: dict) -> str:
+    """The CPU class of a result's machine record; records older than the class say only the CPU's name."""
+    return info.get("cpu_class") or f"{info['cpu']} (class not recorded)"
 
 
 def ram_bytes() -> int:
@@ -81,7 +105,7 @@ def _git(*args: str) -> str:
 def summary_line(info: dict) -> str:
     """One Markdown line: the machine and the versions."""
     v = info["versions"]
-    return (f"{info['cpu']} ({info['cpu_count']} cores, {info['ram_gib']} GiB RAM), GPU: {info['gpu']}; "
+    return (f"{class_of(info)} ({info['cpu_count']} cores, {info['ram_gib']} GiB RAM), GPU: {info['gpu']}; "
             f"device `{info['device']}`; {info['os']}; Python {info['python']}, torch {v['torch']}, "
             f"numpy {v['numpy']}, OpenCV {v['opencv-python-headless']}, PyPatchMatch {v['pypatchmatch']}, "
             f"scikit-image {v['scikit-image']}; code {info['code']}; {info['date']}"

@@ -27,6 +27,7 @@ from benchmarks import (
     bench_migan,
     bench_pic,
     bench_select,
+    bench_text,
     machine,
     plots,
     results,
@@ -34,6 +35,7 @@ from benchmarks import (
 from benchmarks.common import DEFAULT_OUT
 
 REPORT = "README.md"
+GPU_CHECK = "gpu-check.json"  # written by benchmarks/gpu_check.py on a GPU machine
 HALF_TOLERANCE = 8  # 8-bit levels: the largest float16-vs-float32 pixel difference called "close"
 COMMANDS = {
     "quality": "python -m benchmarks.bench_quality",
@@ -47,6 +49,8 @@ COMMANDS = {
     "migan": "python -m benchmarks.bench_migan --official /path/to/MI-GAN",
     "mat": "python -m benchmarks.bench_mat --official /path/to/MAT",
     "diffusion": "python -m benchmarks.bench_diffusion --device cpu|cuda",
+    "text": "python -m benchmarks.bench_text [--official /path/to/Text_Segmentation_Image_Inpainting]",
+    "gpu": "bash benchmarks/gpu_check.sh   # on a GPU machine: the whole GPU path in <= 8 min",
 }
 #: Devices of the precision benchmark, in reading order, with how its "half" is run there.
 PRECISION_DEVICES = {"cpu": "CPU autocast (a proxy for CUDA numerics)", "cuda": "CUDA, the network's own precision()"}
@@ -75,7 +79,8 @@ def load(out: Path) -> dict:
             "breakdown": results.read_json(out / bench_breakdown.JSON), "pic": results.read_json(out / bench_pic.JSON),
             "select": results.read_json(out / "select.json"),
             "migan": results.read_json(out / bench_migan.JSON), "mat": results.read_json(out / bench_mat.JSON),
-            "diffusion": results.read_json(out / bench_diffusion.JSON)}
+            "diffusion": results.read_json(out / bench_diffusion.JSON), "gpu": results.read_json(out / GPU_CHECK),
+            "text": results.read_json(out / bench_text.JSON)}
 
 
 # ------------------------------------------------------------------------- headline
@@ -96,10 +101,13 @@ def headline(data: dict) -> str:
     models = quality["models"] if quality else list(dict.fromkeys(r["model"] for d in latencies for r in d["summary"]))
     overall = {r["model"]: r for r in (quality or {}).get("overall", [])}
     gpu = any(r["device"].startswith("cuda") for d in latencies for r in d["summary"])
-    shown = {m: r["shown"] for m, r in (data.get("breakdown") or {}).get("median_s", {}).items()}
-    models = [*models, *(m for m in shown if m not in models)]
+    shown = bench_breakdown.shown(data.get("breakdown"))
+    if not any(label.startswith("GPU") for label in shown):
+        shown["GPU"] = {}  # never run on a GPU: the column says so
+    models = [*models, *(m for runs in shown.values() for m in runs if m not in models)]
+    models = list(dict.fromkeys(models))
     headers = ["model", "PSNR ↑ dB", "SSIM ↑", "L1 ↓ %", "GMSD ↓", "512² request (CPU) s", "full-res request (CPU) s",
-               "10 MP: results on screen (CPU) s"]
+               *[f"10 MP: results on screen s ({label})" for label in shown]]
     headers += ["512² (GPU) s", "full-res (GPU) s"] if gpu else []
     rows = []
     for model in models:
@@ -107,7 +115,7 @@ def headline(data: dict) -> str:
         row = [f"`{model}`", fmt(q.get("psnr")), fmt(q.get("ssim"), 3), fmt(q.get("l1"), 2, 100),
                fmt(q.get("gmsd"), 3), fmt(latency_of(latencies, model, "images"), 2),
                fmt(latency_of(latencies, model, "hires"), 1),
-               fmt(shown[model], 2) if model in shown else "not measured"]
+               *[fmt(runs[model], 2) if runs.get(model) is not None else "not measured" for runs in shown.values()]]
         if gpu:
             row += [fmt(latency_of(latencies, model, "images", "cuda"), 3),
                     fmt(latency_of(latencies, model, "hires", "cuda"), 2)]
@@ -287,7 +295,8 @@ def precision_section(p: dict) -> str:
             continue
         parts += [provenance(part), _precision_choice(part["summary"]), _precision_levels(part["summary"]),
                   _precision_speed(part["summary"])]
-        parts += [section for section in [settings_section(part)] if section]
+        if device == "cpu":
+            parts += [section for section in [settings_section(part)] if section]
         if part["skipped"]:
             parts.append("Not measured: " + "; ".join(f"`{k}`: {v}" for k, v in part["skipped"].items()))
     return "\n\n".join(parts)
@@ -400,39 +409,162 @@ def mmagic_section(data: dict, heading: str = "##") -> str:
 ADOPT_SPEEDUP, ADOPT_LEVELS = 1.3, 2.0
 
 
-def _adopted(run: dict) -> str:
-    chosen = [f"{name} for `{model}`" for model, settings in run["networks"].items()
-              for name, v in settings.items() if v["adopted"]]
+def cpu_classes(part: dict) -> dict[str, dict]:
+    """The CPU-settings runs of precision.json's CPU part, one per CPU class (``machine.cpu_class``).
+
+    Before issue 29 the file held one run (``cpu_settings``) without a class: it is kept under its
+    CPU's name, marked as emulating bf16 where the run timed bf16 on the small probe crop only
+    (which the benchmark does only where the CPU has no bf16 instructions).
+    """
+    classes = dict(part.get("cpu_classes", {}))
+    old = part.get("cpu_settings")
+    if old:
+        emulated = any(v.get("case", "").startswith("worst of every fixture (closeness run")
+                       for settings in old["networks"].values() for v in settings.values())
+        label = f"{old['machine']['cpu']}{', bf16 emulated' if emulated else ''} (run of {old['machine']['date']})"
+        classes.setdefault(label, old)
+    return classes
+
+
+def _adopted(classes: dict[str, dict]) -> str:
+    """Which (network, setting) cleared the bar on which CPU class; the bar, not a verdict for every machine."""
+    chosen = [f"{name} for `{model}` ({label})" for label, run in classes.items() if not run.get("quoted")
+              for model, settings in run["networks"].items() for name, v in settings.items() if v["adopted"]]
+    applied = ("The app applies bf16 autocast only, per network through `FACTS.cpu_bf16`; channels_last is "
+               "tried for information and not applied.")
     if not chosen:
-        return "Nothing qualified: the CPU keeps float32 and the default memory format for every network."
-    return "Qualified: " + ", ".join(chosen) + "."
+        return "Nothing cleared the bar on the CPU classes this benchmark ran on. " + applied
+    return "Cleared the bar: " + "; ".join(chosen) + ". " + applied
 
 
 def _levels_cell(value: float | None) -> str:
     return "not finite" if value is None else f"{value:.2f}"
 
 
+def _setting_cell(v: dict | None) -> str:
+    """One class's figure for one network and setting: speed-up at its crop, levels, and whether it qualified."""
+    if v is None:
+        return "not measured"
+    verdict = "" if v.get("adopted") is None else (" ✓" if v["adopted"] else " ✗")
+    note = f" ({v['note']})" if v.get("note") else ""
+    return f"{v['speedup']:.2f}x at {v.get('size', 256)}², {_levels_cell(v['levels'])} lv{verdict}{note}"
+
+
+def _declared_cpu_bf16() -> dict[str, bool]:
+    """Per model id, whether its network declares bf16 on a native-bf16 CPU (``FACTS.cpu_bf16``): what the app runs."""
+    return {spec.id: spec.network().FACTS.cpu_bf16 for spec in registry.NEURAL}
+
+
+def _class_provenance(label: str, run: dict) -> str:
+    """Where a class's figures come from: its machine and every command that wrote one of them (a run of a few
+    networks merges into the class's figures), with its date and the load the machine had."""
+    if run.get("quoted"):
+        return f"**{label}**: {run['quoted']}"
+    runs = {json_key(v["run"]): v["run"] for settings in run["networks"].values() for v in settings.values()
+            if "run" in v}
+    commands = "; ".join(f"`{r['command']}` ({r['date']}, load average {r['load_average']}): "
+                         + ", ".join(f"`{m}`" for m, settings in run["networks"].items()
+                                     if any(v.get("run") == r for v in settings.values()))
+                         for r in runs.values()) or f"`{run['command']}`"
+    skipped = "; ".join(f"`{k}`: {v}" for k, v in run.get("skipped", {}).items())
+    return (f"**{label}** — commands: {commands}  \nMachine (latest run): {machine.summary_line(run['machine'])}"
+            + (f"  \nNot measured: {skipped}" if skipped else ""))
+
+
+def json_key(value: dict) -> str:
+    return repr(sorted(value.items()))
+
+
 def settings_section(part: dict, heading: str = "###") -> str:
-    """``bench_precision``'s table of the CPU settings tried per network, and which were adopted."""
-    run = part.get("cpu_settings")
-    if not run:
+    """``bench_precision --cpu-settings``: a column per CPU class seen, and what each network declares for the app."""
+    classes = cpu_classes(part)
+    if not classes:
         return ""
-    rows = [f"| `{model}` | {name} | {v.get('size', 256)}² | {v['speedup']:.2f} | {_levels_cell(v['levels'])} | "
-            f"{'yes' if v['adopted'] else 'no'} |"
-            for model, settings in run["networks"].items() for name, v in settings.items()]
+    labels = list(classes)
+    declared = _declared_cpu_bf16()
+    models = list(dict.fromkeys(m for run in classes.values() for m in run["networks"]))
+    rows = []
+    for model in models:
+        for name in dict.fromkeys(n for run in classes.values() for n in run["networks"].get(model, {})):
+            app = ("bf16" if declared.get(model) else "float32") if name == "bfloat16 autocast" else "–"
+            rows.append([f"`{model}`", name, app,
+                         *[_setting_cell(classes[c]["networks"].get(model, {}).get(name)) for c in labels]])
     return "\n\n".join([
-        f"{heading} bf16 autocast and channels_last on this CPU",
-        f"Command: `{run['command']}` ({run['duration_s'] / 60:.1f} min)  \n"
-        f"Machine: {machine.summary_line(run['machine'])}",
-        "Speed-up = "
-        f"float32 time / the setting's time, one crop (256², or the smallest the network takes where this CPU "
-        f"has no bf16 kernels and emulates them), calls alternating, median of the per-pair ratios; "
-        f"levels = largest difference from float32 in 8-bit levels: for channels_last on the network's first "
-        f"reference fixture; for bf16, which this CPU emulates (minutes per fixture), the worst over every "
-        f"fixture from the closeness run above (CPU autocast, float32 accumulation). {_adopted(run)} "
-        f"A setting is adopted for a network only at ≥ {ADOPT_SPEEDUP}x faster and ≤ {ADOPT_LEVELS:g} levels.",
-        "| network | setting | crop | speed-up | max levels | adopted |\n|---|---|---|---|---|---|\n"
-        + "\n".join(rows)])
+        f"{heading} CPU precision per CPU class: bf16 autocast and channels_last",
+        "The app runs a network in bf16 autocast on the CPU only where the CPU computes bf16 natively "
+        "(AVX512-BF16 or AMX, asked of torch once: `app.devices.native_cpu_bf16`; `INPAINT_CPU_BF16=on|off` "
+        "forces either way) and the network declares it (`FACTS.cpu_bf16`, column *app on a native-bf16 CPU*). "
+        f"A network declares it only at ≥ {ADOPT_SPEEDUP}x faster on such a CPU and ≤ {ADOPT_LEVELS:g} levels "
+        "from float32 on every reference fixture. Each cell: speed-up = float32 time / the setting's time for one "
+        "crop at the network's native size (256²; MAT, MI-GAN 512: 512²; where the CPU emulates bf16 the "
+        "smallest crop the network takes), calls interleaved, median "
+        "of the per-pair ratios; *lv* = largest difference from float32 in 8-bit levels over every fixture "
+        "(where bf16 is emulated: the closeness run's, CPU autocast with float32 accumulation); ✓/✗ = whether "
+        "it clears the bar on that class. " + _adopted(classes),
+        *[_class_provenance(label, classes[label]) for label in labels],
+        table(["network", "setting", "app on a native-bf16 CPU", *labels], rows)])
+
+
+# ------------------------------------------------------------------------- the GPU path (gpu_check)
+
+
+NO_GPU = """**Not measured**: no GPU was lent to any run yet. `bash benchmarks/gpu_check.sh` on a GPU machine (at
+most 8 minutes) measures every network in float32 and in its half precision at 512², batch 1 and 8, Pluralistic
+and MAT with 1 and 8 samples (one by one and in one batch), the 10 MP page path per model, the diffusion remover
+at 4 and 8 steps, peak device memory, and ahead-of-time compilation of the heaviest networks; this section and the
+GPU columns above fill in from its `gpu-check.json`."""
+
+
+def gpu_section(run: dict | None) -> str:
+    """``benchmarks/gpu_check.py``'s run; "not measured" until a GPU machine ran it (a --quick run measures nothing)."""
+    head = "## The GPU path: networks, samples, 10 MP, diffusion, ahead-of-time compilation"
+    if not run or run.get("quick") or not run["machine"]["device"].startswith("cuda"):
+        return "\n\n".join([head, NO_GPU])
+    steps = run["steps"]
+    parts = [head, provenance(run)]
+    parts += [_gpu_networks(steps.get("networks")), _gpu_samples(steps.get("samples")), _gpu_aoti(steps.get("aoti")),
+              "The 10 MP page path: *From Erase to the fills on screen* above, under the GPU's name; the diffusion "
+              "remover's seconds per fill: its own section (`cuda`)."]
+    return "\n\n".join(parts)
+
+
+def _skipped(step: object) -> str | None:
+    return None if isinstance(step, list) else f"Not measured: {step or 'not run'}."
+
+
+def _gpu_networks(rows: list[dict] | str | None) -> str:
+    if (why := _skipped(rows)) is not None:
+        return why
+    pairs = results.group(rows, ["model", "size", "batch"])
+    lines = []
+    for (model, size, batch), (f32, half) in pairs.items():
+        lines.append([f"`{model}`", f"{batch}x{size}²", f"{f32['median_s']:.4f}",
+                      f"{half['median_s']:.4f} ({half['precision']})", f"{f32['median_s'] / half['median_s']:.2f}",
+                      _levels_cell(half.get("levels_vs_float32")),
+                      f"{fmt(f32['peak_mib'], 0)} / {fmt(half['peak_mib'], 0)}"])
+    return table(["network", "input", "float32 s", "half s", "speed-up", "levels half vs float32",
+                  "peak MiB f32 / half"], lines)
+
+
+def _gpu_samples(rows: list[dict] | str | None) -> str:
+    if (why := _skipped(rows)) is not None:
+        return why
+    return table(["network", "crop", "samples", "order", "precision", "median s", "peak MiB"],
+                 [[f"`{r['model']}`", f"{r['size']}²", r["samples"], r["order"], r["precision"], f"{r['median_s']:.4f}",
+                   fmt(r["peak_mib"], 0)] for r in rows])
+
+
+def _gpu_aoti(rows: list[dict] | str | None) -> str:
+    if (why := _skipped(rows)) is not None:
+        return "Ahead-of-time compilation: " + why
+    lines = []
+    for r in rows:
+        aoti = r.get("aoti")
+        compiled = f"{aoti['median_s']:.4f}" if isinstance(aoti, dict) else str(aoti).replace("|", "/")
+        speedup = f"{r['eager']['median_s'] / aoti['median_s']:.2f}" if isinstance(aoti, dict) else "–"
+        lines.append([f"`{r['model']}`", f"{r['size']}²", r["precision"], f"{r['eager']['median_s']:.4f}", compiled,
+                      speedup, fmt(r.get("compile_s"), 1)])
+    return table(["network", "crop", "precision", "eager s", "AOTI s", "speed-up", "compile s"], lines)
 
 
 def draw(data: dict, out: Path) -> dict:
@@ -452,7 +584,7 @@ def render(data: dict, figures: dict) -> str:
              "says which command, machine and versions produced it. Commands:\n\n```bash\n"
              + "\n".join(COMMANDS.values()) + "\n```"]
     if data["quality"] or data["latency"]:
-        parts += ["## Headline", headline(data), READING]
+        parts += ["## Headline", headline(data), bench_breakdown.goal_line(data.get("breakdown")), READING]
     if data["quality"]:
         parts += ["Best model per mask family:", winners(data["quality"])]
     parts.append(models_section(data))
@@ -478,6 +610,9 @@ def render(data: dict, figures: dict) -> str:
         parts.append(bench_mat.section(data["mat"]))
     if data.get("diffusion"):
         parts.append(bench_diffusion.section(data["diffusion"]))
+    if data.get("text"):
+        parts.append(bench_text.section(data["text"]))
+    parts.append(gpu_section(data.get("gpu")))
     parts.append(METHOD)
     return "\n\n".join(parts) + "\n"
 

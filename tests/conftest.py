@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests import tolerances
 from tests.reference import FIDELITY
+
+#: The suite's references and tolerances are float32 (official outputs, numeric tolerances): the networks run
+#: float32 on every CPU class, bf16-capable or not, unless a test asks otherwise (tests/test_cpu_precision.py).
+#: Set here, before any fixture, so servers and workers started by the tests inherit it.
+os.environ.setdefault("INPAINT_CPU_BF16", "off")
 
 #: Fixtures shared across test files, used by name (no test module imports another):
 #: the loopback servers (Hub, Drive, an authors' file server) and tiny models on disk.

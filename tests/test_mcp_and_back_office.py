@@ -107,8 +107,8 @@ def studio(tmp_path_factory) -> Iterator[AppProcess]:
 @pytest.mark.slow
 def test_mcp_schema_lists_only_the_inpaint_tool_with_every_argument_described(studio):
     tools = httpx.get(studio.url + SCHEMA, timeout=30).raise_for_status().json()
-    # /select and /people (issue 17) are tools too; this test is about /inpaint's arguments.
-    assert sorted(tool["meta"]["endpoint_name"] for tool in tools) == ["inpaint", "people", "select"]
+    # /select and /people (issue 17) and /text (issue 30) are tools too; this test is about /inpaint's arguments.
+    assert sorted(tool["meta"]["endpoint_name"] for tool in tools) == ["inpaint", "people", "select", "text"]
     tools = [tool for tool in tools if tool["meta"]["endpoint_name"] == "inpaint"]
     assert tools[0]["description"].startswith("Erase the painted part of a photo")
     schema = tools[0]["inputSchema"]
@@ -124,7 +124,7 @@ def test_mcp_schema_lists_only_the_inpaint_tool_with_every_argument_described(st
 @pytest.mark.parametrize("transport", [STREAMABLE_HTTP, SSE])
 def test_an_mcp_client_lists_the_one_tool(studio, transport):
     tools = run_async(_list_tools(studio.url + transport, sse=transport == SSE))
-    assert sorted(tool.name for tool in tools) == ["api_inpaint", "api_people", "api_select"]
+    assert sorted(tool.name for tool in tools) == ["api_inpaint", "api_people", "api_select", "api_text"]
     assert all(prop["description"] for tool in tools for prop in tool.inputSchema["properties"].values())
 
 

@@ -63,8 +63,8 @@ def test_a_mirror_comes_first_and_weights_on_disk_are_the_disk(offline, monkeypa
 def test_weights_list_prints_each_models_source_offline(offline, capsys):
     assert cli.main(["list"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
-    assert set(lines) == set(registry.ids())
-    for spec in registry.MODELS:
+    assert set(lines) == set(registry.ids()) | {spec.id for spec in registry.TEXT_FINDERS}
+    for spec in registry.MODELS + registry.TEXT_FINDERS:
         assert describe_source(spec).label in lines[spec.id], lines[spec.id]
     assert "the Hugging Face Hub" in lines["lama"] and "381 MB" in lines["lama"]
     assert "the authors' server" in lines["glcic-places2"] and "size unknown" in lines["glcic-places2"]
@@ -87,10 +87,11 @@ def test_the_readme_table_is_the_generated_one():
 
 def test_the_readme_table_says_what_a_first_visit_does():
     rows = {line.split("|")[2].strip(" `"): line for line in readme_table().splitlines()[2:]}
-    assert set(rows) == set(registry.ids())
+    assert set(rows) == set(registry.ids()) | {spec.id for spec in registry.TEXT_FINDERS}
     assert rows["telea"].rstrip(" |").endswith("ready")
+    assert "downloads ~65 MB from the authors' Google Drive" in rows["textseg-xception"]
     assert "downloads 381 MB from the Hugging Face Hub" in rows["lama"]
     assert "downloads from the authors' server (size unknown)" in rows["pconv-places2"]
-    for spec in registry.NEURAL:
+    for spec in registry.NEURAL + registry.TEXT_FINDERS:
         source = sources.registry_source(spec)
         assert source.label in rows[spec.id] and (source.kind != "none" or "`weights push`" in rows[spec.id])

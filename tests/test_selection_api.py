@@ -185,7 +185,7 @@ def test_select_events_hold_no_gradio_slot_while_they_fetch_weights():
     """Every select event fetches its weights first and then takes app.selection.lane's slot: Gradio holds none."""
     demo = page.build()
     limits = {fn.fn.__name__: fn.concurrency_limit for fn in demo.fns.values() if fn.fn is not None}
-    for name in ("api_select", "api_people", "on_click", "on_grow", "on_people"):
+    for name in ("api_select", "api_people", "api_text", "on_click", "on_grow", "on_people", "on_text", "on_text_grow"):
         assert limits[name] is None, name
 
 

@@ -91,6 +91,7 @@ def serve(files: Files, monkeypatch: pytest.MonkeyPatch, ids: list[str]) -> list
                                         official_download=source))
     monkeypatch.setattr(registry, "NEURAL", tuple(specs))
     monkeypatch.setattr(registry, "MODELS", registry.CLASSICAL + tuple(specs))
+    monkeypatch.setattr(registry, "TEXT_FINDERS", ())  # these are the only models with weights (--all)
     monkeypatch.delenv(registry.HUB_NAMESPACE_ENV, raising=False)
     return specs
 

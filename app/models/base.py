@@ -23,7 +23,7 @@ from torch import nn
 if TYPE_CHECKING:
     from app.specs import OfficialFile
 
-#: ``INPAINT_HALF=0`` (or false/no/off) keeps every network in float32 on CUDA too; default on.
+#: ``INPAINT_HALF=0`` (or false/no/off) keeps every network in float32, on CUDA and on the CPU; default on.
 #: Read at each call, like the other ``INPAINT_*`` limits, so a Space's setting applies without a rebuild.
 HALF_ENV = "INPAINT_HALF"
 _OFF = frozenset({"0", "false", "no", "off"})
@@ -96,6 +96,11 @@ class NetworkFacts:
     #: whichever keeps the outputs finite and closest to float32. Measured where no GPU was lent with CPU
     #: autocast, a proxy for CUDA (same dtype rounding, other kernels). float32 = not measured: no half.
     gpu_dtype: torch.dtype = torch.float32
+    #: Whether the network runs bfloat16 autocast on a CPU that computes bf16 natively (``app.devices.cpu_bf16``
+    #: says whether this one does). True only when measured both faithful — at most 2 levels from float32 on
+    #: every reference fixture (``python -m benchmarks.bench_precision``) — and at least 1.3x faster on such
+    #: a CPU (``python -m benchmarks.bench_precision --cpu-settings``); the declaration names its figures.
+    cpu_bf16: bool = False
 
 
 class NeuralNetwork(nn.Module):
@@ -110,6 +115,9 @@ class NeuralNetwork(nn.Module):
 
     FACTS: ClassVar[NetworkFacts]
     OFFICIAL_FILES: ClassVar[tuple[OfficialFile, ...]]  # = FACTS.official_files, set for each subclass
+    #: Set by :meth:`deploy`: this instance runs bf16 autocast on the CPU (its facts allow it and the
+    #: machine's decision, ``app.devices.cpu_bf16``, says so). False until deployed: float32.
+    bf16_on_cpu: bool = False
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -122,8 +130,13 @@ class NeuralNetwork(nn.Module):
         """The network that ``state`` fits; override when parts are optional (PIC's discriminator)."""
         return cls(**kwargs)
 
-    def deploy(self, device: str | torch.device) -> NeuralNetwork:
-        """On ``device``, in eval mode, without gradients: ready for inference."""
+    def deploy(self, device: str | torch.device, cpu_bf16: bool = False) -> NeuralNetwork:
+        """On ``device``, in eval mode, without gradients: ready for inference.
+
+        ``cpu_bf16`` is the machine's decision (``app.devices.cpu_bf16``, passed by the loader): the
+        network takes it only where its own facts declare bf16 faithful and faster (``FACTS.cpu_bf16``).
+        """
+        self.bf16_on_cpu = bool(cpu_bf16 and self.FACTS.cpu_bf16)
         return self.to(device).eval().requires_grad_(False)
 
     @property
@@ -132,13 +145,15 @@ class NeuralNetwork(nn.Module):
         return next(self.parameters()).device
 
     def precision(self) -> contextlib.AbstractContextManager:
-        """The autocast ``inpaint`` runs its forward under: ``FACTS.gpu_dtype`` on CUDA, float32 elsewhere.
+        """The autocast ``inpaint`` runs its forward under: ``FACTS.gpu_dtype`` on CUDA; on the CPU bfloat16
+        where :meth:`deploy` was told so (:attr:`bf16_on_cpu`), else float32.
 
-        Half precision is only worth it where tensor cores make it fast (CUDA); on the CPU it is
-        slower and would only cost accuracy. ``INPAINT_HALF=0`` turns it off everywhere.
+        Half precision is only worth it where the hardware makes it fast: tensor cores (CUDA), or a
+        CPU's bf16 instructions (elsewhere bf16 is emulated, slower than float32 and less exact).
+        ``INPAINT_HALF=0`` turns it off everywhere.
         """
-        dtype = autocast_dtype(self.device, self.FACTS.gpu_dtype, half_enabled())
-        return contextlib.nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
+        dtype = autocast_dtype(self.device, self.FACTS.gpu_dtype, half_enabled(), cpu_bf16=self.bf16_on_cpu)
+        return contextlib.nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
 
     def inpaint(self, batch: Batch, *, samples: int = 1, seed: int = 0) -> Prediction:
         """See :meth:`Inpainter.inpaint`."""
@@ -164,12 +179,18 @@ def half_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return value.strip().lower() not in _OFF
 
 
-def autocast_dtype(device: torch.device, gpu_dtype: torch.dtype, half: bool) -> torch.dtype | None:
+def autocast_dtype(device: torch.device, gpu_dtype: torch.dtype, half: bool,
+                   cpu_bf16: bool = False) -> torch.dtype | None:
     """The dtype to autocast to on ``device``, or None for plain float32.
 
-    Kept pure (no environment, no CUDA call) so the decision is testable on a machine without a GPU.
+    ``cpu_bf16``: this network runs bfloat16 on this CPU (:attr:`NeuralNetwork.bf16_on_cpu`). Kept pure
+    (no environment, no CUDA call, no CPU probe) so the decision is testable on any machine.
     """
-    if not half or device.type != "cuda" or gpu_dtype == torch.float32:
+    if not half:
+        return None
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_bf16 else None
+    if device.type != "cuda" or gpu_dtype == torch.float32:
         return None
     return gpu_dtype
 

@@ -194,8 +194,15 @@ class BigLaMa(NeuralNetwork):
     #: gpu_dtype: float16 keeps the composite within 0.10 / 0.14 levels of float32 on the fixtures
     #: (case 0 / 1; benchmarks/bench_precision.py, CPU autocast as a proxy for CUDA), bfloat16 0.86 /
     #: 0.98; the FFTs run in float32 either way (FourierUnit).
+    #: cpu_bf16: on a CPU with bf16 instructions, bf16 autocast is 1.56x faster at 256² on an AMD EPYC with
+    #: AVX512-BF16 (2026-12-07, ``python -m benchmarks.bench_precision --device cpu --repeats 5 --cpu-settings
+    #: --models lama mat-places512``; 1.48x in a run of 3 repeats) and 1.61x (256²) / 1.34x (768²) on an Intel
+    #: Xeon with AVX512-BF16 and AMX (issue 29's figures), within 0.98 levels of float32 on every fixture
+    #: (closeness run, ``python -m benchmarks.bench_precision --device cpu``; 0.90 with that EPYC's own
+    #: kernels). The only network to clear both bars (docs/benchmarks/README.md, docs/timing.md).
     FACTS = NetworkFacts(
         native_size=256, max_size=1536, size_multiple=PAD_MULTIPLE, approx_mb=204, gpu_dtype=torch.float16,
+        cpu_bf16=True,
         least_side=16,  # the reflection padding at H/8 needs 2 px there
         official_files=(OfficialFile("best.ckpt", "", container="state_dict", prefix="generator.",
                                      only_prefixed=True),),

@@ -1,9 +1,10 @@
 """The selection flags of ``python -m app inpaint``: ``--select x,y``, ``--select-remove``, ``--select-box``,
-``--erase-people``.
+``--erase-people``, ``--find-text``.
 
 They add to the hole (unioned with ``--mask`` when both are given), so a photo can be erased
 from the command line without drawing a mask: ``--select 812,430`` erases the object under that
-pixel, ``--erase-people`` everyone but the subject. Coordinates are the photo's own pixels
+pixel, ``--erase-people`` everyone but the subject, ``--find-text`` the lettering (a folder of comic
+pages cleaned in one command). Coordinates are the photo's own pixels
 (as displayed, EXIF rotation applied). The method used is reported per image on stderr.
 """
 
@@ -15,9 +16,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from app import options
 from app.errors import InpaintError
 from app.images import Photo
-from app.selection import clicks, people
+from app.selection import clicks, people, text
 
 Selector = Callable[[Photo, str], np.ndarray]  # (photo, its name for messages) -> the hole to add
 
@@ -35,6 +37,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="widen the selection by PX pixels (0 to 64; --grow still applies to the whole hole)")
     group.add_argument("--erase-people", action="store_true",
                        help="detect the people and erase everyone but the subject (the largest, most central person)")
+    group.add_argument("--find-text", action="store_true",
+                       help="find the text (comic lettering, captions) with the text segmenter and erase it")
+    group.add_argument("--text-grow", type=int, default=text.DEFAULT_GROW, metavar="PX",
+                       help=f"widen the text found by PX pixels (0 to 64, default {text.DEFAULT_GROW}): the letters' "
+                            "soft edge and outline")
 
 
 def _numbers(text: str, count: int) -> list[float]:
@@ -56,18 +63,20 @@ def _box(text: str) -> list[float]:
 
 
 def wants_selection(args: argparse.Namespace) -> bool:
-    return bool(args.select or args.select_remove or args.select_box or args.erase_people)
+    return bool(args.select or args.select_remove or args.select_box or args.erase_people or args.find_text)
 
 
 def check(args: argparse.Namespace) -> None:
     """Argument errors (exit 2) before any work."""
     if args.mask is None and not wants_selection(args):
-        raise InpaintError("Say what to erase: --mask, --select X,Y, --select-box or --erase-people.")
+        raise InpaintError("Say what to erase: --mask, --select X,Y, --select-box, --erase-people or --find-text.")
     if (args.select or args.select_remove or args.select_box) and args.image.is_dir():
         raise InpaintError("--select points are pixels of one photo: give a photo, not the folder "
-                           f"{args.image} (--erase-people works on folders).")
+                           f"{args.image} (--erase-people and --find-text work on folders).")
     if args.select_remove and not (args.select or args.select_box):
         raise InpaintError("--select-remove only refines a selection: add --select X,Y or --select-box.")
+    if args.find_text:
+        options.knob("grow").check(args.text_grow)  # out of range: the grow knob's message, before any work
 
 
 def selector(args: argparse.Namespace) -> Selector | None:
@@ -90,6 +99,17 @@ def selector(args: argparse.Namespace) -> Selector | None:
                   file=sys.stderr)
             if bombers:
                 hole |= people.photobombers_mask(found)
+        if args.find_text:
+            hole |= _text(photo, name, args.text_grow)
         return hole
 
     return selected
+
+
+def _text(photo: Photo, name: str, grow: int) -> np.ndarray:
+    """The lettering of one photo, reported on stderr (nothing found is said too: the page may have none)."""
+    found = text.find_text(photo, grow=grow)
+    share = found.mask.mean()
+    print(f"{name}: " + (f"text found on {share:.1%} of the photo" if share else "no text found")
+          + f" with {found.method} in {found.seconds:.2f} s (grown {found.grow} px)", file=sys.stderr)
+    return found.mask

@@ -1,8 +1,8 @@
-"""The API endpoints side by side: ``/inpaint``, ``/select`` and ``/people`` (gradio_client, MCP, HTTP).
+"""The API endpoints side by side: ``/inpaint``, ``/select``, ``/people`` and ``/text`` (gradio_client, MCP, HTTP).
 
 Hidden components make each a plain-file endpoint; its docstring is the tool's documentation.
 
-``/select`` and ``/people`` take the photo as a file through the same hygiene as every upload
+``/select``, ``/people`` and ``/text`` take the photo as a file through the same hygiene as every upload
 (:func:`app.images.load_photo`: size checked from the header, EXIF rotation applied) and return masks as
 PNG files of the photo's size (white = selected), written where the results of ``/inpaint`` go (swept by age and
 size, deleted with the session). Messages for a visitor never name server folders: the operator's
@@ -31,13 +31,14 @@ from app import masks, options, pipeline, registry, workers
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.images import load_photo
 from app.options import Knob, Options
-from app.selection import clicks, lane, people
+from app.selection import clicks, lane, people, text
 from app.specs import PretrainedSpec
 from app.web import results
 from app.web.canvas import guide_kinds
 from app.web.context import client_left, session_of
 from app.web.messages import public_reason, user_error, visitor_message
 from app.web.signatures import takes_guides, takes_knobs
+from app.weights import availability
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,41 @@ def api_people(image: str, grow: float = people.DEFAULT_GROW, threshold: float =
                      "Click on each person to select them instead.", people.detector_spec()) from exc
 
 
+def api_text(image: str, grow: float = text.DEFAULT_GROW, request: gr.Request = None) -> tuple[str, dict[str, Any]]:
+    """Find the text in a photo or comic page (lettering, captions, signs): one mask of all of it, ready for /inpaint.
+
+    Args:
+        image: the photo or page, any size up to the server's limit (EXIF rotation is applied)
+        grow: pixels the mask is widened by, to take the letters' soft edge and outline (a whole number from 0 to 64)
+        request: the caller's session, filled in by Gradio (not an input)
+
+    Returns:
+        the mask as a PNG of the photo's size (white = text), and how it was found (method, seconds, grow, pixels)
+    """
+    try:
+        radius = options.knob("grow").check(grow)
+        spec = text.finder_spec()
+        failed = text.fetch_finder(spec, _progress())
+        if failed is not None:
+            raise failed
+        with lane.select_slot(_left()):
+            found = text.find_text(load_photo(image), radius, fetch=False)
+        return _write_mask(found.mask, "text.png", request), found.info()
+    except Exception as exc:
+        raise text_error(exc) from exc
+
+
+def text_error(exc: Exception) -> gr.Error:
+    """What a visitor reads when finding text failed: the segmenter's state without server paths, else the message."""
+    if not isinstance(exc, (ModelUnavailableError, WeightsError)):
+        return _error(exc)
+    log.warning("%s", exc)
+    why = availability(text.finder_spec()).public or "its weights could not be loaded"
+    return gr.Error(f"Finding text needs the text segmenter, which is not available on this server right now ({why}); "
+                    f"the server log says what the operator should do. {text.INSTEAD}", title="Not available",
+                    print_exception=False)
+
+
 def _json(value: Any, what: str) -> Any:
     """Points and boxes as JSON values; JSON text (a client sending a string) is read too."""
     if isinstance(value, str):
@@ -243,7 +279,7 @@ def _error(exc: Exception, what: str = "This model", instead: str = "",
 
 
 def declare_endpoints() -> None:
-    """Hidden components behind ``/select`` and ``/people`` (call inside the Blocks, as ``/inpaint``'s are).
+    """Hidden components behind ``/select``, ``/people`` and ``/text`` (call inside the Blocks, as ``/inpaint``'s are).
 
     No Gradio concurrency limit: each call fetches its weights holding nothing, then waits for
     the select slot of :mod:`app.lane` (the queue's size still bounds how many wait).
@@ -261,6 +297,9 @@ def declare_endpoints() -> None:
                           gr.File(label="photobombers")]
         gr.Button(visible=False).click(api_people, people_inputs, people_outputs, api_name="people",
                                        concurrency_id="select", concurrency_limit=None)
+        text_inputs = [gr.File(label="image"), gr.Number(text.DEFAULT_GROW, label="grow")]
+        gr.Button(visible=False).click(api_text, text_inputs, [gr.File(label="mask"), gr.JSON(label="text")],
+                                       api_name="text", concurrency_id="select", concurrency_limit=None)
 
 
 #: What ``/select`` accepts as ``points`` (JSON text of the same is read too).

@@ -1,16 +1,18 @@
-"""The page's "click to select" panel: clicks, a box and "Find people" add to the hole that Erase fills.
+"""The page's "click to select" panel: clicks, a box, "Find people" and "Find text" add to the hole that Erase fills.
 
 A click on the photo preview adds the object under it (or, in "remove" mode, takes a part out);
 two clicks in "box" mode select what lies between them; "Find people" detects everyone and ticks all
-but the subject. The selection is drawn over the preview at once (tinted red, the prompts as dots)
-and kept on the server, small: the panel's state (:class:`Picked`) holds the prompts and keys into
+but the subject; "Find text" proposes the lettering as one more tick, grown by its own slider. The
+selection is drawn over the preview at once (tinted red, the prompts as dots) and kept on the server,
+small: the panel's state (:class:`Picked`) holds the prompts and keys into
 :data:`app.web.kept_masks.STORE`, which keeps each mask as its bounding box's packed bits, per session,
 capped, freed when the page closes and after a time to live. Erase fills the painted strokes and
 the selection together. Modes are a radio, not mouse buttons, so a phone can remove and box too.
 
-Everything here is a thin layer over :func:`app.selection.clicks.select` and :func:`app.selection.people.find_people`
-(the same calls as the API and the CLI); the photo is decoded once per upload and encoded by the
-segmenter once (the embedding is kept by :mod:`app.selection.clicks`). The segmenter's and detector's
+Everything here is a thin layer over :func:`app.selection.clicks.select`,
+:func:`app.selection.people.find_people` and :func:`app.selection.text.find_text` (the same calls as
+the API and the CLI); the photo is decoded once per upload and encoded by the segmenter once (the
+embedding is kept by :mod:`app.selection.clicks`). The segmenter's, detector's and text finder's
 weights are fetched before the select slot is taken (:mod:`app.selection.lane`), so one visitor's
 download never holds another's click.
 """
@@ -18,6 +20,7 @@ download never holds another's click.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import numbers
 import os
@@ -30,13 +33,16 @@ import gradio as gr
 import numpy as np
 from gradio.context import Context
 
-from app.errors import InpaintError
+from app import masks, options
+from app.errors import InpaintError, ModelUnavailableError, WeightsError
 from app.images import Photo, load_photo, preview
-from app.selection import clicks, lane, people
+from app.selection import clicks, lane, people, text
 from app.web.context import client_left
 from app.web.kept_masks import STORE, Packed
 from app.web.messages import visitor_message
+from app.weights import availability
 
+log = logging.getLogger(__name__)
 MODES = ("add", "remove", "box")
 VIEW_SIDE = 1024  # px of the clickable preview
 TINT = np.array([255, 0, 80], np.float32)  # the hole brush's red: what is selected will be erased
@@ -44,12 +50,14 @@ TINT = np.array([255, 0, 80], np.float32)  # the hole brush's red: what is selec
 
 @dataclass(frozen=True)
 class Found:
-    """A person "Find people" found, as the panel keeps them: the mask by its key in the store."""
+    """A proposal the panel keeps: a person "Find people" found, or the text "Find text" found (masks by store key)."""
 
     mask: str
     box: tuple[int, int, int, int]
-    score: float
+    score: float  # a person: the detector's score; the text: its share of the photo
     is_subject: bool
+    kind: str = "person"  # or "text"
+    raw: str = ""  # the text's mask before growing: its grow slider grows it again without running the network
 
 
 @dataclass
@@ -72,7 +80,8 @@ class Picked:
 
     def keys(self) -> list[str]:
         """Every mask this selection points to (the store frees the session's others)."""
-        return [k for k in (self.kept, self.clicked) if k] + [p.mask for p in self.found]
+        return [k for k in (self.kept, self.clicked) if k] + [p.mask for p in self.found] + [
+            p.raw for p in self.found if p.raw]
 
     def full(self, key: str) -> np.ndarray:
         """One of this selection's masks at the photo's size."""
@@ -123,8 +132,15 @@ def view_of(path: str) -> np.ndarray:
 
 
 def person_labels(found: list[Found] | list[people.Person]) -> list[str]:
-    return [f"person {i + 1}" + (" (the subject)" if p.is_subject else "") + f" · {p.score:.0%}"
-            for i, p in enumerate(found)]
+    """The ticks' labels: "person 2 (the subject) · 97%" per person, "the text found · 4.2% of the photo"."""
+    labels, n = [], 0
+    for p in found:
+        if getattr(p, "kind", "person") == "text":
+            labels.append(f"the text found · {p.score:.1%} of the photo")
+            continue
+        n += 1
+        labels.append(f"person {n}" + (" (the subject)" if p.is_subject else "") + f" · {p.score:.0%}")
+    return labels
 
 
 def shown(photo_path: str, picked: Picked, erase: list[str] | None) -> np.ndarray:
@@ -225,8 +241,8 @@ def on_grow(photo_path: str | None, picked: Picked, grow: int, erase: list[str],
     return _select(photo_path, _alive(picked), grow, erase, progress)
 
 
-def on_people(photo_path: str | None, picked: Picked, grow: int, request: gr.Request = None,
-              progress=gr.Progress()):
+def on_people(photo_path: str | None, picked: Picked, grow: int, erase: list[str] | None = None,
+              request: gr.Request = None, progress=gr.Progress()):
     """Everyone in the photo as toggles: all ticked but the subject."""
     if not photo_path:
         raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
@@ -244,15 +260,102 @@ def on_people(photo_path: str | None, picked: Picked, grow: int, request: gr.Req
         raise gr.Error(visitor_message(exc, "Finding people needs the person detector, which",
                                                   "Click on each person to select them instead.", detector),
                        title="Cannot find people", print_exception=False) from exc
-    picked = _settled(replace(picked, found=listed))
-    labels = person_labels(listed)
-    erase = [label for label, p in zip(labels, listed) if not p.is_subject]
+    texts = [p for p in picked.found if p.kind == "text"]  # a text proposal stays, as ticked as it was
+    ticked_text = [label for label, p in zip(person_labels(picked.found), picked.found) if p.kind == "text"
+                   and label in _labels(erase)]
+    picked = _settled(replace(picked, found=listed + texts))
+    labels = person_labels(picked.found)
+    erase = [label for label, p in zip(labels, picked.found) if p.kind == "person" and not p.is_subject] + ticked_text
     note = f"Found {len(listed)} people; the subject is kept, the others are ticked to be erased." if listed else \
         "Nobody was found in the photo."
     if len(listed) >= people.MAX_PEOPLE:
         note += f" The panel lists at most {people.MAX_PEOPLE}: click on anyone else to select them."
     return _shown_or_message(photo_path, picked, erase), picked, gr.update(choices=labels, value=erase,
-                                                                      visible=bool(listed)), note
+                                                                      visible=bool(labels)), note
+
+
+def on_text(photo_path: str | None, picked: Picked, grow: int, erase: list[str] | None = None,
+            request: gr.Request = None, progress=gr.Progress()):
+    """The lettering as one proposal, ticked to be erased, grown by the text's own slider (the people stay)."""
+    if not photo_path:
+        raise gr.Error("Upload a photo first.", title="No photo", print_exception=False)
+    photo = photo_of(photo_path)
+    picked = _current(picked, photo_path, request)
+    radius = _grow_of(grow)
+    try:
+        failed = text.fetch_finder(text.finder_spec(), _reporter(progress))
+        if failed is not None:
+            raise failed
+        with lane.select_slot(_left()):
+            found = text.find_text(photo, grow=0, progress=_reporter(progress), fetch=False)
+        raw = STORE.put(picked.session, found.mask)
+    except InpaintError as exc:
+        raise _text_error(exc) from exc
+    return _with_text(photo_path, picked, raw, found.mask, radius, erase, found.seconds)
+
+
+def on_text_grow(photo_path: str | None, picked: Picked, grow: int, erase: list[str] | None = None):
+    """The text's grow slider moved: the same text found, grown again (the network does not run again)."""
+    texts = [p for p in picked.found if p.kind == "text"] if isinstance(picked, Picked) else []
+    if not photo_path or picked.photo != photo_path or not texts:
+        return gr.skip(), picked, gr.skip(), gr.skip()
+    picked = _alive(picked)
+    if not picked.found:
+        return _shown_or_message(photo_path, picked, []), picked, gr.update(choices=[], value=[], visible=False), ""
+    return _with_text(photo_path, picked, texts[-1].raw, picked.full(texts[-1].raw), _grow_of(grow), erase)
+
+
+def _with_text(photo_path: str, picked: Picked, raw: str, found: np.ndarray, radius: int,
+               erase: list[str] | None, seconds: float | None = None):
+    """``picked`` with its text proposal replaced by ``found`` grown by ``radius``, ticked as before (new: ticked)."""
+    before = person_labels(picked.found)
+    ticked = set(_labels(erase))
+    was_text = [label for label, p in zip(before, picked.found) if p.kind == "text"]
+    keep_ticked = not was_text or any(label in ticked for label in was_text)
+    grown = masks.grow(found, radius)
+    try:
+        key = STORE.put(picked.session, grown)
+    except InpaintError as exc:  # over the visitor's cap
+        raise gr.Error(str(exc), title="Cannot find text", print_exception=False) from exc
+    entry = Found(key, _box_of(grown), float(grown.mean()), False, "text", raw)
+    picked = _settled(replace(picked, found=[p for p in picked.found if p.kind != "text"] + [entry]))
+    labels = person_labels(picked.found)
+    value = [label for label, old in zip(labels, picked.found) if old.kind != "text" and label in ticked]
+    value += [labels[-1]] if keep_ticked else []
+    note = f"Text found on {entry.score:.1%} of the photo (grown {radius} px)" if grown.any() else \
+        "No text was found in the photo."
+    if seconds is not None:
+        note += f" in {seconds:.1f} s"
+    note += ". Untick it to keep the text; paint or click to add what it missed." if grown.any() else ""
+    return _shown_or_message(photo_path, picked, value), picked, gr.update(choices=labels, value=value,
+                                                                          visible=True), note
+
+
+def _box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The bounding box of ``mask`` (x0, y0, x1, y1), or all zeros when it is empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return 0, 0, 0, 0
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _grow_of(grow: Any) -> int:
+    """The text's grow in px (the grow knob's range); a bad value from a client gets the knob's message."""
+    try:
+        return int(options.knob("grow").check(grow))
+    except InpaintError as exc:
+        raise gr.Error(str(exc), title="Cannot find text", print_exception=False) from exc
+
+
+def _text_error(exc: InpaintError) -> gr.Error:
+    """The visitor's message when finding text failed (the operator's detail goes to the log)."""
+    if isinstance(exc, (ModelUnavailableError, WeightsError)):
+        log.warning("%s", exc)
+        why = availability(text.finder_spec()).public or "its weights could not be loaded"
+        return gr.Error(f"Finding text needs the text segmenter, which is not available on this server right now "
+                        f"({why}); the server log says what the operator should do. {text.INSTEAD}",
+                        title="Cannot find text", print_exception=False)
+    return gr.Error(str(exc), title="Cannot find text", print_exception=False)
 
 
 def on_toggle(photo_path: str | None, picked: Picked, erase: list[str]):
@@ -354,7 +457,8 @@ def panel(photo_path: gr.State) -> tuple[gr.State, gr.CheckboxGroup]:
     opened = gr.State(False)
     if Context.root_block is not None:  # built inside the page's Blocks
         Context.root_block.unload(forget_visitor)
-    with gr.Accordion("Select by clicking (or find the people)", open=False, elem_id="select-panel") as accordion:
+    with gr.Accordion("Select by clicking (or find the people, or the text)", open=False,
+                      elem_id="select-panel") as accordion:
         mode = gr.Radio(list(MODES), value="add", label="A click on the photo…", elem_id="select-mode",
                         info="add: selects the object under it · remove: takes a part out · box: two corners, "
                         "a new object")
@@ -364,8 +468,11 @@ def panel(photo_path: gr.State) -> tuple[gr.State, gr.CheckboxGroup]:
                          info="covers the soft edge and shadow an eraser must not leave behind")
         with gr.Row():
             find = gr.Button("Find people", elem_id="find-people")
+            find_text = gr.Button("Find text", elem_id="find-text")
             clear = gr.Button("Clear selection", elem_id="clear-selection")
-        erase = gr.CheckboxGroup([], label="People to erase", visible=False, elem_id="people")
+        text_grow = gr.Slider(0, 64, value=text.DEFAULT_GROW, step=1, label="Grow the text found (px)",
+                              elem_id="text-grow", info="lettering has a soft edge and often an outline: take them too")
+        erase = gr.CheckboxGroup([], label="Found: tick what to erase", visible=False, elem_id="people")
         note = gr.Markdown(elem_id="select-note")
     photo_path.change(on_photo, photo_path, [view, picked, erase, note], api_name=False, queue=False).then(
         encode_ahead, [photo_path, opened], None, api_name=False, queue=False)
@@ -378,7 +485,11 @@ def panel(photo_path: gr.State) -> tuple[gr.State, gr.CheckboxGroup]:
                 show_progress="minimal", concurrency_limit=None)
     grow.release(on_grow, [photo_path, picked, grow, erase], [view, picked, note], api_name=False,
                  concurrency_limit=None)
-    find.click(on_people, [photo_path, picked, grow], [view, picked, erase, note], api_name=False,
+    find.click(on_people, [photo_path, picked, grow, erase], [view, picked, erase, note], api_name=False,
                show_progress_on=note, concurrency_limit=None)
+    find_text.click(on_text, [photo_path, picked, text_grow, erase], [view, picked, erase, note], api_name=False,
+                    show_progress_on=note, concurrency_limit=None)
+    text_grow.release(on_text_grow, [photo_path, picked, text_grow, erase], [view, picked, erase, note],
+                      api_name=False, concurrency_limit=None)
     erase.change(on_toggle, [photo_path, picked, erase], view, api_name=False, queue=False)
     return picked, erase

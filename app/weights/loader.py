@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from app.devices import cpu_bf16
 from app.errors import ModelUnavailableError, WeightsError
 from app.specs import ModelSpec
 from app.weights import hub
@@ -69,10 +70,11 @@ def _read_entry(spec: ModelSpec, entry: Entry) -> dict[str, torch.Tensor]:
 
 def instantiate(spec: ModelSpec, state: dict[str, torch.Tensor], device: str | torch.device = "cpu",
                 source: str = "weights") -> torch.nn.Module:
-    """Build the network of ``spec`` for ``state``, load it strictly, deploy it on ``device`` (eval, no grad)."""
+    """Build the network of ``spec`` for ``state``, load it strictly, deploy it on ``device`` (eval, no grad), told
+    whether this CPU runs bf16 for the networks that declare it (``app.devices.cpu_bf16``, decided at each load)."""
     net = spec.network().for_state(state, **spec.kwargs)
     load_strict(net, state, source=f"{spec.name} {source}")
-    return net.deploy(device)
+    return net.deploy(device, cpu_bf16=cpu_bf16())
 
 
 def load_from_folder(spec: ModelSpec, folder: Path, device: str | torch.device = "cpu") -> torch.nn.Module:

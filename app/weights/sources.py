@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.errors import InpaintError
-from app.registry import MODELS
+from app.registry import MODELS, TEXT_FINDERS
 from app.specs import ModelSpec, OfficialArchive, OfficialDownload
 from app.weights import hub_pipeline, pins
 from app.weights.resolve import Location, locate, mirror
@@ -168,8 +168,12 @@ def download_phrase(source: Source, when: str = " on first use") -> str:
     return f"downloads {source.size} from {source.label}{when}"
 
 
-def readme_table(specs: tuple[ModelSpec, ...] = MODELS) -> str:
-    """The README's model table: every model, its source, size, licence and first visit (generated, never edited)."""
+def readme_table(specs: tuple[ModelSpec, ...] | None = None) -> str:
+    """The README's model table: every model, its source, size, licence and first visit (generated, never edited).
+
+    By default the inpainters, then the text finders (*Find text*), whose weights come the same ways.
+    """
+    specs = MODELS + TEXT_FINDERS if specs is None else specs
     rows = ["| model | id | weights from | size | licence | first visit |", "|---|---|---|---|---|---|"]
     for spec in specs:
         source = registry_source(spec)

@@ -28,16 +28,26 @@ def paint(ui_page: StudioPage, path, *strokes) -> None:
 
 
 def captions_on_screen(ui_page: StudioPage) -> list[str]:
-    """The tiles' captions, each checked to be visible inside the gallery and not cut."""
-    gallery = ui_page.page.locator("#gallery").bounding_box()
-    labels = ui_page.page.locator("#gallery .caption-label")
-    texts = []
-    for i in range(labels.count()):
-        box = labels.nth(i).bounding_box()
-        assert box and box["y"] + box["height"] <= gallery["y"] + gallery["height"] + 1, f"caption {i} is cut"
+    """The tiles' captions, each checked to be visible inside the gallery and not cut.
+
+    Every box is read in one go: the page scrolls to the results as they arrive, and boxes read one
+    by one could straddle a frame of that scroll.
+    """
+    gallery, boxes, texts = ui_page.page.locator("#gallery").evaluate(_BOXES)
+    for i, box in enumerate(boxes):
+        assert box["y"] + box["height"] <= gallery["y"] + gallery["height"] + 1, f"caption {i} is cut"
         assert box["x"] >= gallery["x"] - 1 and box["x"] + box["width"] <= gallery["x"] + gallery["width"] + 1
-        texts.append(labels.nth(i).inner_text().strip())
-    return texts
+    return [text.strip() for text in texts]
+
+
+_BOXES = """g => {
+  const box = e => {
+    const r = e.getBoundingClientRect();
+    return {x: r.left, y: r.top, width: r.width, height: r.height};
+  };
+  const labels = [...g.querySelectorAll('.caption-label')];
+  return [box(g), labels.map(box), labels.map(e => e.innerText)];
+}"""
 
 
 def test_each_hole_merge_continue_and_undo(studio_page: StudioPage, tmp_path):
@@ -155,8 +165,9 @@ def test_phone_sized_page_shows_every_label(studio, browser, shots, count):
         assert len(texts) == count + 1 and all(texts)
         page_width = ui_page.page.evaluate("() => document.documentElement.scrollWidth")
         assert page_width <= 390, "the page scrolls sideways"
-        tiles = ui_page.page.locator("#gallery .thumbnail-item")
-        first, second = tiles.nth(0).bounding_box(), tiles.nth(1).bounding_box()
+        # Both read at once: the page scrolls to the results as they arrive (two reads could straddle a frame).
+        first, second = ui_page.page.locator("#gallery .thumbnail-item").evaluate_all(
+            "els => els.slice(0, 2).map(e => ({y: e.getBoundingClientRect().top, width: e.offsetWidth}))")
         assert abs(first["y"] - second["y"]) < 2 and first["width"] > 120  # two a row, large enough to judge
         ui_page.shot(f"phone-{count}-results")
     finally:

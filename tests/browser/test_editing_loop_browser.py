@@ -18,9 +18,23 @@ STROKE = [(0.3, 0.4), (0.5, 0.45), (0.6, 0.4)]
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 
 
-def open_page(browser, studio, size: tuple[int, int], shots, context=None) -> StudioPage:
-    context = context or browser.new_context(viewport={"width": size[0], "height": size[1]}, accept_downloads=True)
-    context.set_default_timeout(30_000)
+@pytest.fixture
+def contexts(browser):
+    """Browser contexts at a test's own window sizes, closed after it (a page left open keeps polling the app)."""
+    made = []
+
+    def new(size: tuple[int, int]):
+        made.append(browser.new_context(viewport={"width": size[0], "height": size[1]}, accept_downloads=True))
+        made[-1].set_default_timeout(30_000)
+        return made[-1]
+
+    yield new
+    for context in made:
+        context.close()
+
+
+def open_page(contexts, studio, size: tuple[int, int], shots, context=None) -> StudioPage:
+    context = context or contexts(size)
     return StudioPage(context.new_page(), studio.url, shots).open()
 
 
@@ -29,9 +43,9 @@ def preview_rect(ui: StudioPage, path):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_keys_bring_the_fills_into_view_and_a_tile_opens_its_hole_at_1_1(browser, studio, size, shots):
+def test_keys_bring_the_fills_into_view_and_a_tile_opens_its_hole_at_1_1(contexts, studio, size, shots):
     width, height = SIZES[size]
-    ui = open_page(browser, studio, SIZES[size], shots)
+    ui = open_page(contexts, studio, SIZES[size], shots)
     path = small_photo()
     ui.upload_photo(path)
     rect = preview_rect(ui, path)
@@ -93,8 +107,8 @@ def test_keys_bring_the_fills_into_view_and_a_tile_opens_its_hole_at_1_1(browser
     ui.page.screenshot(path=str(ui.shots / f"{size}-one-to-one.png"))
 
 
-def test_esc_cancels_a_run(browser, studio, shots):
-    ui = open_page(browser, studio, SIZES["desktop"], shots)
+def test_esc_cancels_a_run(contexts, studio, shots):
+    ui = open_page(contexts, studio, SIZES["desktop"], shots)
     path = small_photo()
     ui.upload_photo(path)
     ui.stroke(preview_rect(ui, path), STROKE)
@@ -110,8 +124,8 @@ def test_esc_cancels_a_run(browser, studio, shots):
     assert ui.gallery_sources() == []  # the run stopped: no fills came
 
 
-def test_a_downloaded_mask_gives_the_pages_fill_in_the_cli_and_loads_back(browser, studio, shots, tmp_path):
-    ui = open_page(browser, studio, SIZES["desktop"], shots)
+def test_a_downloaded_mask_gives_the_pages_fill_in_the_cli_and_loads_back(contexts, studio, shots, tmp_path):
+    ui = open_page(contexts, studio, SIZES["desktop"], shots)
     path = small_photo()
     ui.upload_photo(path)
     ui.stroke(preview_rect(ui, path), STROKE)
@@ -148,9 +162,9 @@ def test_a_downloaded_mask_gives_the_pages_fill_in_the_cli_and_loads_back(browse
     np.testing.assert_array_equal(read_result(ui.download(0, tmp_path / "again")), page_fill)
 
 
-def test_settings_are_remembered_per_browser_and_reset(browser, studio, shots):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    ui = open_page(browser, studio, SIZES["desktop"], shots, context)
+def test_settings_are_remembered_per_browser_and_reset(contexts, studio, shots):
+    context = contexts(SIZES["desktop"])
+    ui = open_page(contexts, studio, SIZES["desktop"], shots, context)
     ui.choose_models(NS)
     ui.set_seed(42)
     ui.page.locator("#samples input[type=number]").fill("3")
@@ -170,7 +184,6 @@ def test_settings_are_remembered_per_browser_and_reset(browser, studio, shots):
     third = StudioPage(context.new_page(), studio.url, ui.shots).open()
     third.page.wait_for_timeout(1000)
     assert _ticked(third) == defaults and third.page.locator("#seed input").input_value() == "0"
-    context.close()
 
 
 def _ticked(ui: StudioPage) -> list[str]:

@@ -27,6 +27,7 @@ def click_view(ui_page: StudioPage, fx: float, fy: float) -> str:
     """Click at (fx, fy) of the preview; returns the note once the selection is drawn."""
     image = ui_page.page.locator("#select-view img")
     before = image.get_attribute("src")
+    image.scroll_into_view_if_needed()  # a click lands where the person can see, not below the window
     box = image.bounding_box()
     ui_page.page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
     ui_page.page.wait_for_function(
@@ -99,3 +100,26 @@ def test_with_segmenter_weights_here_a_click_runs_it(studio, page, shots):
     assert "Selected" in note and "with EdgeTAM" in note and "GrabCut" not in note, note
     assert "with EdgeTAM" in click_view(ui_page, 0.3, 0.3)  # the second click reuses the encode
     ui_page.shot("edgetam-clicked")
+
+
+def test_find_text_proposes_a_tick_and_erase_fills_it(studio, page, shots, tmp_path, monkeypatch):
+    """The text segmenter's release in the checkpoints folder: *Find text* ticks what it found, Erase fills it."""
+    from app.selection import text
+    from tests.releases.textseg import write_release
+
+    write_release(studio.checkpoints / "textseg-xception")
+    monkeypatch.setenv("INPAINT_CHECKPOINTS", str(studio.checkpoints))  # the same weights in this process
+    ui_page, path = StudioPage(page, studio.url, shots).open(), small_photo()
+    original = load_photo(path).pixels[..., :3]
+    ui_page.upload_photo(path)
+    open_panel(ui_page)
+    ui_page.page.locator("#find-text").click()
+    ui_page.page.locator("#people").get_by_text("the text found").wait_for(timeout=120_000)
+    assert "Text found on" in ui_page.page.locator("#select-note").inner_text()
+    ui_page.shot("text-found")
+    ui_page.choose_models("OpenCV Telea")
+    ui_page.run()
+    changed = (read_result(ui_page.download(0, tmp_path)) != original).any(axis=2)
+    found = text.find_text(original.astype(np.uint8), grow=text.DEFAULT_GROW).mask  # what the page proposed
+    assert found.any() and changed[found].mean() > 0.9, "the text found was not erased"
+    ui_page.shot("text-erased")
