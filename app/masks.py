@@ -33,6 +33,12 @@ def to_hole(mask: Any, size: tuple[int, int], what: str = "mask") -> np.ndarray:
     return fit(painted(np.asarray(mask)), size, what)
 
 
+def save(hole: np.ndarray, path: str | Path) -> str:
+    """``hole`` as an 8-bit PNG at its own size, 255 = hole: what :func:`to_hole` (and so the CLI and API) reads."""
+    Image.fromarray(hole.astype(np.uint8) * 255, "L").save(path, optimize=False, compress_level=1)
+    return str(path)
+
+
 def _open(source: str | Path | bytes, what: str) -> Image.Image:
     try:
         return open_image(source, max_pixels(), what)

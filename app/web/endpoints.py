@@ -25,7 +25,6 @@ from typing import Any
 import gradio as gr
 import numpy as np
 from gradio.context import LocalContext
-from PIL import Image
 
 from app import masks, options, pipeline, registry, workers
 from app.errors import InpaintError, ModelUnavailableError, WeightsError
@@ -256,9 +255,7 @@ def _left() -> Any:
 
 def _write_mask(mask: np.ndarray, name: str, request: gr.Request | None) -> str:
     folder = results.output_folder(getattr(request, "session_hash", None) or "")
-    path = folder / name
-    Image.fromarray(mask.astype(np.uint8) * 255, "L").save(path, optimize=False, compress_level=1)
-    return str(path)
+    return masks.save(mask, folder / name)
 
 
 def _public_note(chosen: clicks.Selection) -> str:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from PIL import Image
 
 from app import masks
 from app.errors import InpaintError
@@ -41,7 +40,7 @@ def on_mask_upload(mask_path: str | None, photo_path: str | None, preset: str | 
             raise InpaintError("The mask file marks no hole (white or painted pixels = hole).")
         hole = loaded | _painted_hole(editor, photo.size, preset)
         folder = results.session_folder(session_of(request), "mask-")
-        path = save_mask(hole, folder / f"{Path(photo_path).stem}_mask.png")
+        path = masks.save(hole, folder / f"{Path(photo_path).stem}_mask.png")
     except InpaintError as exc:
         raise user_error(exc) from exc
     note = (f"{describe(photo)} Mask loaded ({hole.mean():.1%} of the photo); paint to add to it (uploading the "
@@ -61,17 +60,11 @@ def on_mask_download(photo_path: str | None, preset: str | None, editor: dict | 
         painted = strokes(editor, size, preset, select_panel.hole_of(picked, photo_path, people_erased))
         folder = results.session_folder(session_of(request), "mask-")
         stem = Path(photo_path).stem
-        files = [save_mask(painted.pop("hole"), folder / f"{stem}_mask.png")]
-        files += [save_mask(guide, folder / f"{stem}_{kind}.png") for kind, guide in painted.items() if guide.any()]
+        files = [masks.save(painted.pop("hole"), folder / f"{stem}_mask.png")]
+        files += [masks.save(guide, folder / f"{stem}_{kind}.png") for kind, guide in painted.items() if guide.any()]
     except InpaintError as exc:
         raise user_error(exc) from exc
     return gr.update(value=files, visible=True)
-
-
-def save_mask(hole: np.ndarray, path: Path) -> str:
-    """``hole`` as an 8-bit PNG, 255 = hole, at its own size (the photo's)."""
-    Image.fromarray(hole.astype(np.uint8) * 255).save(path, compress_level=6)
-    return str(path)
 
 
 def _painted_hole(editor: dict | None, size: tuple[int, int], preset: str | None) -> np.ndarray:

@@ -15,7 +15,7 @@ import gradio as gr
 
 from app import options, registry
 from app.errors import InpaintError
-from app.web.model_list import model_choices, on_load
+from app.web.model_list import ModelList, model_choices, on_load
 
 STORAGE_KEY = "inpaint-studio-settings"
 #: The key Gradio encrypts the stored settings with. They are not confidential (models and knobs): a
@@ -27,9 +27,9 @@ def browser_state() -> gr.BrowserState:
     return gr.BrowserState({}, storage_key=STORAGE_KEY, secret=os.environ.get(SECRET_ENV, "inpaint-studio-settings"))
 
 
-def default_models() -> list[str]:
+def default_models(shown: ModelList | None = None) -> list[str]:
     """The models ticked on a first visit: the registry's defaults that can run here."""
-    unavailable = set(model_choices().unavailable)
+    unavailable = set((shown or model_choices()).unavailable)
     return [m for m in registry.DEFAULT_MODELS if m not in unavailable]
 
 
@@ -41,12 +41,13 @@ def remember(models: list[str] | None, *values: Any) -> dict[str, Any]:
 def restore(saved: dict[str, Any] | None) -> tuple[list[str], list[Any]]:
     """The models to tick and each knob's value: the saved ones where they still hold, else the defaults."""
     saved = saved if isinstance(saved, dict) else {}
-    listed = {model_id for _, model_id in model_choices().choices}
+    shown = model_choices()  # one availability check for both the list and the defaults
+    listed = {model_id for _, model_id in shown.choices}
     models = saved.get("models")
     if isinstance(models, list):
         models = [m for m in dict.fromkeys(models) if isinstance(m, str) and m in listed]
     else:
-        models = default_models()
+        models = default_models(shown)
     knobs = saved.get("knobs") if isinstance(saved.get("knobs"), dict) else {}
     return models, [_checked(knob, knobs.get(knob.name, knob.default)) for knob in options.KNOBS]
 
